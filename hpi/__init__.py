@@ -1,0 +1,9 @@
+"""hpi: fast inference for PaddleOCR / PaddleX text recognition models, with PaddleX's API.
+
+`import hpi` imports no inference framework; each backend imports its own when a model is loaded.
+"""
+from .errors import HPIError
+from .tasks.text_recognition import TextRecognition, TextRecResult
+
+__version__ = "0.1.0"
+__all__ = ["HPIError", "TextRecognition", "TextRecResult", "__version__"]

@@ -1,0 +1,37 @@
+"""Lazy imports of optional frameworks, with errors that say which extra to install."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from .errors import MissingDependencyError
+
+# module name -> (pip extra of hpi-runtime, what provides it)
+_EXTRAS = {
+    "onnxruntime": ("cpu", "onnxruntime (or onnxruntime-gpu)"),
+    "openvino": ("cpu", "openvino"),
+    "paddle": ("paddle", "paddlepaddle"),
+    "paddle2onnx": ("paddle", "paddle2onnx"),
+    "tensorrt": ("gpu", "tensorrt"),
+    "pypdfium2": ("pdf", "pypdfium2"),
+}
+
+
+def require(module: str) -> ModuleType:
+    """Import `module` or raise MissingDependencyError naming the pip extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra, package = _EXTRAS.get(module.split(".")[0], (None, module))
+        hint = f"pip install 'hpi-runtime[{extra}]'" if extra else f"pip install {package}"
+        raise MissingDependencyError(f"{module!r} is required here but cannot be imported ({exc}). "
+                                     f"Install it with: {hint}") from exc
+
+
+def is_installed(module: str) -> bool:
+    """True if `module` is installed, without importing it (a broken install is found when a backend loads)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

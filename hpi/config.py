@@ -1,0 +1,57 @@
+"""hpi_config, as PaddleX's HPIConfig: given as a dict or a YAML file path, checked key by key."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+import yaml
+
+from .errors import ConfigError
+
+BACKEND_NAMES = ("paddle", "onnxruntime", "openvino", "tensorrt")
+
+
+@dataclass(frozen=True)
+class HPIConfig:
+    auto_config: bool = True
+    backend: Optional[str] = None
+    backend_config: Dict[str, Any] = field(default_factory=dict)
+    auto_paddle2onnx: bool = True
+
+    @classmethod
+    def from_user(cls, value: Union[None, Mapping, str, Path]) -> "HPIConfig":
+        if value is None:
+            return cls()
+        if isinstance(value, (str, Path)):
+            value = _load_yaml(Path(value))
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"hpi_config must be a dict or a YAML file path, got {type(value).__name__}")
+        allowed = {"auto_config", "backend", "backend_config", "auto_paddle2onnx"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ConfigError(f"unknown hpi_config key(s) {unknown}; allowed: {sorted(allowed)}")
+        config = cls(**{k: value[k] for k in value})
+        config._check()
+        return config
+
+    def _check(self) -> None:
+        for key in ("auto_config", "auto_paddle2onnx"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"hpi_config.{key} must be true or false, got {getattr(self, key)!r}")
+        if self.backend is not None and self.backend not in BACKEND_NAMES:
+            raise ConfigError(f"hpi_config.backend {self.backend!r} is not one of {list(BACKEND_NAMES)}")
+        if not isinstance(self.backend_config, Mapping):
+            raise ConfigError(f"hpi_config.backend_config must be a mapping, got {self.backend_config!r}")
+        if not self.auto_config and self.backend is None:
+            raise ConfigError("hpi_config.auto_config is false, so hpi_config.backend must name a backend "
+                              f"({', '.join(BACKEND_NAMES)})")
+
+
+def _load_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"hpi_config file {str(path)!r} does not exist")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"hpi_config file {str(path)!r} is not valid YAML: {exc}") from exc

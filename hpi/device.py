@@ -1,0 +1,90 @@
+"""Device strings (PaddleX's spelling) and the CPU quota this process really has."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import ConfigError
+
+_DEVICE_RE = re.compile(r"^(cpu|gpu)(?::(\d+))?$")
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # "cpu" or "gpu"
+    index: Optional[int] = None
+
+    def __str__(self) -> str:
+        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+
+    @property
+    def gpu_id(self) -> int:
+        return self.index or 0
+
+
+def parse_device(device: Optional[str]) -> Device:
+    """'cpu', 'gpu', 'gpu:N'. None means the CPU (PaddleX takes gpu:0 when it has one: GPU backends are
+    not wired yet, so the CPU is the only default that always runs)."""
+    if device is None:
+        return Device("cpu")
+    if not isinstance(device, str):
+        raise ConfigError(f"device must be a string like 'cpu', 'gpu' or 'gpu:0', got {device!r}")
+    match = _DEVICE_RE.match(device.strip().lower())
+    if not match:
+        raise ConfigError(f"unsupported device {device!r}: use 'cpu', 'gpu' or 'gpu:N'")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cpu":
+        if index is not None:
+            raise ConfigError(f"unsupported device {device!r}: the CPU takes no index, use 'cpu'")
+        return Device("cpu")
+    return Device("gpu", int(index) if index is not None else 0)
+
+
+def cuda_device_count() -> int:
+    """How many NVIDIA GPUs the driver shows, read without importing any framework."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return 0
+    proc = Path("/proc/driver/nvidia/gpus")
+    try:
+        count = sum(1 for _ in proc.iterdir()) if proc.is_dir() else 0
+    except OSError:
+        count = 0
+    if visible is not None and count:
+        count = min(count, len([v for v in visible.split(",") if v.strip()]))
+    return count
+
+
+def cpu_quota() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU limit; at least 1."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        available = min(available, max(1, int(limit + 0.999)))
+    return max(1, available)
+
+
+def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> Optional[float]:
+    """The cgroup v2 (cpu.max) or v1 (cfs quota/period) CPU limit, or None when unlimited."""
+    try:
+        text = (root / "cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+        if text:
+            return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        if quota > 0 and period > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None

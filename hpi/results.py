@@ -1,0 +1,123 @@
+"""PaddleX-style result objects: a dict per input that prints, saves to JSON and draws.
+
+Typed data stays inside the pipeline; this is the edge where it becomes PaddleX's dict result.
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+# Keys kept internal: never printed nor saved to JSON.
+_PRIVATE_KEYS = ("input_img", "vis_font")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays, Paths and tuples -> JSON-ready Python values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return value.as_posix()
+    return value
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class BaseResult(dict):
+    """A dict with `.json`, `.img`, `print()`, `save_to_json()` and `save_to_img()`."""
+
+    def _public(self) -> Dict[str, Any]:
+        return {k: v for k, v in self.items() if k not in _PRIVATE_KEYS}
+
+    @property
+    def json(self) -> Dict[str, Any]:
+        return {"res": _plain(self._public())}
+
+    @property
+    def str(self) -> Dict[str, Any]:
+        return self.json
+
+    @property
+    def img(self) -> Dict[str, Any]:
+        return {"res": self._to_img()}
+
+    def _to_img(self):
+        raise NotImplementedError
+
+    def print(self, format_json: bool = True, indent: int = 4, ensure_ascii: bool = False, *,
+              json_format: Optional[bool] = None, file=None) -> None:
+        """Print the result; `json_format` is PaddleX's spelling of `format_json`."""
+        if json_format is not None:
+            format_json = json_format
+        text = json.dumps(self.json, indent=indent, ensure_ascii=ensure_ascii) if format_json else repr(self.json)
+        print(text, file=file or sys.stdout, flush=True)
+
+    def _input_stem(self) -> str:
+        """File stem for saved outputs: the input's name, `_<page>` for a page; a unique name for arrays."""
+        input_path = self.get("input_path")
+        if input_path is None:
+            if "_generated_stem" not in self.__dict__:
+                self.__dict__["_generated_stem"] = f"{int(time.time())}_{random.randint(1000, 9999)}"
+            stem = self.__dict__["_generated_stem"]
+        else:
+            stem = Path(str(input_path).split("?")[0]).stem
+        if self.get("page_index") is not None:
+            stem = f"{stem}_{self['page_index']}"
+        return stem
+
+    def save_to_json(self, save_path, indent: int = 4, ensure_ascii: bool = False) -> Path:
+        """Save to `save_path` if it names a .json file, else to `<save_path>/<stem>_res.json`."""
+        target = Path(save_path)
+        if mimetypes.guess_type(str(target))[0] != "application/json":
+            target = target / f"{self._input_stem()}_res.json"
+        text = json.dumps(self.json["res"], indent=indent, ensure_ascii=ensure_ascii)
+        atomic_write(target, text.encode("utf-8"))
+        return target
+
+    def save_to_img(self, save_path) -> Path:
+        """Save to `save_path` if it names an image file, else to `<save_path>/<stem>_res.<input suffix|png>`."""
+        target = Path(save_path)
+        if not (mimetypes.guess_type(str(target))[0] or "").startswith("image/"):
+            suffix = Path(str(self.get("input_path") or "")).suffix.lower()
+            if not (mimetypes.guess_type("x" + suffix)[0] or "").startswith("image/"):
+                suffix = ".png"
+            target = target / f"{self._input_stem()}_res{suffix}"
+        image = self._to_img()
+        import io
+
+        buffer = io.BytesIO()
+        image_format = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(
+            target.suffix.lower(), target.suffix.lstrip(".").upper() or "PNG")
+        image.save(buffer, format=image_format)
+        atomic_write(target, buffer.getvalue())
+        return target
+
+    def save_all(self, save_path) -> None:
+        self.save_to_json(save_path)
+        self.save_to_img(save_path)

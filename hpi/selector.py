@@ -1,0 +1,100 @@
+"""Choose and load the backend a predictor runs on.
+
+Normal mode is Paddle Inference. High-performance mode walks an ordered candidate list (the user's
+`hpi_config.backend`, or the per-device defaults of configs/backend_defaults.yaml), skipping candidates that
+are not installed or cannot run the model files present, and falling through when one fails to load.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from ._deps import is_installed
+from .backends import InferenceBackend, get_backend_class
+from .config import HPIConfig
+from .device import Device
+from .errors import BackendError, ConfigError, MissingDependencyError, ModelDirError, NoBackendAvailableError
+from .model_dir import ModelDir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    backend: str
+    options: Dict[str, Any]
+
+
+def device_class(device: Device) -> str:
+    if device.kind == "gpu":
+        return "gpu_cuda"
+    machine = platform.machine().lower()
+    return "cpu_arm64" if machine in ("arm64", "aarch64") else "cpu_x64"
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> Dict[str, Any]:
+    text = resources.files("hpi.configs").joinpath("backend_defaults.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def default_candidates(model_name: Optional[str], device: Device) -> List[Candidate]:
+    table = _defaults()
+    klass = device_class(device)
+    entries = ((table.get("models") or {}).get(model_name) or {}).get(klass) or table["default"][klass]
+    return [Candidate(e["backend"], {k: v for k, v in e.items() if k != "backend"}) for e in entries]
+
+
+def hpi_candidates(model_dir: ModelDir, device: Device, config: HPIConfig) -> List[Candidate]:
+    defaults = default_candidates(model_dir.model_name, device)
+    if config.backend is None:
+        return [Candidate(c.backend, {**c.options, **config.backend_config}) for c in defaults]
+    suggested = next((c.options for c in defaults if c.backend == config.backend), {}) if config.auto_config else {}
+    return [Candidate(config.backend, {**suggested, **config.backend_config})]
+
+
+def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config: HPIConfig) -> InferenceBackend:
+    """The first candidate that loads; NoBackendAvailableError lists every candidate's reason otherwise."""
+    if not use_hpip:
+        if model_dir.paddle_program is None:
+            raise ModelDirError(f"normal mode runs Paddle Inference, but {str(model_dir.path)!r} has no Paddle "
+                                "model (inference.json or inference.pdmodel); use use_hpip=True for ONNX models")
+        candidates = [Candidate("paddle", {})]
+    else:
+        candidates = hpi_candidates(model_dir, device, hpi_config)
+
+    reasons = []
+    for candidate in candidates:
+        backend_class = get_backend_class(candidate.backend)
+        reason = _cannot_run(backend_class, model_dir, device)
+        if reason:
+            reasons.append(f"{candidate.backend}: {reason}")
+            logger.info("skipping backend %s: %s", candidate.backend, reason)
+            continue
+        try:
+            backend = backend_class(model_dir, device, candidate.options)
+            return backend.load()
+        except ConfigError:
+            raise
+        except (BackendError, MissingDependencyError, RuntimeError, OSError) as exc:
+            reasons.append(f"{candidate.backend}: failed to load ({exc})")
+            logger.warning("backend %s failed to load, trying the next one: %s", candidate.backend, exc)
+    raise NoBackendAvailableError(f"no backend could run {str(model_dir.path)!r} on {device}:\n  - " +
+                                  "\n  - ".join(reasons))
+
+
+def _cannot_run(backend_class, model_dir: ModelDir, device: Device) -> Optional[str]:
+    if device.kind not in backend_class.device_kinds:
+        return f"does not run on {device.kind}"
+    if not is_installed(backend_class.framework):
+        return f"{backend_class.framework} is not installed"
+    if backend_class.model_format not in model_dir.formats:
+        return f"needs a {backend_class.model_format} model, the model dir has {', '.join(model_dir.formats)}"
+    return None
+

@@ -1,0 +1,159 @@
+"""TextRecognition: PaddleX's text recognition module API on any backend."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from ...config import HPIConfig
+from ...device import parse_device
+from ...errors import ConfigError, InputError, ModelDirError
+from ...inputs import InputItem, iter_inputs
+from ...model_dir import ModelDir, load_model_dir
+from ...selector import load_backend
+from .postprocess import CTCDecoder
+from .preprocess import pad_batch, rec_image_shape_from_config, resize_norm
+
+logger = logging.getLogger("hpi")
+
+# High-performance mode reorders lines by width inside a window of this many batches, so that a batch
+# holds lines of the same padded width; results still come out in input order.
+SORT_WINDOW_BATCHES = 8
+# Lines in one batch may differ in padded width by at most this many pixels. Padding changes the model's
+# output (its neck mixes the whole sequence), so 0 keeps every line's text equal to batch size 1; all lines
+# narrower than the 320 px minimum share width 320 and batch freely.
+WIDTH_TOLERANCE_PX = 0
+
+
+def official_model_dir(model_name: str) -> Path:
+    """Where PaddleX keeps downloaded official models (reused, so nothing is downloaded twice)."""
+    cache_home = os.environ.get("PADDLE_PDX_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".paddlex")
+    return Path(cache_home) / "official_models" / model_name
+
+
+class TextRecognition:
+    """`TextRecognition(model_name, model_dir, device, use_hpip, hpi_config).predict(input, batch_size)`."""
+
+    def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
+                 use_hpip: bool = False, hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
+        if kwargs:
+            raise ConfigError(f"unknown argument(s) {sorted(kwargs)} for TextRecognition; allowed: model_name, "
+                              "model_dir, device, use_hpip (or enable_hpi), hpi_config")
+        if enable_hpi is not None:  # PaddleOCR's name for use_hpip
+            use_hpip = enable_hpi
+        if not isinstance(use_hpip, bool):
+            raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
+        self.device = parse_device(device)
+        self.use_hpip = use_hpip
+        self.hpi_config = HPIConfig.from_user(hpi_config)
+        self.model_dir: ModelDir = load_model_dir(_resolve_model_dir(model_name, model_dir), model_name)
+        self.model_name = model_name or self.model_dir.model_name
+        post = self.model_dir.section("PostProcess", default={}) or {}
+        if post.get("name", "CTCLabelDecode") != "CTCLabelDecode":
+            raise ModelDirError(f"PostProcess.name {post.get('name')!r} in {str(self.model_dir.path)!r} is not "
+                                "supported; text recognition decodes CTCLabelDecode models")
+        self.decoder = CTCDecoder(post.get("character_dict") or list("0123456789abcdefghijklmnopqrstuvwxyz"))
+        self.rec_image_shape = rec_image_shape_from_config(self.model_dir.config)
+        self._backend = load_backend(self.model_dir, self.device, use_hpip, self.hpi_config)
+        logger.info("TextRecognition(%s) runs on %s: %s", self.model_name, self._backend.name, self.config)
+
+    # -- what it runs on ------------------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def config(self) -> dict:
+        return {"model_name": self.model_name, "model_dir": str(self.model_dir.path), "use_hpip": self.use_hpip,
+                **self._backend.config}
+
+    # -- prediction -----------------------------------------------------------------------------------------
+    def predict(self, input, batch_size: int = 1) -> List["TextRecResult"]:
+        return list(self.predict_iter(input, batch_size=batch_size))
+
+    def predict_iter(self, input, batch_size: int = 1) -> Iterator["TextRecResult"]:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        items = iter_inputs(input)
+        if self.use_hpip:
+            window = batch_size * SORT_WINDOW_BATCHES if batch_size > 1 else 1
+            for chunk in _chunks(items, window):
+                yield from self._run_width_grouped(chunk, batch_size)
+        else:
+            # Normal mode batches exactly as PaddleX: consecutive lines, padded to the widest.
+            for chunk in _chunks(items, batch_size):
+                yield from self._run_in_order(chunk)
+
+    def _load(self, items: Sequence[InputItem]):
+        images = [item.load() for item in items]
+        lines = [resize_norm(image, self.rec_image_shape) for image in images]
+        return images, lines
+
+    def _run_in_order(self, items: Sequence[InputItem]):
+        images, lines = self._load(items)
+        decoded = self.decoder(self._backend.infer(pad_batch(lines)))
+        return [_result(item, image, text, score) for item, image, (text, score) in zip(items, images, decoded)]
+
+    def _run_width_grouped(self, items: Sequence[InputItem], batch_size: int):
+        images, lines = self._load(items)
+        decoded: List = [None] * len(items)
+        for group in group_by_width([line.shape[2] for line in lines], batch_size, WIDTH_TOLERANCE_PX):
+            outputs = self.decoder(self._backend.infer(pad_batch([lines[i] for i in group])))
+            for index, output in zip(group, outputs):
+                decoded[index] = output
+        return [_result(item, image, text, score) for item, image, (text, score) in zip(items, images, decoded)]
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> "TextRecognition":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def group_by_width(widths: Sequence[int], batch_size: int, tolerance: int) -> List[List[int]]:
+    """Indices grouped into batches of at most `batch_size` whose widths differ by at most `tolerance`."""
+    order = sorted(range(len(widths)), key=lambda i: (widths[i], i))
+    groups: List[List[int]] = []
+    for index in order:
+        if groups and len(groups[-1]) < batch_size and widths[index] - widths[groups[-1][0]] <= tolerance:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def _chunks(items: Iterator[InputItem], size: int) -> Iterator[List[InputItem]]:
+    chunk: List[InputItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _result(item: InputItem, image: np.ndarray, text: str, score: float):
+    from .result import TextRecResult
+
+    return TextRecResult(input_path=item.input_path, page_index=item.page_index, input_img=image,
+                         rec_text=text, rec_score=score)
+
+
+def _resolve_model_dir(model_name: Optional[str], model_dir) -> Path:
+    if model_dir is not None:
+        return Path(model_dir)
+    if model_name is None:
+        raise ConfigError("give model_name, model_dir, or both")
+    cached = official_model_dir(model_name)
+    if cached.is_dir():
+        return cached
+    raise ModelDirError(f"model {model_name!r} is not in the local cache ({cached}) and official model download "
+                        "is not available yet: pass model_dir=<a PaddleX model directory>")
