@@ -1,0 +1,9 @@
+"""What this machine can run, decided in one place (tests skip on these, never on ad-hoc checks)."""
+from hpi._deps import is_installed
+from hpi.device import cuda_device_count
+
+HAS_PADDLE = is_installed("paddle")
+HAS_OPENVINO = is_installed("openvino")
+HAS_ONNXRUNTIME = is_installed("onnxruntime")
+HAS_PDFIUM = is_installed("pypdfium2")
+CUDA_IS_AVAILABLE = cuda_device_count() > 0

@@ -1,0 +1,52 @@
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+DATA = TESTS / "data"
+sys.path.insert(0, str(TESTS))
+
+
+@pytest.fixture(scope="session")
+def models_root() -> Path:
+    root = Path(os.environ.get("HPI_TEST_MODELS", REPO / ".cache" / "test_models"))
+    if not (root / "fetched.json").is_file():
+        pytest.fail(f"test models missing in {root}: run `make models` (scripts/fetch_test_models.py)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def v4_paddle_dir(models_root) -> Path:
+    return models_root / "PP-OCRv4_mobile_rec"
+
+
+@pytest.fixture(scope="session")
+def v4_onnx_dir(models_root) -> Path:
+    return models_root / "PP-OCRv4_mobile_rec_onnx"
+
+
+@pytest.fixture(scope="session")
+def lines():
+    """The committed rendered set: (paths, labels), in labels.txt order."""
+    root = DATA / "lines"
+    rows = [line.split("\t", 1) for line in (root / "labels.txt").read_text("utf-8").splitlines() if line]
+    return [str(root / rel) for rel, _ in rows], [text for _, text in rows]
+
+
+@pytest.fixture(scope="session")
+def golden():
+    return json.loads((DATA / "golden" / "paddlex_PP-OCRv4_mobile_rec.json").read_text("utf-8"))
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return DATA / "samples"
+
+
+def exact_accuracy(texts, labels) -> float:
+    """PaddleOCR's recognition accuracy: exact match, spaces ignored."""
+    return sum(t.replace(" ", "") == l.replace(" ", "") for t, l in zip(texts, labels)) / len(labels)

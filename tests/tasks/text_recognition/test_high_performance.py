@@ -1,0 +1,65 @@
+"""High-performance mode: same text as PaddleX's batch-1 output, batching that does not change results."""
+import pytest
+from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
+from conftest import exact_accuracy
+
+from hpi import TextRecognition
+
+BACKENDS = [pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")),
+            pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime missing"))]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden):
+    paths, labels = lines
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": backend})
+    assert model.backend == backend
+    results = model.predict(paths, batch_size=8)
+    assert [r["input_path"] for r in results] == paths  # input order kept though batches group by width
+    reference = golden["results"]["1"]
+    agreement = sum(r["rec_text"] == g["rec_text"] for r, g in zip(results, reference)) / len(paths)
+    assert agreement >= 0.99
+    accuracy = exact_accuracy([r["rec_text"] for r in results], labels)
+    paddlex_accuracy = exact_accuracy([g["rec_text"] for g in reference], labels)
+    assert abs(accuracy - paddlex_accuracy) <= 0.003
+
+
+def test_default_choice_on_x86_cpu_is_openvino_f32(v4_onnx_dir):
+    if not HAS_OPENVINO:
+        pytest.skip("openvino missing")
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+    assert model.backend == "openvino"
+    assert model.config["precision"] == "f32"  # explicit: OpenVINO would pick bf16 by itself on such CPUs
+
+
+def test_enable_hpi_is_a_synonym(v4_onnx_dir):
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", enable_hpi=True)
+    assert model.use_hpip and model.backend in ("openvino", "onnxruntime")
+
+
+def test_predict_iter_streams(v4_onnx_dir, lines):
+    paths, _ = lines
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+    stream = model.predict_iter(paths[:20], batch_size=4)
+    first = next(stream)
+    assert first["input_path"] == paths[0]
+    assert [r["input_path"] for r in stream] == paths[1:20]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("PP-OCRv5_mobile_rec_onnx", "Hello World 2026"),
+    ("PP-OCRv6_tiny_rec", "Hello World 2026"),
+    ("PP-OCRv6_small_rec", "Hello World 2026"),
+])
+def test_other_real_models_read_a_line(models_root, samples_dir, name, text):
+    model = TextRecognition(model_dir=models_root / name, device="cpu", use_hpip=True)
+    (result,) = model.predict(str(samples_dir / "hello_world.png"))
+    assert result["rec_text"] == text
+    assert 0.9 < result["rec_score"] <= 1.0
+
+
+def test_onnx_only_dir_cannot_run_normal_mode(v4_onnx_dir):
+    from hpi.errors import ModelDirError
+
+    with pytest.raises(ModelDirError, match="normal mode runs Paddle Inference"):
+        TextRecognition(model_dir=v4_onnx_dir, device="cpu")
