@@ -1,0 +1,67 @@
+"""Each real backend on the real model: same outputs within tolerance, options checked, lifecycle."""
+import numpy as np
+import pytest
+from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO, HAS_PADDLE
+
+from hpi.backends import BACKENDS, get_backend_class
+from hpi.device import Device
+from hpi.errors import BackendError, ConfigError
+from hpi.model_dir import load_model_dir
+
+CPU = Device("cpu")
+ONNX_BACKENDS = [pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="no openvino")),
+                 pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="no onnxruntime"))]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    rng = np.random.default_rng(0)
+    return rng.uniform(-1, 1, (2, 3, 48, 480)).astype(np.float32)
+
+
+@pytest.mark.skipif(not HAS_PADDLE, reason="the reference is Paddle Inference")
+@pytest.mark.parametrize("name", ONNX_BACKENDS)
+def test_onnx_backends_match_paddle(name, batch, v4_paddle_dir, v4_onnx_dir):
+    with get_backend_class("paddle")(load_model_dir(v4_paddle_dir), CPU) as paddle:
+        reference = paddle.infer(batch)
+    with get_backend_class(name)(load_model_dir(v4_onnx_dir), CPU) as backend:
+        output = backend.infer(batch)
+    assert output.shape == reference.shape == (2, 60, 6625)
+    assert np.abs(output - reference).max() < 1e-4
+
+
+def test_registry_lists_backends_and_rejects_unknown():
+    assert {"openvino", "onnxruntime", "paddle"} <= set(BACKENDS)
+    with pytest.raises(ConfigError, match="unknown backend 'tvm'"):
+        get_backend_class("tvm")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"threads": 2}, "unknown option 'threads' for backend 'openvino'"),
+    ({"precision": "int4"}, "invalid value 'int4' for openvino.precision"),
+    ({"cpu_num_threads": 0}, "invalid value 0 for openvino.cpu_num_threads"),
+])
+def test_bad_options_say_what_is_allowed(v4_onnx_dir, options, message):
+    with pytest.raises(ConfigError, match=message):
+        get_backend_class("openvino")(load_model_dir(v4_onnx_dir), CPU, options)
+
+
+def test_onnx_backend_on_paddle_only_dir_says_how_to_convert(v4_paddle_dir):
+    backend = get_backend_class("onnxruntime")(load_model_dir(v4_paddle_dir), CPU)
+    with pytest.raises(BackendError, match="needs a onnx model.*hpi convert"):
+        backend.load()
+
+
+@pytest.mark.parametrize("name", ONNX_BACKENDS)
+def test_infer_checks_its_input_and_closes(name, v4_onnx_dir):
+    backend = get_backend_class(name)(load_model_dir(v4_onnx_dir), CPU)
+    with pytest.raises(BackendError, match="4-D NCHW"):
+        backend.infer(np.zeros((3, 48, 320), np.float32))
+    assert backend.infer(np.zeros((1, 3, 48, 320), np.float64)).shape == (1, 40, 6625)
+    backend.close()
+    assert not backend._loaded
+
+
+def test_gpu_is_refused_with_what_is_supported(v4_onnx_dir):
+    with pytest.raises(ConfigError, match="does not run on gpu:0"):
+        get_backend_class("openvino")(load_model_dir(v4_onnx_dir), Device("gpu", 0))
