@@ -82,7 +82,7 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
             return backend.load()
         except ConfigError:
             raise
-        except (BackendError, MissingDependencyError, RuntimeError, OSError) as exc:
+        except (BackendError, MissingDependencyError) as exc:
             reasons.append(f"{candidate.backend}: failed to load ({exc})")
             logger.warning("backend %s failed to load, trying the next one: %s", candidate.backend, exc)
     raise NoBackendAvailableError(f"no backend could run {str(model_dir.path)!r} on {device}:\n  - " +

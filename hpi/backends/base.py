@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from ..device import Device, cpu_quota
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, HPIError
 from ..model_dir import ModelDir
 
 OptionCheck = Callable[[Any], bool]
@@ -73,7 +73,12 @@ class InferenceBackend(ABC):
     # -- lifecycle ------------------------------------------------------------------------------------------
     def load(self) -> "InferenceBackend":
         if not self._loaded:
-            self._load_impl()
+            try:
+                self._load_impl()
+            except HPIError:
+                raise
+            except Exception as exc:  # each framework raises its own types; callers catch one
+                raise BackendError(f"{self.name} could not load {str(self.model_path())!r}: {exc}") from exc
             self._loaded = True
         return self
 

@@ -1,0 +1,30 @@
+import pytest
+
+from hpi.config import HPIConfig
+from hpi.errors import ConfigError
+
+
+def test_defaults_as_paddlex():
+    config = HPIConfig.from_user(None)
+    assert (config.auto_config, config.backend, config.backend_config, config.auto_paddle2onnx) == (True, None, {}, True)
+
+
+def test_yaml_file(tmp_path):
+    path = tmp_path / "hpi.yaml"
+    path.write_text("backend: onnxruntime\nbackend_config:\n  cpu_num_threads: 1\n")
+    config = HPIConfig.from_user(str(path))
+    assert config.backend == "onnxruntime" and config.backend_config == {"cpu_num_threads": 1}
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"backend": "tvm"}, "'tvm' is not one of"),
+    ({"auto_config": "yes"}, "auto_config must be true or false"),
+    ({"speed": "max"}, "unknown hpi_config key"),
+    ({"auto_config": False}, "must name a backend"),
+    ({"backend_config": [1]}, "must be a mapping"),
+    (3, "must be a dict or a YAML file path"),
+    ("/no/such/hpi.yaml", "does not exist"),
+])
+def test_invalid_configs_say_what_is_allowed(value, message):
+    with pytest.raises(ConfigError, match=message):
+        HPIConfig.from_user(value)

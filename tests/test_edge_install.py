@@ -1,0 +1,30 @@
+"""Edge deployment: `pip install .[cpu]` in a fresh venv, no Paddle, runs high-performance mode on an
+ONNX-only model dir. Also proves the wheel ships its data (font, backend defaults)."""
+import json
+import os
+import subprocess
+import sys
+import venv
+
+import pytest
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, samples_dir):
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", f"{REPO}[cpu]"], check=True,
+                   env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    probe = subprocess.run([python, "-c", "import importlib.util as u; print(u.find_spec('paddle') is None)"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "True"
+    run = subprocess.run([str(env_dir / "bin" / "hpi"), "text_recognition", "-i", str(samples_dir / "hello_world.png"),
+                          "--model_dir", str(v4_onnx_dir), "--use_hpip", "--device", "cpu",
+                          "--save_path", str(tmp_path / "out")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"
+    assert "backend: openvino" in run.stderr
+    assert (tmp_path / "out" / "hello_world_res.png").stat().st_size > 0

@@ -1,0 +1,31 @@
+"""`import hpi` loads no framework; every module imports with the core dependencies alone."""
+import pkgutil
+import subprocess
+import sys
+
+import hpi
+
+FRAMEWORKS = ("paddle", "onnxruntime", "openvino", "tensorrt", "paddle2onnx", "pypdfium2")
+
+
+def all_modules():
+    return sorted(m.name for m in pkgutil.walk_packages(hpi.__path__, "hpi.") if not m.name.endswith("__main__"))
+
+
+def test_importing_every_module_loads_no_framework():
+    code = ("import sys, importlib\n"
+            f"for name in {all_modules()!r}: importlib.import_module(name)\n"
+            f"print([m for m in {FRAMEWORKS!r} if m in sys.modules])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_missing_framework_names_the_extra():
+    import pytest
+
+    from hpi._deps import require
+    from hpi.errors import HPIError, MissingDependencyError
+
+    with pytest.raises(MissingDependencyError, match=r"pip install 'hpi-runtime\[gpu\]'") as error:
+        require("tensorrt.__no_such_module__")
+    assert isinstance(error.value, HPIError)
