@@ -4,6 +4,7 @@ Typed data stays inside the pipeline; this is the edge where it becomes PaddleX'
 """
 from __future__ import annotations
 
+import io
 import json
 import mimetypes
 import os
@@ -109,8 +110,6 @@ class BaseResult(dict):
                 suffix = ".png"
             target = target / f"{self._input_stem()}_res{suffix}"
         image = self._to_img()
-        import io
-
         buffer = io.BytesIO()
         image_format = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(
             target.suffix.lower(), target.suffix.lstrip(".").upper() or "PNG")

@@ -77,34 +77,23 @@ class TextRecognition:
     def predict_iter(self, input, batch_size: int = 1) -> Iterator["TextRecResult"]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        items = iter_inputs(input)
-        if self.use_hpip:
-            window = batch_size * SORT_WINDOW_BATCHES if batch_size > 1 else 1
-            for chunk in _chunks(items, window):
-                yield from self._run_width_grouped(chunk, batch_size)
-        else:
-            # Normal mode batches exactly as PaddleX: consecutive lines, padded to the widest.
-            for chunk in _chunks(items, batch_size):
-                yield from self._run_in_order(chunk)
-
-    def _load(self, items: Sequence[InputItem]):
-        images = [item.load() for item in items]
-        lines = [resize_norm(image, self.rec_image_shape) for image in images]
-        return images, lines
-
-    def _run_in_order(self, items: Sequence[InputItem]):
-        images, lines = self._load(items)
-        decoded = self.decoder(self._backend.infer(pad_batch(lines)))
-        return [_result(item, image, text, score) for item, image, (text, score) in zip(items, images, decoded)]
-
-    def _run_width_grouped(self, items: Sequence[InputItem], batch_size: int):
-        images, lines = self._load(items)
-        decoded: List = [None] * len(items)
-        for group in group_by_width([line.shape[2] for line in lines], batch_size, WIDTH_TOLERANCE_PX):
-            outputs = self.decoder(self._backend.infer(pad_batch([lines[i] for i in group])))
-            for index, output in zip(group, outputs):
-                decoded[index] = output
-        return [_result(item, image, text, score) for item, image, (text, score) in zip(items, images, decoded)]
+        # Normal mode batches exactly as PaddleX: consecutive lines, padded to the widest. High-performance
+        # mode regroups lines of equal padded width within a window, so batching leaves each line's text alone.
+        window = batch_size * SORT_WINDOW_BATCHES if self.use_hpip and batch_size > 1 else batch_size
+        for chunk in _chunks(iter_inputs(input), window):
+            images = [item.load() for item in chunk]
+            lines = [resize_norm(image, self.rec_image_shape) for image in images]
+            if self.use_hpip:
+                groups = group_by_width([line.shape[2] for line in lines], batch_size, WIDTH_TOLERANCE_PX)
+            else:
+                groups = [list(range(len(chunk)))]
+            decoded: List = [None] * len(chunk)
+            for group in groups:
+                outputs = self.decoder(self._backend.infer(pad_batch([lines[i] for i in group])))
+                for index, output in zip(group, outputs):
+                    decoded[index] = output
+            for item, image, (text, score) in zip(chunk, images, decoded):
+                yield _result(item, image, text, score)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self) -> None:
