@@ -27,3 +27,7 @@ class BackendError(HPIError, RuntimeError):
 
 class NoBackendAvailableError(BackendError):
     """No candidate backend could be loaded; the message lists each one's reason."""
+
+
+class ConversionError(HPIError):
+    """A model could not be converted, or the converted model did not match the original."""

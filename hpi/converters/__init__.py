@@ -1,4 +1,8 @@
-"""Model converters (Paddle inference model -> ONNX -> optimized artifacts), each step cacheable on its own.
+"""Model converters: Paddle inference models to verified ONNX (each step in its own small module).
 
-Not implemented yet: high-performance mode currently needs `inference.onnx` in the model dir.
+`convert_to_onnx(model_dir)` is the entry point; paddle, paddle2onnx and onnx are imported only inside the
+worker process it starts.
 """
+from .paddle_to_onnx import DEFAULT_OPSET, convert_to_onnx, record_path
+
+__all__ = ["DEFAULT_OPSET", "convert_to_onnx", "record_path"]

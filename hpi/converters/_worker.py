@@ -1,0 +1,89 @@
+"""Conversion worker: `python -m hpi.converters._worker REQUEST.json REPORT.json`.
+
+Runs in its own process, in a scratch folder inside the model dir: paddle2onnx imports paddle, writes temp
+files into the current folder and may try to pip-install tools; none of that reaches the caller's process.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def run(request: dict) -> dict:
+    import onnx
+    import paddle2onnx
+
+    from .onnx_repair import fix_concat_ranks
+    from .pir import legacy_to_pir, patch_pir_json
+
+    started = time.perf_counter()
+    workdir = Path(request["workdir"])
+    program, params = Path(request["program"]), Path(request["params"])
+    if program.suffix == ".pdmodel":
+        pir_program = legacy_to_pir(program, params, workdir / "pir" / "inference")
+        pir_params = pir_program.with_suffix(".pdiparams")
+    else:  # patch a copy: the user's files are never modified
+        (workdir / "pir").mkdir(exist_ok=True)
+        pir_program = shutil.copyfile(program, workdir / "pir" / "inference.json")
+        pir_program, pir_params = Path(pir_program), params
+    pir_patches = patch_pir_json(pir_program)
+
+    raw = workdir / "raw.onnx"
+    paddle2onnx.export(str(pir_program), str(pir_params), save_file=str(raw), opset_version=request["opset"],
+                       auto_upgrade_opset=False, enable_onnx_checker=True, enable_optimize=True,
+                       optimize_tool="None", verbose=False)
+    model = onnx.load(str(raw))
+    onnx_repairs = fix_concat_ranks(model)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, request["output"])
+    convert_s = time.perf_counter() - started
+
+    report = verify(request, model)
+    return {"pir_patches": sorted(set(pir_patches)), "pir_patch_count": len(pir_patches),
+            "onnx_repairs": onnx_repairs, "convert_s": round(convert_s, 3), "verification": report.to_dict()}
+
+
+def verify(request: dict, model):
+    import onnxruntime
+    import paddle.inference as paddle_inference
+
+    from ..device import cpu_quota
+    from .verify import compare, verification_shapes
+
+    config = paddle_inference.Config(request["program"], request["params"])
+    config.disable_gpu()
+    config.disable_mkldnn()  # the plain FP32 kernels are the reference
+    config.set_cpu_math_library_num_threads(cpu_quota())
+    config.disable_glog_info()
+    predictor = paddle_inference.create_predictor(config)
+
+    def run_paddle(batch):
+        handle = predictor.get_input_handle(predictor.get_input_names()[0])
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(batch)
+        predictor.run()
+        return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
+
+    session = onnxruntime.InferenceSession(request["output"], providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def run_onnx(batch):
+        return session.run(None, {input_name: batch})
+
+    input_shape = [d.dim_value if d.dim_value > 0 else None for d in model.graph.input[0].type.tensor_type.shape.dim]
+    shapes = request.get("shapes") or verification_shapes(input_shape, request.get("dynamic_shapes"))
+    return compare(run_paddle, run_onnx, shapes, request["tolerance"])
+
+
+def main(argv) -> int:
+    request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    report = run(request)
+    Path(argv[1]).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

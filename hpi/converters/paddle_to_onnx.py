@@ -1,0 +1,173 @@
+"""Paddle inference model -> verified `inference.onnx` beside it, cached, atomic, safe under concurrency.
+
+Steps (in a worker process, see _worker.py): legacy program -> PIR json (Paddle's translator), PIR attribute
+repair, paddle2onnx (opset 14, no polygraphy step), ONNX graph repair, ONNX checker, then Paddle Inference and
+ONNX Runtime on the same inputs. The result is renamed into place only when they agree within tolerance, with
+a record of what was verified (`inference.onnx.hpi.json`). A later call with the same Paddle files and converter
+versions reuses it.
+
+Opset 14: the lowest opset that every backend here takes with all the ops PP-OCR models export to
+(ONNX Runtime, OpenVINO, TensorRT 8.5+), and what paddle2onnx emits cleanly for them.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import yaml
+
+from ..errors import ConversionError, MissingDependencyError, ModelDirError
+from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES
+
+logger = logging.getLogger(__name__)
+
+CONVERTER_VERSION = 1  # bump when the steps change: cached conversions are redone
+DEFAULT_OPSET = 14
+DEFAULT_TOLERANCE = 1e-4
+RECORD_SUFFIX = ".hpi.json"
+WORKER_TIMEOUT_S = 900
+
+
+def record_path(onnx_path: Path) -> Path:
+    return onnx_path.with_name(onnx_path.name + RECORD_SUFFIX)
+
+
+def _versions() -> Dict[str, str]:
+    versions = {"hpi_converter": str(CONVERTER_VERSION)}
+    for dist in ("paddlepaddle", "paddle2onnx", "onnx", "onnxruntime"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            raise MissingDependencyError(f"converting Paddle models to ONNX needs {dist}: "
+                                         "pip install 'hpi-runtime[paddle,cpu]'") from None
+    return versions
+
+
+def _hash_files(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def find_paddle_model(model_dir: Path):
+    program = next((model_dir / n for n in PADDLE_PROGRAM_FILES if (model_dir / n).is_file()), None)
+    params = model_dir / PADDLE_PARAMS_FILE
+    if program is None or not params.is_file():
+        raise ModelDirError(f"{str(model_dir)!r} holds no Paddle inference model (inference.json or "
+                            "inference.pdmodel, with inference.pdiparams)")
+    return program, params
+
+
+def _dynamic_shapes(model_dir: Path) -> Optional[list]:
+    """Hpi.backend_configs.tensorrt.dynamic_shapes (or paddle_infer.trt_dynamic_shapes) of inference.yml."""
+    path = model_dir / CONFIG_FILE
+    if not path.is_file():
+        return None
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    backends = (config.get("Hpi") or {}).get("backend_configs") or {}
+    shapes = (backends.get("tensorrt") or {}).get("dynamic_shapes") or \
+        (backends.get("paddle_infer") or {}).get("trt_dynamic_shapes")
+    if isinstance(shapes, dict) and len(shapes) == 1:
+        return next(iter(shapes.values()))
+    return None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (POSIX flock); the lock file itself is left in place, empty."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no cross-process lock; atomic renames still keep files whole
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _up_to_date(onnx_path: Path, key: str) -> Optional[dict]:
+    record = record_path(onnx_path)
+    if not (onnx_path.is_file() and record.is_file()):
+        return None
+    try:
+        content = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if content.get("key") == key else None
+
+
+def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSET,
+                    tolerance: float = DEFAULT_TOLERANCE, force: bool = False) -> dict:
+    """Convert and verify; return the record (with `"reused": True` when an up-to-date result existed)."""
+    model_dir = Path(model_dir)
+    program, params = find_paddle_model(model_dir)
+    onnx_path = Path(save_file) if save_file else model_dir / "inference.onnx"
+    versions = _versions()
+    source_hash = _hash_files(program, params)
+    key = hashlib.sha256(json.dumps([source_hash, versions, opset_version, tolerance]).encode()).hexdigest()
+
+    if not force and (record := _up_to_date(onnx_path, key)):
+        return {**record, "reused": True}
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(onnx_path.parent / f".{onnx_path.name}.lock"):
+        if not force and (record := _up_to_date(onnx_path, key)):  # another process just made it
+            return {**record, "reused": True}
+        if onnx_path.exists() and not record_path(onnx_path).exists() and not force:
+            raise ConversionError(f"{str(onnx_path)!r} exists and was not made by hpi; pass force=True "
+                                  "(CLI: --force) to replace it")
+        started = time.perf_counter()
+        workdir = Path(tempfile.mkdtemp(prefix=".hpi-convert-", dir=onnx_path.parent))
+        try:
+            report = _run_worker(workdir, program, params, opset_version, tolerance, _dynamic_shapes(model_dir))
+            verification = report["verification"]
+            if not verification["passed"]:
+                raise ConversionError(
+                    f"the ONNX conversion of {str(program)!r} differs from Paddle Inference by "
+                    f"{verification['worst']:.3g} (tolerance {tolerance:g}) on inputs {verification['shapes']}; "
+                    "nothing was written")
+            record = {"key": key, "source": {"program": program.name, "params": params.name,
+                                             "sha256": source_hash},
+                      "opset_version": opset_version, "versions": versions, **report,
+                      "total_s": round(time.perf_counter() - started, 3)}
+            (workdir / "record.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+            os.replace(workdir / "inference.onnx", onnx_path)
+            os.replace(workdir / "record.json", record_path(onnx_path))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if onnx_path.parent != model_dir and (model_dir / CONFIG_FILE).is_file():
+        shutil.copyfile(model_dir / CONFIG_FILE, onnx_path.parent / CONFIG_FILE)  # the ONNX dir runs alone
+    return {**record, "reused": False}
+
+
+def _run_worker(workdir: Path, program: Path, params: Path, opset: int, tolerance: float, dynamic_shapes) -> dict:
+    request = {"workdir": str(workdir), "program": str(program.resolve()), "params": str(params.resolve()),
+               "output": str(workdir / "inference.onnx"), "opset": opset, "tolerance": tolerance,
+               "dynamic_shapes": dynamic_shapes}
+    (workdir / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    env = {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0", "P2O_KEEP_TEMP_MODEL": "0", "TMPDIR": str(workdir)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "hpi.converters._worker", "request.json", "report.json"],
+                              cwd=workdir, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise ConversionError(f"converting {str(program)!r} took over {WORKER_TIMEOUT_S} s; gave up") from exc
+    if done.returncode != 0 or not (workdir / "report.json").is_file():
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise ConversionError(f"converting {str(program)!r} to ONNX failed:\n{tail}")
+    return json.loads((workdir / "report.json").read_text(encoding="utf-8"))
