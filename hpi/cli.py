@@ -60,6 +60,38 @@ def _run_text_recognition(args) -> int:
     return 0
 
 
+def _add_convert(subparsers) -> None:
+    parser = subparsers.add_parser("convert", help="convert a Paddle inference model to verified ONNX")
+    parser.add_argument("--model_dir", "--paddle_model_dir", dest="model_dir", required=True,
+                        help="folder with inference.json or inference.pdmodel, and inference.pdiparams")
+    parser.add_argument("--save_file", default=None, help="ONNX file to write (default: MODEL_DIR/inference.onnx)")
+    parser.add_argument("--onnx_model_dir", default=None,
+                        help="PaddleX's spelling: write ONNX_MODEL_DIR/inference.onnx (inference.yml copied beside)")
+    parser.add_argument("--opset_version", type=int, default=None)
+    parser.add_argument("--force", action="store_true", help="convert again even if an up-to-date ONNX exists")
+    parser.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args) -> int:
+    from pathlib import Path
+
+    from .converters import DEFAULT_OPSET, convert_to_onnx, record_path
+
+    save_file = args.save_file or (str(Path(args.onnx_model_dir) / "inference.onnx") if args.onnx_model_dir else None)
+    record = convert_to_onnx(args.model_dir, save_file=save_file, opset_version=args.opset_version or DEFAULT_OPSET,
+                             force=args.force)
+    target = Path(save_file) if save_file else Path(args.model_dir) / "inference.onnx"
+    check = record["verification"]
+    state = "up to date, reused" if record["reused"] else f"converted in {record['total_s']:.1f} s"
+    print(f"{target}: {state}")
+    print(f"verified against Paddle Inference on inputs {check['shapes']}: max abs difference "
+          f"{check['worst']:.3g} (tolerance {check['tolerance']:g}); opset {record['opset_version']}")
+    if record["onnx_repairs"] or record["pir_patches"]:
+        print(f"repairs: {len(record['onnx_repairs'])} Concat rank fix(es), PIR patches {record['pir_patches']}")
+    print(f"record: {record_path(target)}")
+    return 0
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
 
@@ -69,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_text_recognition(subparsers)
+    _add_convert(subparsers)
     return parser
 
 

@@ -19,8 +19,8 @@ from ._deps import is_installed
 from .backends import InferenceBackend, get_backend_class
 from .config import HPIConfig
 from .device import Device
-from .errors import BackendError, ConfigError, MissingDependencyError, ModelDirError, NoBackendAvailableError
-from .model_dir import ModelDir
+from .errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
+from .model_dir import ModelDir, load_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
         candidates = [Candidate("paddle", {})]
     else:
         candidates = hpi_candidates(model_dir, device, hpi_config)
+        model_dir = _with_onnx(model_dir, hpi_config, candidates)
 
     reasons = []
     for candidate in candidates:
@@ -89,12 +90,35 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
                                   "\n  - ".join(reasons))
 
 
+def _with_onnx(model_dir: ModelDir, hpi_config: HPIConfig, candidates: List[Candidate]) -> ModelDir:
+    """Convert a Paddle-only model dir to ONNX first when an ONNX backend is a candidate (auto_paddle2onnx)."""
+    wants_onnx = any(get_backend_class(c.backend).model_format == "onnx" for c in candidates)
+    if model_dir.onnx is not None or model_dir.paddle_program is None or not wants_onnx:
+        return model_dir
+    if not hpi_config.auto_paddle2onnx:
+        logger.info("%s has no inference.onnx and auto_paddle2onnx is off: ONNX backends are skipped "
+                    "(make one with `hpi convert --model_dir %s`)", model_dir.path, model_dir.path)
+        return model_dir
+    from .converters import convert_to_onnx
+
+    logger.info("converting %s to ONNX (auto_paddle2onnx), verified against Paddle Inference", model_dir.path)
+    try:
+        record = convert_to_onnx(model_dir.path)
+    except (HPIError, OSError) as exc:
+        logger.warning("automatic conversion to ONNX failed, ONNX backends are skipped: %s", exc)
+        return model_dir
+    logger.info("ONNX model ready (max difference to Paddle %.2g)", record["verification"]["worst"])
+    return load_model_dir(model_dir.path)
+
+
 def _cannot_run(backend_class, model_dir: ModelDir, device: Device) -> Optional[str]:
     if device.kind not in backend_class.device_kinds:
         return f"does not run on {device.kind}"
     if not is_installed(backend_class.framework):
         return f"{backend_class.framework} is not installed"
     if backend_class.model_format not in model_dir.formats:
-        return f"needs a {backend_class.model_format} model, the model dir has {', '.join(model_dir.formats)}"
+        hint = " (convert it: `hpi convert --model_dir DIR`)" if backend_class.model_format == "onnx" else ""
+        return (f"needs a {backend_class.model_format} model, the model dir has "
+                f"{', '.join(model_dir.formats)}{hint}")
     return None
 

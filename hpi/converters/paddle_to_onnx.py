@@ -27,6 +27,7 @@ from typing import Dict, Iterator, Optional
 
 import yaml
 
+from ..device import cpu_quota
 from ..errors import ConversionError, MissingDependencyError, ModelDirError
 from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES
 
@@ -161,7 +162,9 @@ def _run_worker(workdir: Path, program: Path, params: Path, opset: int, toleranc
                "output": str(workdir / "inference.onnx"), "opset": opset, "tolerance": tolerance,
                "dynamic_shapes": dynamic_shapes}
     (workdir / "request.json").write_text(json.dumps(request), encoding="utf-8")
-    env = {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0", "P2O_KEEP_TEMP_MODEL": "0", "TMPDIR": str(workdir)}
+    threads = str(cpu_quota())  # Paddle's OpenMP pool would otherwise oversubscribe a small CPU quota
+    env = {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0", "P2O_KEEP_TEMP_MODEL": "0", "TMPDIR": str(workdir),
+           "OMP_NUM_THREADS": threads}
     try:
         done = subprocess.run([sys.executable, "-m", "hpi.converters._worker", "request.json", "report.json"],
                               cwd=workdir, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
