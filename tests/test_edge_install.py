@@ -7,7 +7,10 @@ import sys
 import venv
 
 import pytest
+from capabilities import HAS_PADDLE
 from conftest import REPO
+
+from hpi._deps import is_installed
 
 
 @pytest.mark.slow
@@ -28,3 +31,20 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"
     assert "backend: openvino" in run.stderr
     assert (tmp_path / "out" / "hello_world_res.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_PADDLE and is_installed("paddle2onnx")), reason="converting needs the 'paddle' extra")
+def test_a_converted_model_dir_runs_without_paddle(tmp_path, v4_paddle_dir, samples_dir):
+    from hpi.converters import convert_to_onnx
+
+    converted = tmp_path / "converted"
+    convert_to_onnx(v4_paddle_dir, save_file=converted / "inference.onnx")
+    assert (converted / "inference.yml").is_file()  # the ONNX dir carries its dictionary and preprocessing
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{REPO}[cpu]"], check=True)
+    run = subprocess.run([str(env_dir / "bin" / "hpi"), "text_recognition", "-i", str(samples_dir / "hello_world.png"),
+                          "--model_dir", str(converted), "--use_hpip"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"

@@ -8,7 +8,7 @@ import numpy as np
 
 # Fixed dims come from the model; these fill its dynamic ones when inference.yml gives no shapes.
 DEFAULT_SHAPES = ([1, 3, 64, 320], [2, 3, 96, 640])
-MAX_VERIFY_BATCH = 4
+MAX_VERIFY_BATCH = 2
 
 
 @dataclass
