@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).parent
-REPO = TESTS.parent
-DATA = TESTS / "data"
-sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import DATA, REPO  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +45,3 @@ def golden():
 def samples_dir() -> Path:
     return DATA / "samples"
 
-
-def exact_accuracy(texts, labels) -> float:
-    """PaddleOCR's recognition accuracy: exact match, spaces ignored."""
-    return sum(t.replace(" ", "") == l.replace(" ", "") for t, l in zip(texts, labels)) / len(labels)

@@ -8,7 +8,7 @@ import venv
 
 import pytest
 from capabilities import HAS_PADDLE
-from conftest import REPO
+from helpers import REPO
 
 from hpi._deps import is_installed
 

@@ -1,7 +1,7 @@
 """High-performance mode: same text as PaddleX's batch-1 output, batching that does not change results."""
 import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
-from conftest import exact_accuracy
+from helpers import exact_accuracy
 
 from hpi import TextRecognition
 
