@@ -42,6 +42,7 @@ class InferenceBackend(ABC):
         self.model_dir = model_dir
         self.device = device
         self.options = {**self.default_options(device), **self.check_options(options or {})}
+        self._check_for_device()
         self._loaded = False
 
     # -- configuration --------------------------------------------------------------------------------------
@@ -60,6 +61,9 @@ class InferenceBackend(ABC):
             if not check(value):
                 raise ConfigError(f"invalid value {value!r} for {cls.name}.{key}: expected {allowed}")
         return dict(options)
+
+    def _check_for_device(self) -> None:
+        """Hook: reject options that this device cannot honour (e.g. a GPU-only run mode on the CPU)."""
 
     @staticmethod
     def default_threads() -> int:

@@ -1,8 +1,13 @@
-"""ONNX Runtime backend (CPU execution provider; CUDA comes with the selector's GPU work)."""
+"""ONNX Runtime backend: CPU, CUDA, or TensorRT execution provider.
+
+On a GPU, ONNX Runtime silently falls back to the CPU when its CUDA libraries cannot be loaded; this backend
+checks the providers the session really got and warns loudly when the one asked for is missing.
+"""
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -12,20 +17,65 @@ from .base import InferenceBackend, one_of, positive_int
 
 logger = logging.getLogger(__name__)
 
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+DEFAULT_REC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
+
+
+def trt_profile_strings(input_name: str, shapes: Sequence[Sequence[int]]) -> Tuple[str, str, str]:
+    """min/opt/max shapes as the TensorRT execution provider takes them: 'x:1x3x48x160'."""
+    if len(shapes) != 3:
+        raise ValueError(f"dynamic shapes need [min, opt, max], got {shapes!r}")
+    return tuple(f"{input_name}:{'x'.join(str(int(d)) for d in shape)}" for shape in shapes)  # type: ignore
+
 
 class ONNXRuntimeBackend(InferenceBackend):
     name = "onnxruntime"
     model_format = "onnx"
     framework = "onnxruntime"
-    device_kinds = ("cpu",)
+    device_kinds = ("cpu", "gpu")
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
-        "precision": (one_of("fp32"), "'fp32' (the only precision this backend runs for now)"),
+        "precision": (one_of("fp32", "fp16"), "'fp32', or 'fp16' with the tensorrt execution provider"),
+        "execution_provider": (one_of("cpu", "cuda", "tensorrt"), "'cpu', 'cuda' or 'tensorrt'"),
+        "cudnn_conv_algo_search": (one_of("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
+                                   "'EXHAUSTIVE', 'HEURISTIC' or 'DEFAULT'"),
+        "trt_engine_cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
+        "dynamic_shapes": (lambda v: isinstance(v, list) and len(v) == 3, "[min, opt, max] input shapes"),
     }
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
-        return {"cpu_num_threads": cls.default_threads(), "precision": "fp32"}
+        options: Dict[str, Any] = {"cpu_num_threads": cls.default_threads(), "precision": "fp32"}
+        options["execution_provider"] = "cuda" if device.kind == "gpu" else "cpu"
+        return options
+
+    def _providers(self) -> List:
+        provider = self.options["execution_provider"]
+        if provider == "cpu":
+            if self.options["precision"] != "fp32":
+                raise ValueError("ONNX Runtime runs fp16 only with execution_provider 'tensorrt'")
+            return ["CPUExecutionProvider"]
+        device_id = {"device_id": self.device.gpu_id}
+        cuda = dict(device_id)
+        if "cudnn_conv_algo_search" in self.options:
+            cuda["cudnn_conv_algo_search"] = self.options["cudnn_conv_algo_search"]
+        chain = [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
+        if provider == "tensorrt":
+            shapes = self.options.get("dynamic_shapes") or self._yml_shapes()
+            min_s, opt_s, max_s = trt_profile_strings("x", shapes)
+            cache = self.options.get("trt_engine_cache_dir") or str(self.model_dir.path / ".cache" / "ort_trt")
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            trt = {**device_id, "trt_fp16_enable": self.options["precision"] == "fp16",
+                   "trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
+                   "trt_profile_min_shapes": min_s, "trt_profile_opt_shapes": opt_s, "trt_profile_max_shapes": max_s}
+            chain.insert(0, ("TensorrtExecutionProvider", trt))
+        elif self.options["precision"] != "fp32":
+            raise ValueError("ONNX Runtime runs fp16 only with execution_provider 'tensorrt'")
+        return chain
+
+    def _yml_shapes(self):
+        shapes = self.model_dir.section("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")
+        return next(iter(shapes.values())) if isinstance(shapes, dict) and shapes else DEFAULT_REC_SHAPES
 
     def _load_impl(self) -> None:
         ort = require("onnxruntime")
@@ -34,7 +84,13 @@ class ONNXRuntimeBackend(InferenceBackend):
         session_options.inter_op_num_threads = 1
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(self.model_path()), sess_options=session_options,
-                                             providers=["CPUExecutionProvider"])
+                                             providers=self._providers())
+        wanted = PROVIDERS[self.options["execution_provider"]]
+        self._active = self._session.get_providers()
+        if wanted not in self._active:
+            logger.warning("!!! ONNX Runtime was asked for %s but runs on %s (available here: %s): this is the CPU, "
+                           "not the GPU you asked for. Install onnxruntime-gpu with matching CUDA/cuDNN.",
+                           wanted, self._active, ort.get_available_providers())
         self._input_name = self._session.get_inputs()[0].name
         self._output_name = self._session.get_outputs()[0].name
 
@@ -43,3 +99,10 @@ class ONNXRuntimeBackend(InferenceBackend):
 
     def _close_impl(self) -> None:
         self._session = None
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        config = super().config
+        if self._loaded:
+            config["active_providers"] = list(self._active)
+        return config

@@ -26,6 +26,7 @@ class OpenVINOBackend(InferenceBackend):
         "performance_hint": (one_of("latency", "throughput"), "'latency' or 'throughput'"),
         "num_streams": (positive_int, "a positive integer"),
         "cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
+        "device": (one_of("CPU", "GPU"), "'CPU', or 'GPU' for an Intel GPU that OpenVINO sees"),
     }
 
     @classmethod
@@ -47,7 +48,10 @@ class OpenVINOBackend(InferenceBackend):
         if "cache_dir" in self.options:
             core.set_property({"CACHE_DIR": self.options["cache_dir"]})
         model = core.read_model(str(self.model_path()))
-        self._compiled = core.compile_model(model, "CPU", properties)
+        target = self.options.get("device", "CPU")
+        if target == "GPU":  # CPU-only properties do not apply to an Intel GPU
+            properties.pop("INFERENCE_NUM_THREADS")
+        self._compiled = core.compile_model(model, target, properties)
         self._request = self._compiled.create_infer_request()
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()

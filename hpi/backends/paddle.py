@@ -1,4 +1,5 @@
-"""Paddle Inference backend: PaddleX's "normal mode" (MKL-DNN on CPU by default, like PaddleX)."""
+"""Paddle Inference backend: PaddleX's "normal mode" (MKL-DNN on CPU by default, like PaddleX), and Paddle's
+own GPU and Paddle-TensorRT modes."""
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -7,46 +8,57 @@ import numpy as np
 
 from .._deps import require
 from ..device import Device
+from ..errors import ConfigError
 from .base import InferenceBackend, one_of, positive_int
 
-RUN_MODES_CPU = ("paddle", "mkldnn", "mkldnn_bf16")
+RUN_MODES = {"cpu": ("paddle", "mkldnn", "mkldnn_bf16"), "gpu": ("paddle", "trt_fp32", "trt_fp16")}
+DEFAULT_REC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
 
 
 class PaddleBackend(InferenceBackend):
     name = "paddle"
     model_format = "paddle"
     framework = "paddle"
-    device_kinds = ("cpu",)
+    device_kinds = ("cpu", "gpu")
     option_checks = {
-        "run_mode": (one_of(*RUN_MODES_CPU), f"one of {list(RUN_MODES_CPU)} on the CPU"),
+        "run_mode": (one_of(*RUN_MODES["cpu"], *RUN_MODES["gpu"]),
+                     f"one of {list(RUN_MODES['cpu'])} on the CPU, {list(RUN_MODES['gpu'])} on a GPU"),
         "cpu_threads": (positive_int, "a positive integer"),
         "mkldnn_cache_capacity": (positive_int, "a positive integer"),
+        "precision": (one_of("fp32", "bf16", "fp16"), "implied by run_mode; 'fp32', 'bf16' or 'fp16'"),
     }
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
-        # PaddleX 3.7.2's CPU defaults: MKL-DNN, 10 threads, a 10-shape MKL-DNN cache.
-        return {"run_mode": "mkldnn", "cpu_threads": 10, "mkldnn_cache_capacity": 10, "precision": "fp32"}
+        # PaddleX 3.7.2's defaults: MKL-DNN with 10 threads and a 10-shape cache on the CPU; plain GPU kernels.
+        if device.kind == "gpu":
+            return {"run_mode": "paddle", "cpu_threads": 10}
+        return {"run_mode": "mkldnn", "cpu_threads": 10, "mkldnn_cache_capacity": 10}
 
-    @classmethod
-    def check_options(cls, options):
-        options = dict(options)
-        options.pop("precision", None)  # implied by run_mode
-        return super().check_options(options)
+    def _check_for_device(self) -> None:
+        run_mode = self.options["run_mode"]
+        if run_mode not in RUN_MODES[self.device.kind]:
+            raise ConfigError(f"paddle run_mode {run_mode!r} does not run on {self.device}; allowed there: "
+                              f"{list(RUN_MODES[self.device.kind])}")
+        self.options["precision"] = {"mkldnn_bf16": "bf16", "trt_fp16": "fp16"}.get(run_mode, "fp32")
 
     def _load_impl(self) -> None:
         paddle_inference = require("paddle.inference")
-        program, params = self.model_path(), self.model_dir.paddle_params
-        config = paddle_inference.Config(str(program), str(params))
-        config.disable_gpu()
+        config = paddle_inference.Config(str(self.model_path()), str(self.model_dir.paddle_params))
         run_mode = self.options["run_mode"]
-        if run_mode.startswith("mkldnn"):
-            config.enable_mkldnn()
-            if run_mode == "mkldnn_bf16":
-                config.enable_mkldnn_bfloat16()
-            config.set_mkldnn_cache_capacity(int(self.options["mkldnn_cache_capacity"]))
+        if self.device.kind == "gpu":
+            config.enable_use_gpu(256, self.device.gpu_id)
+            if run_mode.startswith("trt"):
+                self._enable_tensorrt(config, paddle_inference, half=run_mode == "trt_fp16")
         else:
-            config.disable_mkldnn()
+            config.disable_gpu()
+            if run_mode.startswith("mkldnn"):
+                config.enable_mkldnn()
+                if run_mode == "mkldnn_bf16":
+                    config.enable_mkldnn_bfloat16()
+                config.set_mkldnn_cache_capacity(int(self.options["mkldnn_cache_capacity"]))
+            else:
+                config.disable_mkldnn()
         config.set_cpu_math_library_num_threads(int(self.options["cpu_threads"]))
         # PaddleX's order of settings; the same graph passes give the same numbers as PaddleX.
         if hasattr(config, "enable_new_ir"):
@@ -59,7 +71,15 @@ class PaddleBackend(InferenceBackend):
         self._predictor = paddle_inference.create_predictor(config)
         self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
         self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
-        self.options["precision"] = "bf16" if run_mode == "mkldnn_bf16" else "fp32"
+
+    def _enable_tensorrt(self, config, paddle_inference, half: bool) -> None:
+        shapes = self.model_dir.section("Hpi", "backend_configs", "paddle_infer", "trt_dynamic_shapes")
+        name, (min_shape, opt_shape, max_shape) = next(iter(shapes.items())) if shapes else ("x", DEFAULT_REC_SHAPES)
+        precision = paddle_inference.PrecisionType.Half if half else paddle_inference.PrecisionType.Float32
+        config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=max_shape[0], min_subgraph_size=3,
+                                      precision_mode=precision, use_static=True, use_calib_mode=False)
+        config.set_trt_dynamic_shape_info({name: min_shape}, {name: max_shape}, {name: opt_shape})
+        config.set_optim_cache_dir(str(self.model_dir.path / ".cache" / "paddle"))
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         self._input.reshape(list(batch.shape))
