@@ -14,6 +14,7 @@ _EXTRAS = {
     "paddle": ("paddle", "paddlepaddle"),
     "paddle2onnx": ("paddle", "paddle2onnx"),
     "tensorrt": ("gpu", "tensorrt"),
+    "cuda": ("gpu", "cuda-python"),
     "pypdfium2": ("pdf", "pypdfium2"),
 }
 

@@ -14,7 +14,7 @@ BACKEND_NAMES = ("paddle", "onnxruntime", "openvino", "tensorrt")
 
 @dataclass(frozen=True)
 class HPIConfig:
-    auto_config: bool = True
+    auto_config: Union[bool, str] = True  # True, False, or "tune" (measure candidates here, cache the winner)
     backend: Optional[str] = None
     backend_config: Dict[str, Any] = field(default_factory=dict)
     auto_paddle2onnx: bool = True
@@ -36,9 +36,10 @@ class HPIConfig:
         return config
 
     def _check(self) -> None:
-        for key in ("auto_config", "auto_paddle2onnx"):
-            if not isinstance(getattr(self, key), bool):
-                raise ConfigError(f"hpi_config.{key} must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.auto_config, bool) and self.auto_config != "tune":
+            raise ConfigError(f"hpi_config.auto_config must be true, false or 'tune', got {self.auto_config!r}")
+        if not isinstance(self.auto_paddle2onnx, bool):
+            raise ConfigError(f"hpi_config.auto_paddle2onnx must be true or false, got {self.auto_paddle2onnx!r}")
         if self.backend is not None and self.backend not in BACKEND_NAMES:
             raise ConfigError(f"hpi_config.backend {self.backend!r} is not one of {list(BACKEND_NAMES)}")
         if not isinstance(self.backend_config, Mapping):

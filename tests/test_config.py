@@ -18,7 +18,8 @@ def test_yaml_file(tmp_path):
 
 @pytest.mark.parametrize("value, message", [
     ({"backend": "tvm"}, "'tvm' is not one of"),
-    ({"auto_config": "yes"}, "auto_config must be true or false"),
+    ({"auto_config": "yes"}, "auto_config must be true, false or 'tune'"),
+    ({"auto_paddle2onnx": 1}, "auto_paddle2onnx must be true or false"),
     ({"speed": "max"}, "unknown hpi_config key"),
     ({"auto_config": False}, "must name a backend"),
     ({"backend_config": [1]}, "must be a mapping"),

@@ -8,9 +8,10 @@ from .base import InferenceBackend
 from .onnxruntime import ONNXRuntimeBackend
 from .openvino import OpenVINOBackend
 from .paddle import PaddleBackend
+from .tensorrt import TensorRTBackend
 
 BACKENDS: Dict[str, Type[InferenceBackend]] = {
-    backend.name: backend for backend in (OpenVINOBackend, ONNXRuntimeBackend, PaddleBackend)
+    backend.name: backend for backend in (OpenVINOBackend, ONNXRuntimeBackend, PaddleBackend, TensorRTBackend)
 }
 
 

@@ -30,10 +30,11 @@ class PaddleBackend(InferenceBackend):
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
-        # PaddleX 3.7.2's defaults: MKL-DNN with 10 threads and a 10-shape cache on the CPU; plain GPU kernels.
+        # PaddleX 3.7.2's defaults (MKL-DNN, a 10-shape cache on the CPU; plain GPU kernels), except threads:
+        # PaddleX takes 10 whatever the machine; we take the CPUs this process has (same numbers, no oversubscription).
         if device.kind == "gpu":
-            return {"run_mode": "paddle", "cpu_threads": 10}
-        return {"run_mode": "mkldnn", "cpu_threads": 10, "mkldnn_cache_capacity": 10}
+            return {"run_mode": "paddle", "cpu_threads": cls.default_threads()}
+        return {"run_mode": "mkldnn", "cpu_threads": cls.default_threads(), "mkldnn_cache_capacity": 10}
 
     def _check_for_device(self) -> None:
         run_mode = self.options["run_mode"]

@@ -1,0 +1,210 @@
+"""Native TensorRT backend (NVIDIA GPU): builds an engine from inference.onnx once, caches it, runs it.
+
+Engine cache: under `cache_dir` (default `<model_dir>/.cache/tensorrt`), named by a key over the ONNX file's
+sha256, the TensorRT version, the GPU (compute capability and name), the precision and the shape profiles. A JSON
+sidecar beside each engine holds those fields; an engine whose sidecar does not match is rebuilt, never reused.
+Builds hold a file lock, so processes starting together build once, and engines are written atomically.
+
+Inputs outside the profile: a batch above the profile's maximum is split into chunks whose outputs are joined
+(each sample's result does not depend on its batch). A height or width outside [min, max] raises BackendError
+saying what the profile allows and how to widen it (the `dynamic_shapes` option). We do not rebuild on the fly:
+a build takes minutes and would stall a running service on one odd input. We never pad: padding changes results.
+
+TensorRT 8.6 and 10.x both have the tensor-name API used here (set_input_shape, set_tensor_address,
+execute_async_v3); only network creation differs (8.x needs the EXPLICIT_BATCH flag). CUDA memory and streams
+come from cuda-python (`cuda.bindings.runtime`, or `cuda.cudart` in older releases).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .._deps import require
+from ..device import Device
+from ..errors import BackendError, MissingDependencyError
+from ._trt_logic import (REC_DEFAULT_PROFILE, check_within_profile, engine_key_fields, file_sha256,
+                         load_or_build_engine, normalize_profiles, split_batch)
+from .base import InferenceBackend, one_of, positive_int
+
+YML_DYNAMIC_SHAPES = ("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")
+# PaddleX exports name a recognition model's image input "x"; the profile default assumes it.
+DEFAULT_INPUT_NAME = "x"
+
+
+def _valid_dynamic_shapes(value: Any) -> bool:
+    normalize_profiles(value)  # raises a ConfigError naming exactly what is wrong, clearer than a generic one
+    return True
+
+
+def _import_cudart():
+    for module in ("cuda.bindings.runtime", "cuda.cudart"):  # cuda-python >= 12.6 moved it; 13 dropped the old name
+        try:
+            return importlib.import_module(module)
+        except ImportError:
+            continue
+    raise MissingDependencyError("the tensorrt backend needs cuda-python for GPU memory and streams, but neither "
+                                 "cuda.bindings.runtime nor cuda.cudart imports. Install it with: "
+                                 "pip install 'hpi-runtime[gpu]'")
+
+
+def _cuda_ok(cudart, result) -> Any:
+    """cuda-python returns (error, *values): raise on an error, else return the value (or None)."""
+    error, *values = result
+    if error != cudart.cudaError_t.cudaSuccess:
+        raise BackendError(f"tensorrt: a CUDA call failed with {getattr(error, 'name', error)}")
+    return values[0] if values else None
+
+
+class TensorRTBackend(InferenceBackend):
+    name = "tensorrt"
+    model_format = "onnx"
+    framework = "tensorrt"
+    device_kinds = ("gpu",)
+    option_checks = {
+        "precision": (one_of("fp32", "fp16"), "'fp32' or 'fp16' (int8 needs a calibration set and is not "
+                                              "supported yet: it is a later issue)"),
+        "dynamic_shapes": (_valid_dynamic_shapes, "{input_name: [min, opt, max]}, each shape 4 positive integers"),
+        "cache_dir": (lambda value: isinstance(value, str) and bool(value), "a directory path"),
+        "workspace_mb": (positive_int, "a positive integer (MiB of builder workspace)"),
+    }
+
+    def __init__(self, model_dir, device: Device, options=None):
+        super().__init__(model_dir, device, options)
+        # These defaults depend on the model dir, which default_options() does not see.
+        self.options.setdefault("dynamic_shapes", model_dir.section(*YML_DYNAMIC_SHAPES)
+                                or {DEFAULT_INPUT_NAME: [list(shape) for shape in REC_DEFAULT_PROFILE]})
+        self.options.setdefault("cache_dir", str(model_dir.path / ".cache" / "tensorrt"))
+        self._engine_path: Optional[Path] = None
+        self._engine_source: Optional[str] = None
+        self._buffers: Dict[str, tuple] = {}  # tensor name -> (device pointer, capacity in bytes, numpy dtype)
+        self._context = self._engine = self._runtime = self._stream = None
+
+    @classmethod
+    def default_options(cls, device: Device) -> Dict[str, Any]:
+        return {"precision": "fp32", "workspace_mb": 1024}
+
+    # -- loading --------------------------------------------------------------------------------------------
+    def _load_impl(self) -> None:
+        trt = require("tensorrt")
+        self._cudart = _import_cudart()
+        _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))
+        self._profiles = normalize_profiles(self.options["dynamic_shapes"])
+        onnx_path = self.model_path()
+        props = _cuda_ok(self._cudart, self._cudart.cudaGetDeviceProperties(self.device.gpu_id))
+        gpu_name = props.name.decode("utf-8", "replace") if isinstance(props.name, bytes) else str(props.name)
+        fields = engine_key_fields(onnx_sha256=file_sha256(onnx_path), tensorrt_version=trt.__version__,
+                                   compute_capability=f"{props.major}.{props.minor}",
+                                   gpu_name=gpu_name.split("\x00")[0].strip(),
+                                   precision=self.options["precision"], profiles=self._profiles)
+        trt_logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(trt_logger)
+        try:
+            self._engine, self._engine_path, self._engine_source = load_or_build_engine(
+                Path(self.options["cache_dir"]), fields, lambda: self._build(trt, trt_logger, onnx_path),
+                self._runtime.deserialize_cuda_engine)
+            if self._engine is None:
+                raise BackendError(f"tensorrt could not deserialize the engine it built for {str(onnx_path)!r}")
+            self._prepare_execution(trt)
+        except BaseException:
+            self._close_impl()  # base.load() does not close a backend that failed to load
+            raise
+
+    def _build(self, trt, trt_logger, onnx_path: Path) -> bytes:
+        builder = trt.Builder(trt_logger)
+        major = int(trt.__version__.split(".")[0])
+        flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+        network = builder.create_network(flags)
+        parser = trt.OnnxParser(network, trt_logger)
+        if not parser.parse_from_file(str(onnx_path)):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise BackendError(f"tensorrt could not parse {str(onnx_path)!r}: {errors}")
+        normalize_profiles(self.options["dynamic_shapes"],
+                           [network.get_input(i).name for i in range(network.num_inputs)])
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.options["workspace_mb"]) << 20)
+        if self.options["precision"] == "fp16":
+            config.set_flag(trt.BuilderFlag.FP16)
+        else:
+            # TensorRT runs fp32 convolutions in TF32 by default on Ampere and newer: about 1e-3 off true fp32.
+            config.clear_flag(trt.BuilderFlag.TF32)
+        profile = builder.create_optimization_profile()
+        for input_name, (low, opt, high) in self._profiles.items():
+            profile.set_shape(input_name, low, opt, high)
+        config.add_optimization_profile(profile)
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise BackendError(f"tensorrt could not build an engine for {str(onnx_path)!r} (its log says why)")
+        return bytes(serialized)
+
+    def _prepare_execution(self, trt) -> None:
+        engine, cudart = self._engine, self._cudart
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
+        outputs = [name for name in names if name not in inputs]
+        normalize_profiles(self.options["dynamic_shapes"], inputs)  # a cached engine must match too
+        if len(inputs) != 1 or not outputs:
+            raise BackendError(f"tensorrt runs models with one input and at least one output; this one has "
+                               f"inputs {inputs} and outputs {outputs}")
+        self._input_name, self._output_name = inputs[0], outputs[0]
+        self._context = engine.create_execution_context()
+        self._stream = _cuda_ok(cudart, cudart.cudaStreamCreate())
+        # Buffers sized for the profile's largest input, so one allocation serves every call.
+        self._context.set_input_shape(self._input_name, self._profiles[self._input_name][2])
+        for name in names:
+            shape = tuple(self._context.get_tensor_shape(name))
+            if min(shape, default=1) < 0:
+                raise BackendError(f"tensorrt: output {name!r} has a data-dependent shape {shape}; not supported")
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            capacity = int(np.prod(shape)) * dtype.itemsize
+            self._buffers[name] = (_cuda_ok(cudart, cudart.cudaMalloc(capacity)), capacity, dtype)
+            self._context.set_tensor_address(name, self._buffers[name][0])
+        if self._buffers[self._input_name][2] != np.float32:
+            raise BackendError(f"tensorrt: input {self._input_name!r} is {self._buffers[self._input_name][2]}, "
+                               "expected float32")
+
+    # -- running --------------------------------------------------------------------------------------------
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        profile = self._profiles[self._input_name]
+        check_within_profile(batch.shape, profile, self._input_name)
+        _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))  # another backend may use another GPU
+        parts = [self._run(batch[start:stop]) for start, stop in split_batch(batch.shape[0], profile[2][0])]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        cudart, context, stream = self._cudart, self._context, self._stream
+        memcpy_kind = cudart.cudaMemcpyKind
+        if not context.set_input_shape(self._input_name, chunk.shape):
+            raise BackendError(f"tensorrt refused the input shape {chunk.shape} (its log says why)")
+        output_pointer, capacity, dtype = self._buffers[self._output_name]
+        output = np.empty(tuple(context.get_tensor_shape(self._output_name)), dtype)
+        if output.nbytes > capacity:
+            raise BackendError(f"tensorrt: output of {output.shape} exceeds the buffer sized for the profile max")
+        _cuda_ok(cudart, cudart.cudaMemcpyAsync(self._buffers[self._input_name][0], chunk.ctypes.data, chunk.nbytes,
+                                                memcpy_kind.cudaMemcpyHostToDevice, stream))
+        if not context.execute_async_v3(int(stream)):
+            raise BackendError(f"tensorrt failed to run the engine on a batch of shape {chunk.shape}")
+        _cuda_ok(cudart, cudart.cudaMemcpyAsync(output.ctypes.data, output_pointer, output.nbytes,
+                                                memcpy_kind.cudaMemcpyDeviceToHost, stream))
+        _cuda_ok(cudart, cudart.cudaStreamSynchronize(stream))
+        return output
+
+    def _close_impl(self) -> None:
+        # The context goes before the engine and the engine before the runtime; then the memory they used.
+        self._context = self._engine = self._runtime = None
+        for pointer, _, _ in self._buffers.values():
+            self._cudart.cudaFree(pointer)
+        self._buffers = {}
+        if self._stream is not None:
+            self._cudart.cudaStreamDestroy(self._stream)
+            self._stream = None
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        config = super().config
+        if self._loaded:
+            config["profiles"] = {name: [list(shape) for shape in shapes] for name, shapes in self._profiles.items()}
+            config.update(engine_path=str(self._engine_path), engine_source=self._engine_source)
+        return config

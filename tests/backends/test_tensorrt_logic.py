@@ -1,0 +1,326 @@
+"""TensorRT backend: its plain logic on a CPU (profiles, cache key, engine cache, batch splitting), its control flow
+against fake tensorrt/cuda modules (a check of our own code, not of TensorRT), and the real engine on a GPU."""
+import ctypes
+import enum
+import json
+import multiprocessing
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from capabilities import CUDA_IS_AVAILABLE, HAS_ONNXRUNTIME
+
+from hpi._deps import is_installed
+from hpi.backends._trt_logic import (REC_DEFAULT_PROFILE, check_within_profile, engine_cache_key, engine_key_fields,
+                                     load_or_build_engine, normalize_profiles, split_batch)
+from hpi.backends.tensorrt import TensorRTBackend
+from hpi.device import Device
+from hpi.errors import BackendError, ConfigError
+from hpi.model_dir import load_model_dir
+
+GPU = Device("gpu", 0)
+PROFILE = {"x": REC_DEFAULT_PROFILE}
+KEY_FIELDS = dict(onnx_sha256="ab" * 32, tensorrt_version="10.3.0", compute_capability="9.0",
+                  gpu_name="NVIDIA H100", precision="fp32", profiles=PROFILE)
+
+
+# -- profiles -------------------------------------------------------------------------------------------------
+def test_profiles_normalize_to_int_tuples():
+    yml_style = {"x": [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]}
+    assert normalize_profiles(yml_style, ["x"]) == {"x": REC_DEFAULT_PROFILE}
+
+
+@pytest.mark.parametrize("shapes, message", [
+    ([], "must map each input name"),
+    ({"x": [[1, 3, 48, 160], [8, 3, 48, 3200]]}, r"must be \[min, opt, max\], three shapes"),
+    ({"x": [[1, 3, 48], [1, 3, 48, 320], [8, 3, 48, 3200]]}, "min must be 4 positive integers"),
+    ({"x": [[1, 3, 48, 160], [1, 3, 48.0, 320], [8, 3, 48, 3200]]}, "opt must be 4 positive integers"),
+    ({"x": [[1, 3, 48, 160], [1, 3, 48, 320], [True, 3, 48, 3200]]}, "max must be 4 positive integers"),
+    ({"x": [[0, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]}, "min must be 4 positive integers"),
+    ({"x": [[1, 3, 48, 400], [1, 3, 48, 320], [8, 3, 48, 3200]]}, r"width needs min <= opt <= max, got \[400, 320"),
+    ({"x": [[1, 3, 48, 160], [9, 3, 48, 320], [8, 3, 48, 3200]]}, "batch needs min <= opt <= max"),
+])
+def test_bad_profiles_say_what_is_wrong(shapes, message):
+    with pytest.raises(ConfigError, match=message):
+        normalize_profiles(shapes)
+
+
+def test_profiles_must_name_the_model_inputs():
+    with pytest.raises(ConfigError, match=r"names the inputs \['x'\] but the model's inputs are \['image'\]"):
+        normalize_profiles(PROFILE, ["image"])
+
+
+# -- cache key ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("field, other", [
+    ("onnx_sha256", "cd" * 32), ("tensorrt_version", "8.6.1"), ("compute_capability", "8.9"),
+    ("gpu_name", "NVIDIA L4"), ("precision", "fp16"),
+    ("profiles", {"x": ((1, 3, 48, 160), (1, 3, 48, 320), (16, 3, 48, 3200))}),
+])
+def test_cache_key_changes_with_each_component(field, other):
+    base = engine_cache_key(engine_key_fields(**KEY_FIELDS))
+    assert engine_cache_key(engine_key_fields(**KEY_FIELDS)) == base
+    assert engine_cache_key(engine_key_fields(**{**KEY_FIELDS, field: other})) != base
+
+
+def test_key_fields_survive_a_json_round_trip():
+    fields = engine_key_fields(**KEY_FIELDS)
+    assert json.loads(json.dumps(fields)) == fields  # the sidecar comparison relies on it
+
+
+# -- batches and out-of-profile inputs ------------------------------------------------------------------------
+@pytest.mark.parametrize("batch, max_batch, chunks", [
+    (1, 8, [(0, 1)]), (8, 8, [(0, 8)]), (10, 8, [(0, 8), (8, 10)]), (17, 8, [(0, 8), (8, 16), (16, 17)]),
+])
+def test_split_batch(batch, max_batch, chunks):
+    assert split_batch(batch, max_batch) == chunks
+
+
+def test_within_profile_passes_and_allows_large_batches():
+    check_within_profile((1, 3, 48, 160), REC_DEFAULT_PROFILE)
+    check_within_profile((50, 3, 48, 3200), REC_DEFAULT_PROFILE)  # split, not refused
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((1, 3, 48, 3232), r"width 3232 is outside \[160, 3200\]"),
+    ((1, 3, 48, 100), r"width 100 is outside \[160, 3200\]"),
+    ((1, 3, 32, 320), r"height 32 is outside \[48, 48\]"),
+    ((0, 3, 48, 320), "batch 0 is below the minimum 1"),
+    ((3, 48, 320), "3-D|is 4-D"),
+])
+def test_out_of_profile_says_how_to_widen(shape, message):
+    with pytest.raises(BackendError, match=message) as error:
+        check_within_profile(shape, REC_DEFAULT_PROFILE)
+    if len(shape) == 4:
+        assert "dynamic_shapes=" in str(error.value) and "never padded" in str(error.value)
+
+
+# -- engine cache ---------------------------------------------------------------------------------------------
+def _cache(tmp_path, fields, builds, data=b"engine-1"):
+    return load_or_build_engine(tmp_path, fields, lambda: builds.append(1) or data, lambda raw: raw)
+
+
+def test_engine_is_built_once_then_loaded(tmp_path):
+    fields, builds = engine_key_fields(**KEY_FIELDS), []
+    engine, path, source = _cache(tmp_path, fields, builds)
+    assert (engine, source, len(builds)) == (b"engine-1", "built", 1)
+    assert json.loads(path.with_suffix(".json").read_text()) == fields
+    assert _cache(tmp_path, fields, builds)[2] == "cache" and len(builds) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_stale_or_unreadable_engine_is_rebuilt(tmp_path):
+    fields, builds = engine_key_fields(**KEY_FIELDS), []
+    _, path, _ = _cache(tmp_path, fields, builds)
+    path.with_suffix(".json").write_text(json.dumps({**fields, "tensorrt_version": "8.6.1"}))
+    engine, _, source = _cache(tmp_path, fields, builds, b"engine-2")
+    assert (engine, source) == (b"engine-2", "built")
+    reject_engine_2 = {b"engine-3": b"engine-3"}.get  # as TensorRT returns None for an engine it cannot read
+    engine, _, source = load_or_build_engine(tmp_path, fields, lambda: b"engine-3", reject_engine_2)
+    assert (engine, source) == (b"engine-3", "built")
+    assert _cache(tmp_path, {**fields, "precision": "fp16"}, builds)[1] != path  # another key, another file
+
+
+def _build_in_child(cache_dir, counter):
+    def slow_build():
+        with open(counter, "a") as file:
+            file.write("built\n")
+        time.sleep(0.5)
+        return b"engine"
+    load_or_build_engine(cache_dir, engine_key_fields(**KEY_FIELDS), slow_build, lambda raw: raw)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_two_processes_build_once(tmp_path):
+    context = multiprocessing.get_context("fork")
+    counter = tmp_path / "builds.txt"
+    workers = [context.Process(target=_build_in_child, args=(tmp_path / "cache", counter)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert counter.read_text().count("built") == 1
+
+
+# -- options --------------------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_model_dir(tmp_path):
+    def make(hpi_section=None):
+        root = tmp_path / "model"
+        root.mkdir(exist_ok=True)
+        config = {"Global": {"model_name": "PP-OCRv4_mobile_rec"}, **({"Hpi": hpi_section} if hpi_section else {})}
+        (root / "inference.yml").write_text(json.dumps(config))
+        (root / "inference.onnx").write_bytes(b"not really onnx")
+        return load_model_dir(root)
+    return make
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"precision": "int8"}, "int8 needs a calibration set and is not supported yet"),
+    ({"workspace_mb": 0}, "invalid value 0 for tensorrt.workspace_mb"),
+    ({"dynamic_shapes": {"x": [[1, 3, 48, 160]]}}, "three shapes"),
+    ({"threads": 2}, "unknown option 'threads' for backend 'tensorrt'"),
+])
+def test_bad_options_are_refused(fake_model_dir, options, message):
+    with pytest.raises(ConfigError, match=message):
+        TensorRTBackend(fake_model_dir(), GPU, options)
+
+
+def test_defaults_come_from_inference_yml_then_the_recognition_profile(fake_model_dir):
+    backend = TensorRTBackend(fake_model_dir(), GPU)
+    assert normalize_profiles(backend.options["dynamic_shapes"]) == PROFILE
+    assert backend.options["cache_dir"].endswith(".cache/tensorrt")
+    assert (backend.options["precision"], backend.options["workspace_mb"]) == ("fp32", 1024)
+    yml_profile = {"x": [[1, 3, 48, 100], [2, 3, 48, 320], [4, 3, 48, 640]]}
+    model_dir = fake_model_dir({"backend_configs": {"tensorrt": {"dynamic_shapes": yml_profile}}})
+    assert TensorRTBackend(model_dir, GPU).options["dynamic_shapes"] == yml_profile
+
+
+def test_cpu_is_refused(fake_model_dir):
+    with pytest.raises(ConfigError, match="does not run on cpu"):
+        TensorRTBackend(fake_model_dir(), Device("cpu"))
+
+
+# -- control flow against fakes (checks our code paths only; TensorRT itself is checked on a GPU below) -------
+def _host_view(address, shape):
+    count = int(np.prod(shape))
+    return np.ctypeslib.as_array((ctypes.c_float * count).from_address(address)).reshape(shape)
+
+
+class FakeContext:
+    """A "model" whose output[n, w] is the sum over channels and height of the input."""
+
+    def __init__(self):
+        self.shape, self.addresses = None, {}
+
+    def set_input_shape(self, name, shape):
+        self.shape = tuple(shape)
+        return True
+
+    def get_tensor_shape(self, name):
+        return self.shape if name == "x" else (self.shape[0], self.shape[3])
+
+    def set_tensor_address(self, name, address):
+        self.addresses[name] = address
+
+    def execute_async_v3(self, stream):
+        summed = _host_view(self.addresses["x"], self.shape).sum(axis=(1, 2))
+        _host_view(self.addresses["out"], summed.shape)[...] = summed
+        return True
+
+
+def _fake_tensorrt(flags):
+    engine = SimpleNamespace(num_io_tensors=2, get_tensor_name=["x", "out"].__getitem__,
+                             get_tensor_mode=lambda name: "in" if name == "x" else "out",
+                             get_tensor_dtype=lambda name: "float", create_execution_context=FakeContext)
+    config = SimpleNamespace(set_memory_pool_limit=lambda pool, size: None, set_flag=flags.append,
+                             clear_flag=lambda flag: flags.append("-" + flag), add_optimization_profile=lambda p: None)
+    builder = SimpleNamespace(
+        create_network=lambda flags: SimpleNamespace(num_inputs=1, get_input=lambda i: SimpleNamespace(name="x")),
+        create_builder_config=lambda: config,
+        create_optimization_profile=lambda: SimpleNamespace(set_shape=lambda *shapes: None),
+        build_serialized_network=lambda network, config: flags.append("build") or b"fake-engine")
+    logger_class = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
+    return SimpleNamespace(
+        __version__="10.0.1", Logger=logger_class, Builder=lambda logger: builder,
+        OnnxParser=lambda network, logger: SimpleNamespace(parse_from_file=lambda path: True),
+        Runtime=lambda logger: SimpleNamespace(deserialize_cuda_engine={b"fake-engine": engine}.get),
+        TensorIOMode=SimpleNamespace(INPUT="in"), MemoryPoolType=SimpleNamespace(WORKSPACE="ws"),
+        BuilderFlag=SimpleNamespace(FP16="fp16", TF32="tf32"), nptype=lambda dtype: np.float32)
+
+
+class FakeCudart:
+    class cudaError_t(enum.IntEnum):
+        cudaSuccess = 0
+
+    class cudaMemcpyKind(enum.IntEnum):
+        cudaMemcpyHostToDevice = 1
+        cudaMemcpyDeviceToHost = 2
+
+    def __init__(self):
+        self.allocations, self.streams = {}, set()
+
+    def _ok(self, *values):
+        return (self.cudaError_t.cudaSuccess, *values)
+
+    def cudaSetDevice(self, index):
+        return self._ok()
+
+    def cudaGetDeviceProperties(self, index):
+        return self._ok(SimpleNamespace(name=b"Fake GPU\x00", major=9, minor=0))
+
+    def cudaMalloc(self, size):
+        memory = np.zeros(size, np.uint8)
+        self.allocations[memory.ctypes.data] = memory
+        return self._ok(memory.ctypes.data)
+
+    def cudaFree(self, address):
+        del self.allocations[address]
+        return self._ok()
+
+    def cudaStreamCreate(self):
+        self.streams.add(7)
+        return self._ok(7)
+
+    def cudaStreamDestroy(self, stream):
+        self.streams.discard(stream)
+        return self._ok()
+
+    def cudaMemcpyAsync(self, destination, source, size, kind, stream):
+        ctypes.memmove(destination, source, size)
+        return self._ok()
+
+    def cudaStreamSynchronize(self, stream):
+        return self._ok()
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    flags, cudart = [], FakeCudart()
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(flags))
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    return flags, cudart
+
+
+def test_backend_flow_with_fakes(fakes, fake_model_dir, tmp_path):
+    flags, cudart = fakes
+    options = {"cache_dir": str(tmp_path / "engines")}
+    batch = np.random.default_rng(0).uniform(-1, 1, (10, 3, 48, 200)).astype(np.float32)  # 10 > max batch 8
+    with TensorRTBackend(fake_model_dir(), GPU, options) as backend:
+        assert backend.config["engine_source"] == "built" and flags == ["-tf32", "build"]
+        assert backend.config["profiles"] == {"x": [list(shape) for shape in REC_DEFAULT_PROFILE]}
+        np.testing.assert_allclose(backend.infer(batch), batch.sum(axis=(1, 2)), rtol=1e-6)
+        with pytest.raises(BackendError, match="dynamic_shapes"):
+            backend.infer(np.zeros((1, 3, 48, 4000), np.float32))
+    assert cudart.allocations == {} and cudart.streams == set()
+    with TensorRTBackend(fake_model_dir(), GPU, options) as again:
+        assert again.config["engine_source"] == "cache" and flags.count("build") == 1
+    with TensorRTBackend(fake_model_dir(), GPU, {**options, "precision": "fp16"}) as half:
+        assert half.config["engine_source"] == "built" and "fp16" in flags
+
+
+# -- the real engine --------------------------------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_IS_AVAILABLE, reason="needs a CUDA GPU")
+@pytest.mark.skipif(not (is_installed("tensorrt") and is_installed("cuda")), reason="needs tensorrt and cuda-python")
+@pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime is the reference")
+def test_engine_matches_onnxruntime_and_is_cached(v4_onnx_dir, tmp_path):
+    from hpi.backends.onnxruntime import ONNXRuntimeBackend
+
+    model_dir = load_model_dir(v4_onnx_dir)
+    batch = np.random.default_rng(0).uniform(-1, 1, (10, 3, 48, 320)).astype(np.float32)  # split into 8 + 2
+    with ONNXRuntimeBackend(model_dir, Device("cpu")) as reference_backend:
+        reference = reference_backend.infer(batch)
+    options = {"cache_dir": str(tmp_path)}
+    with TensorRTBackend(model_dir, GPU, options) as backend:
+        assert backend.config["engine_source"] == "built"
+        output = backend.infer(batch)
+        with pytest.raises(BackendError, match="dynamic_shapes"):
+            backend.infer(np.zeros((1, 3, 48, 3232), np.float32))
+    assert output.shape == reference.shape == (10, 40, 6625)
+    assert np.abs(output - reference).max() < 1e-3
+    with TensorRTBackend(model_dir, GPU, options) as cached:
+        assert cached.config["engine_source"] == "cache"
+        np.testing.assert_array_equal(cached.infer(batch), output)
