@@ -92,6 +92,35 @@ def _run_convert(args) -> int:
     return 0
 
 
+def _add_tune(subparsers) -> None:
+    parser = subparsers.add_parser("tune", help="time every installed backend/precision here and cache the fastest")
+    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N")
+    parser.add_argument("--lines", type=int, default=None, help="rendered lines to time (default 64)")
+    parser.set_defaults(handler=_run_tune)
+
+
+def _run_tune(args) -> int:
+    from .device import parse_device
+    from .model_dir import load_model_dir
+    from .tuning import MIN_AGREEMENT, TUNE_LINES, cache_dir, tune
+
+    result = tune(load_model_dir(args.model_dir), parse_device(args.device), lines=args.lines or TUNE_LINES)
+    print(f"| backend | options | ms/line | agreement with FP32 | kept (>= {MIN_AGREEMENT:.1%}) |")
+    print("|---|---|---|---|---|")
+    for timing in result.candidates:
+        options = ", ".join(f"{k}={v}" for k, v in timing.options.items())
+        if timing.error:
+            print(f"| {timing.backend} | {options} | failed: {timing.error} | | no |")
+        else:
+            print(f"| {timing.backend} | {options} | {timing.ms_per_line:.2f} | {timing.agreement:.1%} | "
+                  f"{'yes' if timing.kept else 'no'} |")
+    winner = result.winner
+    print(f"winner: {winner.backend} {winner.options}" if winner else "winner: none kept the FP32 text")
+    print(f"cached: {cache_dir() / (result.key + '.json')}")
+    return 0
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
 
@@ -102,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_text_recognition(subparsers)
     _add_convert(subparsers)
+    _add_tune(subparsers)
     return parser
 
 

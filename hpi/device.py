@@ -26,10 +26,9 @@ class Device:
 
 
 def parse_device(device: Optional[str]) -> Device:
-    """'cpu', 'gpu', 'gpu:N'. None means the CPU (PaddleX takes gpu:0 when it has one: GPU backends are
-    not wired yet, so the CPU is the only default that always runs)."""
+    """'cpu', 'gpu', 'gpu:N'. None means gpu:0 when the driver shows a GPU, else the CPU, as in PaddleX."""
     if device is None:
-        return Device("cpu")
+        return Device("gpu", 0) if cuda_device_count() > 0 else Device("cpu")
     if not isinstance(device, str):
         raise ConfigError(f"device must be a string like 'cpu', 'gpu' or 'gpu:0', got {device!r}")
     match = _DEVICE_RE.match(device.strip().lower())

@@ -68,7 +68,9 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
         candidates = [Candidate("paddle", {})]
     else:
         candidates = hpi_candidates(model_dir, device, hpi_config)
-        model_dir = _with_onnx(model_dir, hpi_config, candidates)
+        model_dir = _with_onnx(model_dir, device, hpi_config, candidates)
+        if hpi_config.auto_config == "tune" and hpi_config.backend is None:
+            candidates = _tuned_first(model_dir, device, hpi_config, candidates)
 
     reasons = []
     for candidate in candidates:
@@ -90,9 +92,11 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
                                   "\n  - ".join(reasons))
 
 
-def _with_onnx(model_dir: ModelDir, hpi_config: HPIConfig, candidates: List[Candidate]) -> ModelDir:
+def _with_onnx(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candidates: List[Candidate]) -> ModelDir:
     """Convert a Paddle-only model dir to ONNX first when an ONNX backend is a candidate (auto_paddle2onnx)."""
-    wants_onnx = any(get_backend_class(c.backend).model_format == "onnx" for c in candidates)
+    runnable = [get_backend_class(c.backend) for c in candidates]
+    runnable = [b for b in runnable if device.kind in b.device_kinds and is_installed(b.framework)]
+    wants_onnx = bool(runnable) and runnable[0].model_format == "onnx"  # convert only for the backend chosen
     if model_dir.onnx is not None or model_dir.paddle_program is None or not wants_onnx:
         return model_dir
     if not hpi_config.auto_paddle2onnx:
@@ -109,6 +113,24 @@ def _with_onnx(model_dir: ModelDir, hpi_config: HPIConfig, candidates: List[Cand
         return model_dir
     logger.info("ONNX model ready (max difference to Paddle %.2g)", record["verification"]["worst"])
     return load_model_dir(model_dir.path)
+
+
+def _tuned_first(model_dir: ModelDir, device: Device, hpi_config: HPIConfig,
+                 candidates: List[Candidate]) -> List[Candidate]:
+    """The winner measured by `hpi tune` on this machine (measured now if not cached), then the defaults."""
+    from .tuning import load_cached, tune
+
+    cached = load_cached(model_dir, device)
+    if cached is None:
+        logger.info("auto_config='tune': timing the candidate backends for %s on this machine", model_dir.path)
+        cached = tune(model_dir, device).to_dict()
+    winner = cached.get("winner")
+    if not winner:
+        logger.warning("tuning found no candidate that keeps the FP32 text; using the default order")
+        return candidates
+    logger.info("auto_config='tune': %s %s measured fastest (%.2f ms/line, agreement %.3f)", winner["backend"],
+                winner["options"], winner["ms_per_line"], winner["agreement"])
+    return [Candidate(winner["backend"], {**winner["options"], **hpi_config.backend_config})] + candidates
 
 
 def _cannot_run(backend_class, model_dir: ModelDir, device: Device) -> Optional[str]:

@@ -52,3 +52,48 @@ def test_backend_config_merges_over_the_suggestion(v4_onnx_dir):
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
                             hpi_config={"backend": "openvino", "backend_config": {"cpu_num_threads": 1}})
     assert model.config["cpu_num_threads"] == 1 and model.config["precision"] == "f32"
+
+
+@pytest.mark.parametrize("model_name, first_cpu", [
+    ("PP-OCRv4_mobile_rec", "openvino"), ("PP-OCRv6_tiny_rec", "onnxruntime"),
+    ("PP-OCRv5_server_rec", "paddle"), ("some_new_model", "openvino"),
+])
+def test_per_model_defaults_cover_device_classes(model_name, first_cpu):
+    if device_class(Device("cpu")) == "cpu_x64":
+        assert default_candidates(model_name, Device("cpu"))[0].backend == first_cpu
+    gpu_order = [c.backend for c in default_candidates(model_name, Device("gpu", 0))]
+    assert gpu_order == ["onnxruntime", "tensorrt", "paddle"]
+
+
+def test_every_seed_model_has_an_entry():
+    from hpi.selector import _defaults
+
+    seed_models = {"PP-OCRv5_server_rec", "PP-OCRv5_mobile_rec", "PP-OCRv4_server_rec_doc", "PP-OCRv4_mobile_rec",
+                   "PP-OCRv4_server_rec", "PP-OCRv3_mobile_rec", "ch_SVTRv2_rec", "ch_RepSVTR_rec",
+                   "en_PP-OCRv4_mobile_rec", "en_PP-OCRv3_mobile_rec", "korean_PP-OCRv3_mobile_rec",
+                   "japan_PP-OCRv3_mobile_rec", "chinese_cht_PP-OCRv3_mobile_rec", "te_PP-OCRv3_mobile_rec",
+                   "ka_PP-OCRv3_mobile_rec", "ta_PP-OCRv3_mobile_rec", "latin_PP-OCRv3_mobile_rec",
+                   "arabic_PP-OCRv3_mobile_rec", "cyrillic_PP-OCRv3_mobile_rec", "devanagari_PP-OCRv3_mobile_rec"}
+    models = _defaults()["models"]
+    assert seed_models <= set(models)
+    assert all(entry["source"] in ("measured", "paddlex", "family") for entry in models.values())
+
+
+def test_gpu_device_without_gpu_backends_installed_explains(v4_onnx_dir):
+    from hpi.errors import NoBackendAvailableError
+
+    with pytest.raises(NoBackendAvailableError) as error:
+        load_backend(load_model_dir(v4_onnx_dir), Device("gpu", 0), True, HPIConfig(backend="tensorrt"))
+    assert "tensorrt" in str(error.value)
+
+
+def test_onnxruntime_falling_back_from_cuda_to_cpu_is_loud(v4_onnx_dir, caplog):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has a working CUDA provider: no fallback to observe")
+    with caplog.at_level(logging.WARNING, logger="hpi"):
+        model = TextRecognition(model_dir=v4_onnx_dir, device="gpu:0", use_hpip=True,
+                                hpi_config={"backend": "onnxruntime"})
+    assert model.config["active_providers"] == ["CPUExecutionProvider"]
+    assert "asked for CUDAExecutionProvider but runs on ['CPUExecutionProvider']" in caplog.text

@@ -1,0 +1,58 @@
+"""Measured auto-tuning: structure, agreement filter, cache and reuse (timings themselves are not asserted)."""
+import json
+import logging
+
+import pytest
+from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
+
+from hpi import TextRecognition
+from hpi.cli import main
+from hpi.device import Device
+from hpi.model_dir import load_model_dir
+from hpi.tuning import MIN_AGREEMENT, load_cached, tune, tune_key
+
+pytestmark = pytest.mark.skipif(not (HAS_OPENVINO and HAS_ONNXRUNTIME), reason="needs both CPU runtimes")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_tune_times_candidates_filters_by_agreement_and_caches(v4_onnx_dir):
+    model_dir = load_model_dir(v4_onnx_dir)
+    result = tune(model_dir, Device("cpu"), lines=8, rounds=1)
+    backends = [(c.backend, c.options.get("precision")) for c in result.candidates]
+    assert ("openvino", "f32") in backends and ("onnxruntime", "fp32") in backends
+    reference = result.candidates[0]
+    assert reference.agreement == 1.0 and reference.kept  # the FP32 reference agrees with itself
+    for timing in result.candidates:
+        assert timing.kept == (timing.error is None and timing.agreement >= MIN_AGREEMENT)
+    assert result.winner is not None and result.winner.kept
+    assert result.winner.ms_per_line == min(c.ms_per_line for c in result.candidates if c.kept)
+    assert load_cached(model_dir, Device("cpu"))["winner"]["backend"] == result.winner.backend
+
+
+def test_cache_key_covers_the_model(v4_onnx_dir, models_root):
+    assert tune_key(load_model_dir(v4_onnx_dir), Device("cpu")) != \
+        tune_key(load_model_dir(models_root / "PP-OCRv6_tiny_rec"), Device("cpu"))
+
+
+def test_auto_config_tune_reuses_the_cached_winner(v4_onnx_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="hpi"):
+        first = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"auto_config": "tune"})
+    assert "timing the candidate backends" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hpi"):
+        second = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"auto_config": "tune"})
+    assert "timing the candidate backends" not in caplog.text and "measured fastest" in caplog.text
+    winner = load_cached(load_model_dir(v4_onnx_dir), Device("cpu"))["winner"]
+    assert first.backend == second.backend == winner["backend"]
+
+
+def test_cli_tune_prints_a_table(v4_onnx_dir, capsys):
+    assert main(["tune", "--model_dir", str(v4_onnx_dir), "--device", "cpu", "--lines", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| openvino |" in out and "winner:" in out and "cached:" in out
+    cached_path = out.rsplit("cached: ", 1)[1].strip()
+    assert json.loads(open(cached_path).read())["min_agreement"] == MIN_AGREEMENT
