@@ -7,15 +7,15 @@ from __future__ import annotations
 import io
 import json
 import mimetypes
-import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
+
+from ._fs import atomic_write
 
 # Keys kept internal: never printed nor saved to JSON.
 _PRIVATE_KEYS = ("input_img", "vis_font")
@@ -34,20 +34,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return value.as_posix()
     return value
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class BaseResult(dict):

@@ -3,7 +3,6 @@ ONNX-only model dir. Also proves the wheel ships its data (font, backend default
 import json
 import os
 import subprocess
-import sys
 import venv
 
 import pytest

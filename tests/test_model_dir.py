@@ -41,9 +41,6 @@ def test_missing_and_empty_dirs(tmp_path):
         load_model_dir(tmp_path)
 
 
-def test_unknown_arguments_and_missing_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("PADDLE_PDX_CACHE_HOME", str(tmp_path))
+def test_unknown_arguments(tmp_path):
     with pytest.raises(ConfigError, match="unknown argument"):
         TextRecognition(model_dir=tmp_path, precision="fp16")
-    with pytest.raises(ModelDirError, match="not in the local cache"):
-        TextRecognition(model_name="PP-OCRv5_server_rec")

@@ -4,15 +4,13 @@ Nothing here imports tensorrt or CUDA, so all of it is tested on a CPU.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .._fs import atomic_write, file_lock
 from ..errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -111,34 +109,6 @@ def _sidecar_matches(sidecar: Path, fields: Mapping[str, Any]) -> bool:
         return False
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file and os.replace, so a reader never sees half an engine."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes (flock), held for the block."""
-    import fcntl  # POSIX only: imported here so the module still imports elsewhere
-
-    with open(path, "a") as file:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
-
-
 def load_or_build_engine(cache_dir: Path, fields: Mapping[str, Any], build: Callable[[], bytes],
                          deserialize: Callable[[bytes], Any]) -> Tuple[Any, Path, str]:
     """(engine, engine path, "cache" or "built").
@@ -157,7 +127,7 @@ def load_or_build_engine(cache_dir: Path, fields: Mapping[str, Any], build: Call
             logger.warning("cached TensorRT engine %s cannot be read; rebuilding it", engine_path)
         logger.info("building a TensorRT engine into %s (this can take minutes)", engine_path)
         data = build()
-        atomic_write_bytes(engine_path, data)
+        atomic_write(engine_path, data)
         # The sidecar last: an engine without a matching sidecar is never trusted.
-        atomic_write_bytes(sidecar, json.dumps(dict(fields), indent=1, sort_keys=True).encode("utf-8"))
+        atomic_write(sidecar, json.dumps(dict(fields), indent=1, sort_keys=True).encode("utf-8"))
         return deserialize(data), engine_path, "built"

@@ -11,7 +11,6 @@ Opset 14: the lowest opset that every backend here takes with all the ops PP-OCR
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -23,10 +22,11 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import yaml
 
+from .._fs import file_lock
 from ..device import cpu_quota
 from ..errors import ConversionError, MissingDependencyError, ModelDirError
 from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES
@@ -87,22 +87,6 @@ def _dynamic_shapes(model_dir: Path) -> Optional[list]:
     return None
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes (POSIX flock); the lock file itself is left in place, empty."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no cross-process lock; atomic renames still keep files whole
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _up_to_date(onnx_path: Path, key: str) -> Optional[dict]:
     record = record_path(onnx_path)
     if not (onnx_path.is_file() and record.is_file()):
@@ -127,7 +111,7 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSE
     if not force and (record := _up_to_date(onnx_path, key)):
         return {**record, "reused": True}
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(onnx_path.parent / f".{onnx_path.name}.lock"):
+    with file_lock(onnx_path.parent / f".{onnx_path.name}.lock"):
         if not force and (record := _up_to_date(onnx_path, key)):  # another process just made it
             return {**record, "reused": True}
         if onnx_path.exists() and not record_path(onnx_path).exists() and not force:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence
 
@@ -10,12 +9,13 @@ import numpy as np
 
 from ...config import HPIConfig
 from ...device import parse_device
-from ...errors import ConfigError, InputError, ModelDirError
+from ...errors import ConfigError, ModelDirError
 from ...inputs import InputItem, iter_inputs
 from ...model_dir import ModelDir, load_model_dir
 from ...selector import load_backend
 from .postprocess import CTCDecoder
 from .preprocess import pad_batch, rec_image_shape_from_config, resize_norm
+from .result import TextRecResult
 
 logger = logging.getLogger("hpi")
 
@@ -26,12 +26,6 @@ SORT_WINDOW_BATCHES = 8
 # output (its neck mixes the whole sequence), so 0 keeps every line's text equal to batch size 1; all lines
 # narrower than the 320 px minimum share width 320 and batch freely.
 WIDTH_TOLERANCE_PX = 0
-
-
-def official_model_dir(model_name: str) -> Path:
-    """Where PaddleX keeps downloaded official models (reused, so nothing is downloaded twice)."""
-    cache_home = os.environ.get("PADDLE_PDX_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".paddlex")
-    return Path(cache_home) / "official_models" / model_name
 
 
 class TextRecognition:
@@ -71,10 +65,10 @@ class TextRecognition:
                 **self._backend.config}
 
     # -- prediction -----------------------------------------------------------------------------------------
-    def predict(self, input, batch_size: int = 1) -> List["TextRecResult"]:
+    def predict(self, input, batch_size: int = 1) -> List[TextRecResult]:
         return list(self.predict_iter(input, batch_size=batch_size))
 
-    def predict_iter(self, input, batch_size: int = 1) -> Iterator["TextRecResult"]:
+    def predict_iter(self, input, batch_size: int = 1) -> Iterator[TextRecResult]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         # Normal mode batches exactly as PaddleX: consecutive lines, padded to the widest. High-performance
@@ -129,9 +123,7 @@ def _chunks(items: Iterator[InputItem], size: int) -> Iterator[List[InputItem]]:
         yield chunk
 
 
-def _result(item: InputItem, image: np.ndarray, text: str, score: float):
-    from .result import TextRecResult
-
+def _result(item: InputItem, image: np.ndarray, text: str, score: float) -> TextRecResult:
     return TextRecResult(input_path=item.input_path, page_index=item.page_index, input_img=image,
                          rec_text=text, rec_score=score)
 
@@ -141,8 +133,6 @@ def _resolve_model_dir(model_name: Optional[str], model_dir) -> Path:
         return Path(model_dir)
     if model_name is None:
         raise ConfigError("give model_name, model_dir, or both")
-    cached = official_model_dir(model_name)
-    if cached.is_dir():
-        return cached
-    raise ModelDirError(f"model {model_name!r} is not in the local cache ({cached}) and official model download "
-                        "is not available yet: pass model_dir=<a PaddleX model directory>")
+    from ...download import ensure_official_model
+
+    return ensure_official_model(model_name)
