@@ -163,7 +163,10 @@ def _extract_model_tar(archive: Path, into: Path, name: str) -> Path:
             members = tar.getmembers()  # reads the whole archive: a truncated one fails here
             for member in members:
                 _check_member(member)
-            tar.extractall(into, members=members)
+            if hasattr(tarfile, "data_filter"):  # Python 3.12+ (and patched 3.9+): the stdlib's own guard too
+                tar.extractall(into, members=members, filter="data")
+            else:
+                tar.extractall(into, members=members)
     except tarfile.TarError as exc:
         raise ModelDownloadError(f"the archive is damaged or not a tar file ({exc})") from exc
     folders = [p for p in into.iterdir() if p.is_dir()]

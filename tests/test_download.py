@@ -1,0 +1,135 @@
+"""Official model download against a local HTTP server on loopback, with a real model archive."""
+import http.server
+import io
+import tarfile
+import threading
+import time
+
+import pytest
+from capabilities import HAS_PADDLE
+
+from hpi import TextRecognition
+from hpi.download import ModelDownloadError, ensure_official_model, official_model_dir
+
+NAME = "PP-OCRv4_mobile_rec"
+
+
+def model_tar(model_dir, hostile=False) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for file in sorted(model_dir.iterdir()):
+            tar.add(file, arcname=f"{NAME}_infer/{file.name}")
+        if hostile:
+            evil = tarfile.TarInfo("../evil.txt")
+            evil.size = 4
+            tar.addfile(evil, io.BytesIO(b"evil"))
+    return buffer.getvalue()
+
+
+class ModelServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, archives):
+        self.archives, self.requests = archives, []
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def url(self, case):
+        return f"http://127.0.0.1:{self.server_port}/{case}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        case = self.path.strip("/").split("/")[0]
+        self.server.requests.append(self.path)
+        if case == "hang":
+            time.sleep(3)
+        body = self.server.archives.get(case)
+        if body is None or not self.path.endswith(f"/{NAME}_infer.tar"):
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if case == "cut":  # the connection drops halfway through
+            self.wfile.write(body[: len(body) // 2])
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def server(v4_paddle_dir):
+    good = model_tar(v4_paddle_dir)
+    archives = {"good": good, "cut": good, "hang": good, "damaged": good[: len(good) // 2],
+                "hostile": model_tar(v4_paddle_dir, hostile=True)}
+    server = ModelServer(archives)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PADDLE_PDX_CACHE_HOME", str(tmp_path / "paddlex"))
+    monkeypatch.setenv("HPI_MODEL_SOURCES", "mirror")
+    monkeypatch.setenv("HPI_DOWNLOAD_TIMEOUT", "1")
+    return tmp_path / "paddlex" / "official_models"
+
+
+def use_mirror(monkeypatch, server, case):
+    monkeypatch.setenv("HPI_MODEL_MIRROR", server.url(case))
+
+
+@pytest.mark.skipif(not HAS_PADDLE, reason="the official archive is a Paddle model: normal mode runs it")
+def test_first_use_downloads_once_then_reuses(server, cache, monkeypatch, samples_dir):
+    use_mirror(monkeypatch, server, "good")
+    before = len(server.requests)
+    model = TextRecognition(model_name=NAME, device="cpu")
+    assert model.model_dir.path == official_model_dir(NAME)
+    assert model.predict(str(samples_dir / "hello_world.png"))[0]["rec_text"] == "Hello World 2026"
+    TextRecognition(model_name=NAME, device="cpu")
+    assert len(server.requests) - before == 1
+    assert sorted(p.name for p in cache.iterdir()) == [f".{NAME}.lock", NAME]
+
+
+def test_concurrent_callers_download_once(server, cache, monkeypatch):
+    use_mirror(monkeypatch, server, "good")
+    before = len(server.requests)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ensure_official_model(NAME, progress=False)))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 3 and len(set(results)) == 1
+    assert len(server.requests) - before == 1
+
+
+@pytest.mark.parametrize("case, message", [
+    ("cut", "connection cut"),
+    ("damaged", "damaged or not a tar file"),
+    ("missing", "HTTP Error 404"),
+    ("hang", "timed out"),
+    ("hostile", "outside its folder"),
+])
+def test_failures_are_clear_and_leave_the_cache_clean(server, cache, monkeypatch, case, message):
+    use_mirror(monkeypatch, server, case)
+    with pytest.raises(ModelDownloadError) as error:
+        ensure_official_model(NAME, progress=False)
+    text = str(error.value)
+    assert message in text and server.url(case) in text and "HPI_MODEL_MIRROR" in text
+    assert [p.name for p in cache.iterdir()] == [f".{NAME}.lock"]  # no partial model, no temp folder
+    assert not (cache.parent / "evil.txt").exists()
+    use_mirror(monkeypatch, server, "good")  # a later call starts clean and succeeds
+    assert (ensure_official_model(NAME, progress=False) / "inference.yml").is_file()
+
+
+def test_offline_error_lists_every_source(cache, monkeypatch):
+    monkeypatch.setenv("HPI_MODEL_MIRROR", "http://127.0.0.1:9/unreachable")
+    monkeypatch.setenv("HPI_MODEL_SOURCES", "mirror")
+    with pytest.raises(ModelDownloadError, match="Sources tried:\n  - mirror \\(http://127.0.0.1:9/unreachable"):
+        ensure_official_model(NAME, progress=False)
