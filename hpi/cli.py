@@ -121,6 +121,35 @@ def _run_tune(args) -> int:
     return 0
 
 
+def _add_models(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="list the text recognition models hpi knows")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_run_models)
+
+
+def _run_models(args) -> int:
+    import json
+
+    from .catalog import catalog
+
+    entries = list(catalog().values())
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
+        return 0
+    rows = [("model", "languages", "accuracy %", "size MB", "CPU backend order", "cached")]
+    for e in entries:
+        seed = e.seed or {}
+        rows.append((e.name, ",".join(e.languages), f"{seed['accuracy']:.2f}" if seed else "-",
+                     f"{seed['size_mb']:g}" if seed else "-",
+                     " > ".join(c["backend"] for c in e.backends.get("cpu_x64", [])), "yes" if e.cached else "no"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    return 0
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
 
@@ -132,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_recognition(subparsers)
     _add_convert(subparsers)
     _add_tune(subparsers)
+    _add_models(subparsers)
     return parser
 
 

@@ -2,29 +2,37 @@
 
 - HPI_MODEL_MIRROR=<base url>: tried first, serves `<base>/<name>_infer.tar` (the official archive layout), for
   air-gapped sites with an internal mirror.
-- PADDLE_PDX_MODEL_SOURCE (PaddleX's variable): which of PaddleX's hosts to try first; the others follow.
+- PADDLE_PDX_MODEL_SOURCE (PaddleX's variable, default huggingface): which of PaddleX's hosts goes first; the others
+  keep PaddleX's order (huggingface, aistudio, modelscope, bos).
+- PADDLE_PDX_HUGGING_FACE_ENDPOINT (PaddleX's variable): the Hugging Face host, default https://huggingface.co.
 - HPI_MODEL_SOURCES=<name,name,...>: only these sources, in this order (e.g. `mirror` alone in tests or
   behind a firewall).
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Dict, List
 
 from .download import Source
 from .errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 BOS_BASE = "https://paddle-model-ecology.bj.bcebos.com/paddlex/official_inference_model/paddle3.0.0"
-HUGGINGFACE_BASE = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 MODELSCOPE_BASE = "https://www.modelscope.cn"
-PADDLEX_ORDER = ("huggingface", "modelscope", "aistudio", "bos")
+AISTUDIO_BASE = "https://aistudio.baidu.com"
+PADDLEX_ORDER = ("huggingface", "aistudio", "modelscope", "bos")
 
 
 def _official(name: str) -> Dict[str, Source]:
+    """PaddleX's hosts. Hub repos are PaddlePaddle/<name>, except AI Studio's PaddleX/<name>; we fetch the three
+    model files from each repo directly (the hub clients PaddleX uses are not dependencies of hpi)."""
+    hugging_face = os.environ.get("PADDLE_PDX_HUGGING_FACE_ENDPOINT", "https://huggingface.co").rstrip("/")
     return {
-        "huggingface": Source("huggingface", file_url=lambda f: f"{HUGGINGFACE_BASE}/PaddlePaddle/{name}/resolve/main/{f}"),
+        "huggingface": Source("huggingface", file_url=lambda f: f"{hugging_face}/PaddlePaddle/{name}/resolve/main/{f}"),
+        "aistudio": Source("aistudio", file_url=lambda f: f"{AISTUDIO_BASE}/api/v1/models/PaddleX/{name}/files/{f}"),
         "modelscope": Source("modelscope", file_url=lambda f: f"{MODELSCOPE_BASE}/models/PaddlePaddle/{name}/resolve/master/{f}"),
-        "aistudio": Source("aistudio", file_url=lambda f: f"https://aistudio.baidu.com/api/v1/models/PaddlePaddle/{name}/repo/files/{f}/raw"),
         "bos": Source("bos", archive_url=f"{BOS_BASE}/{name}_infer.tar"),
     }
 
@@ -36,11 +44,11 @@ def model_sources(name: str) -> List[Source]:
     if mirror:
         available["mirror"] = Source("mirror", archive_url=f"{mirror}/{name}_infer.tar")
 
-    first = os.environ.get("PADDLE_PDX_MODEL_SOURCE", "").strip().lower()
-    if first and first not in official:
-        raise ConfigError(f"PADDLE_PDX_MODEL_SOURCE={first!r} is not one of {list(PADDLEX_ORDER)}")
-    order = ["mirror"] if mirror else []
-    order += ([first] if first else []) + [s for s in PADDLEX_ORDER if s != first]
+    first = os.environ.get("PADDLE_PDX_MODEL_SOURCE", "huggingface").strip().lower()
+    if first not in official:  # PaddleX ignores an unknown value too; we say so
+        logger.warning("PADDLE_PDX_MODEL_SOURCE=%r is not one of %s; using PaddleX's order", first, list(PADDLEX_ORDER))
+        first = PADDLEX_ORDER[0]
+    order = (["mirror"] if mirror else []) + [first] + [s for s in PADDLEX_ORDER if s != first]
 
     only = os.environ.get("HPI_MODEL_SOURCES", "").strip()
     if only:

@@ -133,3 +133,20 @@ def test_offline_error_lists_every_source(cache, monkeypatch):
     monkeypatch.setenv("HPI_MODEL_SOURCES", "mirror")
     with pytest.raises(ModelDownloadError, match="Sources tried:\n  - mirror \\(http://127.0.0.1:9/unreachable"):
         ensure_official_model(NAME, progress=False)
+
+
+@pytest.mark.skipif(not HAS_PADDLE, reason="conversion needs the 'paddle' extra")
+def test_downloaded_model_is_converted_once_under_use_hpip(server, cache, monkeypatch, samples_dir, caplog):
+    import logging
+
+    use_mirror(monkeypatch, server, "good")
+    with caplog.at_level(logging.INFO, logger="hpi"):
+        model = TextRecognition(model_name=NAME, device="cpu", use_hpip=True)
+    assert model.backend == "openvino" and "converting" in caplog.text
+    assert (official_model_dir(NAME) / "inference.onnx").is_file()
+    caplog.clear()
+    requests = len(server.requests)
+    with caplog.at_level(logging.INFO, logger="hpi"):
+        again = TextRecognition(model_name=NAME, device="cpu", use_hpip=True)
+    assert "converting" not in caplog.text and len(server.requests) == requests
+    assert again.predict(str(samples_dir / "hello_world.png"))[0]["rec_text"] == "Hello World 2026"
