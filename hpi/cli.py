@@ -150,6 +150,53 @@ def _run_models(args) -> int:
     return 0
 
 
+def _add_benchmark(subparsers) -> None:
+    parser = subparsers.add_parser("benchmark", help="normal vs high-performance timing tables, with accuracy")
+    parser.add_argument("--model_dir", action="append", default=[], help="a model dir (repeatable)")
+    parser.add_argument("--model_name", action="append", default=[], help="an official model (repeatable)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", required=True, help="folder for results.json, table.md, chart.png")
+    parser.add_argument("--dataset", default=None, help="folder with labels.txt (relative/path<TAB>text)")
+    parser.add_argument("--batch_sizes", default="1,8")
+    parser.add_argument("--backends", default=None, help="comma list to restrict high-performance candidates")
+    parser.add_argument("--threads", default=None, help="comma list of thread counts (default: the CPUs this "
+                                                        "process may use)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per candidate and batch size")
+    parser.set_defaults(handler=_run_benchmark)
+
+
+def _int_list(text: str, what: str) -> list:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HPIError(f"--{what} must be a comma list of positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise HPIError(f"--{what} must be a comma list of positive integers, got {text!r}")
+    return values
+
+
+def _run_benchmark(args) -> int:
+    from pathlib import Path
+
+    from .bench.report import write_report
+    from .bench.runner import benchmark
+    from .device import cpu_quota, parse_device
+    from .download import ensure_official_model
+    from .model_dir import load_model_dir
+
+    dirs = [load_model_dir(d) for d in args.model_dir] + [load_model_dir(ensure_official_model(n), n)
+                                                         for n in args.model_name]
+    if not dirs:
+        raise HPIError("give at least one --model_dir or --model_name")
+    result = benchmark(dirs, parse_device(args.device),
+                       _int_list(args.threads, "threads") if args.threads else [cpu_quota()],
+                       _int_list(args.batch_sizes, "batch_sizes"), Path(args.dataset) if args.dataset else None,
+                       args.backends.split(",") if args.backends else None, seconds=args.seconds)
+    write_report(result, Path(args.output))
+    print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
 
@@ -162,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(subparsers)
     _add_tune(subparsers)
     _add_models(subparsers)
+    _add_benchmark(subparsers)
     return parser
 
 

@@ -65,7 +65,9 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
         if model_dir.paddle_program is None:
             raise ModelDirError(f"normal mode runs Paddle Inference, but {str(model_dir.path)!r} has no Paddle "
                                 "model (inference.json or inference.pdmodel); use use_hpip=True for ONNX models")
-        candidates = [Candidate("paddle", {})]
+        # PaddleX ignores hpi_config in normal mode; hpi takes Paddle options from it when it names "paddle".
+        options = dict(hpi_config.backend_config) if hpi_config.backend == "paddle" else {}
+        candidates = [Candidate("paddle", options)]
     else:
         candidates = hpi_candidates(model_dir, device, hpi_config)
         model_dir = _with_onnx(model_dir, device, hpi_config, candidates)

@@ -1,0 +1,215 @@
+"""Run the benchmark: one row per model x mode x backend x precision x batch size x threads.
+
+Model rows ("kind": "model") time one Nx3x48x320 input, the seed's definition, with every candidate loaded at once
+and timed in interleaved rounds so drift on a noisy machine cancels in the ratios. End-to-end rows
+("kind": "end_to_end", with --dataset) time predict(paths, batch_size) from image files to text and score it as
+PaddleOCR's recognition metric does. Normal mode is Paddle Inference FP32 with MKL-DNN; high-performance rows are
+every installed candidate, the one the selector picks marked "selected".
+"""
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..backends import get_backend_class
+from ..config import HPIConfig
+from ..device import Device
+from ..errors import HPIError
+from ..model_dir import ModelDir
+from ..selector import load_backend
+from ..tuning import _cpu_model, tuning_candidates
+from .metrics import accuracy, norm_edit_distance
+
+SEED_SHAPE = (3, 48, 320)
+THREAD_OPTION = {"paddle": "cpu_threads", "openvino": "cpu_num_threads", "onnxruntime": "cpu_num_threads"}
+
+
+@dataclass
+class Candidate:
+    mode: str  # "normal" or "hpi"
+    backend: str
+    options: dict
+    selected: bool = False
+
+
+def model_size_mb(model_dir: ModelDir) -> float:
+    files = [model_dir.paddle_params] if model_dir.paddle_program else [model_dir.onnx]
+    return round(sum(f.stat().st_size for f in files if f) / 1e6, 2)
+
+
+def candidates_for(model_dir: ModelDir, device: Device, threads: int, backends: Optional[Sequence[str]]):
+    chosen = load_backend(model_dir, device, True, HPIConfig())
+    picked = (chosen.name, chosen.config.get("precision"))
+    chosen.close()
+    found: List[Candidate] = []
+    if model_dir.paddle_program is not None and device.kind == "cpu":
+        found.append(Candidate("normal", "paddle", {"run_mode": "mkldnn"}))
+    for c in tuning_candidates(model_dir, device):
+        if backends and c.backend not in backends:
+            continue
+        found.append(Candidate("hpi", c.backend, dict(c.options)))
+    for candidate in found:
+        if candidate.backend in THREAD_OPTION and device.kind == "cpu":
+            candidate.options[THREAD_OPTION[candidate.backend]] = threads
+    for candidate in found:  # the selector's pick: same backend, same precision
+        probe = get_backend_class(candidate.backend)(model_dir, device, candidate.options)
+        if candidate.mode == "hpi" and (probe.name, probe.options.get("precision")) == picked:
+            candidate.selected = True
+            break
+    return found
+
+
+class Progress:
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled = max(total, 1), 0, enabled
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.enabled:
+            filled = int(30 * self.done / self.total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {label[:50]:<50}")
+            sys.stderr.flush()
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def time_model(model_dir: ModelDir, device: Device, candidates: List[Candidate], batch_size: int,
+               seconds: float, rounds: int) -> List[dict]:
+    """Interleaved timing of every candidate on one batch_size x 3x48x320 input."""
+    batch = np.random.default_rng(0).uniform(-1, 1, (batch_size, *SEED_SHAPE)).astype(np.float32)
+    loaded, rows = [], []
+    for candidate in candidates:
+        started = time.perf_counter()
+        try:
+            backend = get_backend_class(candidate.backend)(model_dir, device, candidate.options).load()
+            backend.infer(batch)
+        except HPIError as exc:
+            rows.append({"error": str(exc).splitlines()[0], "candidate": candidate})
+            continue
+        loaded.append((candidate, backend, time.perf_counter() - started, []))
+    for _ in range(2):  # warm-up
+        for _, backend, _, _ in loaded:
+            backend.infer(batch)
+    for _ in range(rounds):
+        for _, backend, _, samples in loaded:
+            deadline = time.perf_counter() + seconds / rounds
+            while True:
+                start = time.perf_counter()
+                backend.infer(batch)
+                samples.append((time.perf_counter() - start) * 1000)
+                if time.perf_counter() >= deadline:
+                    break
+    for candidate, backend, load_s, samples in loaded:
+        rows.append({"candidate": candidate, "precision": backend.config.get("precision"), "load_s": load_s,
+                     "latency_ms": statistics.median(samples), "latency_p90_ms": float(np.percentile(samples, 90)),
+                     "samples": len(samples)})
+        backend.close()
+    return rows
+
+
+def time_end_to_end(model_dir: ModelDir, device: Device, candidate: Candidate, paths: List[str], labels: List[str],
+                    batch_size: int) -> dict:
+    from ..tasks.text_recognition import TextRecognition
+
+    started = time.perf_counter()
+    model = TextRecognition(model_dir=model_dir.path, device=str(device), use_hpip=candidate.mode == "hpi",
+                            hpi_config={"backend": candidate.backend, "backend_config": candidate.options})
+    model.predict(paths[:1], batch_size=1)
+    load_s = time.perf_counter() - started
+    start = time.perf_counter()
+    texts = [r["rec_text"] for r in model.predict(paths, batch_size=batch_size)]
+    elapsed = time.perf_counter() - start
+    row = {"precision": model.config.get("precision"), "load_s": load_s, "latency_ms": elapsed * 1000 / len(paths),
+           "lines_per_s": len(paths) / elapsed, "accuracy": accuracy(texts, labels),
+           "norm_edit_dis": norm_edit_distance(texts, labels)}
+    model.close()
+    return row
+
+
+def machine_info(device: Device) -> dict:
+    versions = {}
+    for dist in ("hpi-runtime", "openvino", "onnxruntime", "paddlepaddle", "numpy", "opencv-python-headless"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"cpu": _cpu_model(), "machine": platform.machine(), "python": platform.python_version(),
+            "device": str(device), "versions": versions}
+
+
+def read_dataset(dataset: Path):
+    rows = [line.split("\t", 1) for line in (dataset / "labels.txt").read_text("utf-8").splitlines() if line.strip()]
+    return [str(dataset / rel) for rel, _ in rows], [text for _, text in rows]
+
+
+def model_name_of(model_dir: ModelDir) -> str:
+    return model_dir.model_name or model_dir.path.name
+
+
+def flops_of(model_dir: ModelDir) -> Optional[float]:
+    if model_dir.onnx is None:
+        return None
+    from .flops import count_flops
+
+    try:
+        return count_flops(model_dir.onnx, (1, *SEED_SHAPE))["total"]
+    except HPIError:
+        return None  # onnx not installed: FLOPs need the 'paddle' or a plain `pip install onnx`
+
+
+def benchmark(model_dirs: List[ModelDir], device: Device, threads_list: List[int], batch_sizes: List[int],
+              dataset: Optional[Path] = None, backends: Optional[Sequence[str]] = None, seconds: float = 2.0,
+              rounds: int = 3, progress: bool = True) -> Dict:
+    from .flops import matmul_peak_gflops
+
+    paths, labels = read_dataset(dataset) if dataset else ([], [])
+    plans = [(m, t, candidates_for(m, device, t, backends)) for m in model_dirs for t in threads_list]
+    total = sum(len(batch_sizes) * (1 + (len(c) if dataset else 0)) for _, _, c in plans) + len(threads_list)
+    bar = Progress(total, progress)
+    peaks = {}
+    for threads in threads_list:
+        peaks[threads] = round(matmul_peak_gflops(threads), 1) if device.kind == "cpu" else None
+        bar.step(f"float32 matmul peak, {threads} threads")
+    rows = []
+    for model_dir, threads, candidates in plans:
+        name, size, flops = model_name_of(model_dir), model_size_mb(model_dir), flops_of(model_dir)
+        common = {"model": name, "device": str(device), "threads": threads, "model_size_mb": size,
+                  "gflop_per_line_3x48x320": round(flops / 1e9, 3) if flops else None}
+        for batch_size in batch_sizes:
+            for result in time_model(model_dir, device, candidates, batch_size, seconds, rounds):
+                candidate = result.pop("candidate")
+                row = {**common, "kind": "model", "mode": candidate.mode, "backend": candidate.backend,
+                       "selected": candidate.selected, "batch_size": batch_size, "accuracy": None,
+                       "norm_edit_dis": None, **result}
+                if "latency_ms" in result:
+                    row["lines_per_s"] = batch_size * 1000 / result["latency_ms"]
+                    if flops:
+                        row["gflops"] = flops * batch_size / (result["latency_ms"] / 1000) / 1e9
+                        row["pct_of_peak"] = 100 * row["gflops"] / peaks[threads] if peaks[threads] else None
+                row["peak_rss_mb"] = peak_rss_mb()
+                rows.append(row)
+            bar.step(f"{name} model bs={batch_size} t={threads}")
+            for candidate in candidates if dataset else []:
+                try:
+                    result = time_end_to_end(model_dir, device, candidate, paths, labels, batch_size)
+                except HPIError as exc:
+                    result = {"error": str(exc).splitlines()[0]}
+                rows.append({**common, "kind": "end_to_end", "mode": candidate.mode, "backend": candidate.backend,
+                             "selected": candidate.selected, "batch_size": batch_size, "lines": len(paths),
+                             "latency_p90_ms": None, **result, "peak_rss_mb": peak_rss_mb()})
+                bar.step(f"{name} {candidate.backend} e2e bs={batch_size}")
+    return {"machine": machine_info(device), "peak_gflops": peaks, "dataset": str(dataset) if dataset else None,
+            "rows": rows}
