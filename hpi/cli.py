@@ -106,14 +106,16 @@ def _run_tune(args) -> int:
     from .tuning import MIN_AGREEMENT, TUNE_LINES, cache_dir, tune
 
     result = tune(load_model_dir(args.model_dir), parse_device(args.device), lines=args.lines or TUNE_LINES)
-    print(f"| backend | options | ms/line | agreement with FP32 | kept (>= {MIN_AGREEMENT:.1%}) |")
-    print("|---|---|---|---|---|")
+    print(f"| backend | options | ms/line, new widths | ms/line, widths seen | agreement with FP32 | "
+          f"kept (>= {MIN_AGREEMENT:.1%}) |")
+    print("|---|---|---|---|---|---|")
     for timing in result.candidates:
         options = ", ".join(f"{k}={v}" for k, v in timing.options.items())
         if timing.error:
-            print(f"| {timing.backend} | {options} | failed: {timing.error} | | no |")
+            print(f"| {timing.backend} | {options} | failed: {timing.error} | | | no |")
         else:
-            print(f"| {timing.backend} | {options} | {timing.ms_per_line:.2f} | {timing.agreement:.1%} | "
+            print(f"| {timing.backend} | {options} | {timing.ms_per_line:.2f} | {timing.warm_ms_per_line:.2f} | "
+                  f"{timing.agreement:.1%} | "
                   f"{'yes' if timing.kept else 'no'} |")
     winner = result.winner
     print(f"winner: {winner.backend} {winner.options}" if winner else "winner: none kept the FP32 text")

@@ -24,12 +24,21 @@ def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden
     assert abs(accuracy - paddlex_accuracy) <= 0.003
 
 
-def test_default_choice_on_x86_cpu_is_openvino_f32(v4_onnx_dir):
+def test_default_choice_on_x86_cpu_is_the_measured_one(v4_onnx_dir):
+    from hpi.device import Device
+    from hpi.selector import device_class
+
+    if device_class(Device("cpu")) != "cpu_x64" or not HAS_ONNXRUNTIME:
+        pytest.skip("the measured x86 order needs onnxruntime")
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+    assert model.backend == "onnxruntime" and model.config["precision"] == "fp32"
+
+
+def test_openvino_precision_is_explicit(v4_onnx_dir):
     if not HAS_OPENVINO:
         pytest.skip("openvino missing")
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
-    assert model.backend == "openvino"
-    assert model.config["precision"] == "f32"  # explicit: OpenVINO would pick bf16 by itself on such CPUs
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    assert model.config["precision"] == "f32"  # OpenVINO would pick bf16 by itself on CPUs that have it
 
 
 def test_enable_hpi_is_a_synonym(v4_onnx_dir):
