@@ -19,13 +19,13 @@ import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 
 from ._deps import is_installed
+from ._env import cpu_model, library_versions
 from .backends import get_backend_class
 from .device import Device, cpu_quota
 from .errors import HPIError
@@ -71,24 +71,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HPI_CACHE_HOME") or Path.home() / ".cache" / "hpi") / "tuning"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_facts(device: Device) -> dict:
-    versions = {}
-    for dist in ("openvino", "onnxruntime", "onnxruntime-gpu", "paddlepaddle", "paddlepaddle-gpu", "tensorrt"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu": _cpu_model(), "cpus": cpu_quota(), "machine": platform.machine(), "device": str(device),
+    versions = library_versions(("openvino", "onnxruntime", "onnxruntime-gpu", "paddlepaddle", "paddlepaddle-gpu",
+                                 "tensorrt"))
+    return {"cpu": cpu_model(), "cpus": cpu_quota(), "machine": platform.machine(), "device": str(device),
             "versions": versions, "tune_version": TUNE_VERSION}
 
 

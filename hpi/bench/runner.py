@@ -14,19 +14,19 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._env import cpu_model, library_versions
 from ..backends import get_backend_class
 from ..config import HPIConfig
 from ..device import Device
 from ..errors import HPIError
 from ..model_dir import ModelDir
 from ..selector import load_backend
-from ..tuning import _cpu_model, tuning_candidates
+from ..tuning import tuning_candidates
 from .metrics import accuracy, norm_edit_distance
 
 SEED_SHAPE = (3, 48, 320)
@@ -140,13 +140,9 @@ def time_end_to_end(model_dir: ModelDir, device: Device, candidate: Candidate, p
 
 
 def machine_info(device: Device) -> dict:
-    versions = {}
-    for dist in ("hpi-runtime", "openvino", "onnxruntime", "paddlepaddle", "numpy", "opencv-python-headless"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu": _cpu_model(), "machine": platform.machine(), "python": platform.python_version(),
+    versions = library_versions(("hpi-runtime", "openvino", "onnxruntime", "paddlepaddle", "numpy",
+                                 "opencv-python-headless"))
+    return {"cpu": cpu_model(), "machine": platform.machine(), "python": platform.python_version(),
             "device": str(device), "versions": versions}
 
 
