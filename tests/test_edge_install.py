@@ -12,12 +12,22 @@ from helpers import REPO
 from hpi._deps import is_installed
 
 
+def clean_source_copy(tmp_path):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".cache", ".git", "build", "*.egg-info",
+                                                                 "output", "__pycache__", ".pytest_cache"))
+    return source
+
+
 @pytest.mark.slow
 def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, samples_dir):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = str(env_dir / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet", f"{REPO}[cpu]"], check=True,
+    source = clean_source_copy(tmp_path)  # a stale build/ folder must not hide a package missing from the wheel
+    subprocess.run([python, "-m", "pip", "install", "--quiet", f"{source}[cpu]"], check=True,
                    env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     probe = subprocess.run([python, "-c", "import importlib.util as u; print(u.find_spec('paddle') is None)"],
                            capture_output=True, text=True, check=True)
@@ -30,6 +40,23 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"
     assert "backend: onnxruntime" in run.stderr
     assert (tmp_path / "out" / "hello_world_res.png").stat().st_size > 0
+    # the wheel ships every module and its data: all import, and the catalog and font are readable
+    code = ("import importlib, pkgutil, sys, hpi\n"
+            "names = [m.name for m in pkgutil.walk_packages(hpi.__path__, 'hpi.') if not m.name.endswith('__main__')]\n"
+            "[importlib.import_module(n) for n in names]\n"
+            "from hpi.catalog import catalog; from hpi.visualize import BUNDLED_FONT\n"
+            "print(','.join(sorted(names)), len(catalog()), BUNDLED_FONT.is_file(), 'paddle' in sys.modules)")
+    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert probe.returncode == 0, probe.stderr
+    modules, models, font, paddle_loaded = probe.stdout.split()
+    import pkgutil
+
+    import hpi
+
+    in_source = {m.name for m in pkgutil.walk_packages(hpi.__path__, "hpi.") if not m.name.endswith("__main__")}
+    in_source.add("hpi.configs")  # configs/ at the top of the checkout is hpi.configs in the wheel
+    assert set(modules.split(",")) == in_source  # no subpackage left out of the wheel
+    assert models == "34" and font == "True" and paddle_loaded == "False"
 
 
 @pytest.mark.slow
@@ -42,7 +69,8 @@ def test_a_converted_model_dir_runs_without_paddle(tmp_path, v4_paddle_dir, samp
     assert (converted / "inference.yml").is_file()  # the ONNX dir carries its dictionary and preprocessing
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
-    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{REPO}[cpu]"], check=True)
+    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    f"{clean_source_copy(tmp_path)}[cpu]"], check=True)
     run = subprocess.run([str(env_dir / "bin" / "hpi"), "text_recognition", "-i", str(samples_dir / "hello_world.png"),
                           "--model_dir", str(converted), "--use_hpip"], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
