@@ -54,7 +54,16 @@ def default_candidates(model_name: Optional[str], device: Device) -> List[Candid
 def hpi_candidates(model_dir: ModelDir, device: Device, config: HPIConfig) -> List[Candidate]:
     defaults = default_candidates(model_dir.model_name, device)
     if config.backend is None:
-        return [Candidate(c.backend, {**c.options, **config.backend_config}) for c in defaults]
+        # No backend named: each candidate takes the backend_config keys it understands (PaddleX applies them to
+        # the one it picks); a key no candidate understands is an error, not silently dropped.
+        accepted = {c.backend: set(get_backend_class(c.backend).option_checks) for c in defaults}
+        unknown = sorted(k for k in config.backend_config if not any(k in keys for keys in accepted.values()))
+        if unknown:
+            raise ConfigError(f"hpi_config.backend_config keys {unknown} are options of none of the candidate "
+                              f"backends {[c.backend for c in defaults]}; name hpi_config.backend, or use: "
+                              f"{sorted(set().union(*accepted.values()))}")
+        return [Candidate(c.backend, {**c.options, **{k: v for k, v in config.backend_config.items()
+                                                      if k in accepted[c.backend]}}) for c in defaults]
     suggested = next((c.options for c in defaults if c.backend == config.backend), {}) if config.auto_config else {}
     return [Candidate(config.backend, {**suggested, **config.backend_config})]
 

@@ -97,3 +97,14 @@ def test_onnxruntime_falling_back_from_cuda_to_cpu_is_loud(v4_onnx_dir, caplog):
                                 hpi_config={"backend": "onnxruntime"})
     assert model.config["active_providers"] == ["CPUExecutionProvider"]
     assert "asked for CUDAExecutionProvider but runs on ['CPUExecutionProvider']" in caplog.text
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")
+def test_backend_config_without_a_backend_goes_to_those_that_take_it(v4_onnx_dir):
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                            hpi_config={"backend_config": {"cpu_num_threads": 1, "performance_hint": "throughput"}})
+    assert model.config["cpu_num_threads"] == 1  # whichever backend was picked
+    from hpi.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"keys \['turbo'\] are options of none of the candidate backends"):
+        TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend_config": {"turbo": 1}})
