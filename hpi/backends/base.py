@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -95,6 +95,18 @@ class InferenceBackend(ABC):
             self.load()
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         return self._infer_impl(batch)
+
+    def infer_many(self, batches: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Run several independent batches; backends with parallel streams override `_infer_many_impl`."""
+        for batch in batches:
+            if not isinstance(batch, np.ndarray) or batch.ndim != 4:
+                raise BackendError(f"{self.name}: expected 4-D NCHW numpy arrays, got {type(batch).__name__}")
+        if not self._loaded:
+            self.load()
+        return self._infer_many_impl([np.ascontiguousarray(b, dtype=np.float32) for b in batches])
+
+    def _infer_many_impl(self, batches: List[np.ndarray]) -> List[np.ndarray]:
+        return [self._infer_impl(batch) for batch in batches]
 
     def close(self) -> None:
         if self._loaded:

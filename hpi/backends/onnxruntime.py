@@ -41,12 +41,16 @@ class ONNXRuntimeBackend(InferenceBackend):
                                    "'EXHAUSTIVE', 'HEURISTIC' or 'DEFAULT'"),
         "trt_engine_cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
         "dynamic_shapes": (lambda v: isinstance(v, list) and len(v) == 3, "[min, opt, max] input shapes"),
+        "num_streams": (positive_int, "a positive integer: sessions run in parallel on the CPU, threads split among them"),
     }
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
-        options: Dict[str, Any] = {"cpu_num_threads": cls.default_threads(), "precision": "fp32"}
+        threads = cls.default_threads()
+        options: Dict[str, Any] = {"cpu_num_threads": threads, "precision": "fp32"}
         options["execution_provider"] = "cuda" if device.kind == "gpu" else "cpu"
+        if device.kind == "cpu":
+            options["num_streams"] = 2 if threads >= 2 else 1  # measured on 2 cores; more is not measured yet
         return options
 
     def _providers(self) -> List:
@@ -77,14 +81,27 @@ class ONNXRuntimeBackend(InferenceBackend):
         shapes = self.model_dir.section("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")
         return next(iter(shapes.values())) if isinstance(shapes, dict) and shapes else DEFAULT_REC_SHAPES
 
-    def _load_impl(self) -> None:
-        ort = require("onnxruntime")
+    def _new_session(self, ort, threads: int):
         session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads = int(self.options["cpu_num_threads"])
+        session_options.intra_op_num_threads = threads
         session_options.inter_op_num_threads = 1
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(self.model_path()), sess_options=session_options,
-                                             providers=self._providers())
+        return ort.InferenceSession(str(self.model_path()), sess_options=session_options, providers=self._providers())
+
+    def _load_impl(self) -> None:
+        ort = require("onnxruntime")
+        threads = int(self.options["cpu_num_threads"])
+        self._session = self._new_session(ort, threads)
+        # Streams: on a CPU, N one-thread sessions working on N batches at once beat one N-thread session on
+        # these small convolutions (measured: 2 x 1 thread 125 lines/s vs 1 x 2 threads 87, PP-OCRv4, 2 cores).
+        streams = int(self.options.get("num_streams", 1)) if self.options["execution_provider"] == "cpu" else 1
+        self._streams = [self._new_session(ort, max(1, threads // streams)) for _ in range(streams)] \
+            if streams > 1 else []
+        self._pool = None
+        if self._streams:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(len(self._streams), thread_name_prefix="hpi-ort")
         wanted = PROVIDERS[self.options["execution_provider"]]
         self._active = self._session.get_providers()
         if wanted not in self._active:
@@ -97,8 +114,25 @@ class ONNXRuntimeBackend(InferenceBackend):
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run([self._output_name], {self._input_name: batch})[0]
 
+    def _infer_many_impl(self, batches: List[np.ndarray]) -> List[np.ndarray]:
+        if len(batches) < 2 or not self._streams:
+            return [self._infer_impl(batch) for batch in batches]  # one batch: the full-thread session is faster
+
+        def run_stream(index: int):  # stream i takes batches i, i+N, ...; ONNX Runtime releases the GIL
+            session = self._streams[index]
+            return [(j, session.run([self._output_name], {self._input_name: batches[j]})[0])
+                    for j in range(index, len(batches), len(self._streams))]
+
+        outputs: List = [None] * len(batches)
+        for part in self._pool.map(run_stream, range(len(self._streams))):
+            for j, output in part:
+                outputs[j] = output
+        return outputs
+
     def _close_impl(self) -> None:
-        self._session = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._session, self._streams, self._pool = None, [], None
 
     @property
     def config(self) -> Dict[str, Any]:

@@ -65,3 +65,17 @@ def test_infer_checks_its_input_and_closes(name, v4_onnx_dir):
 def test_gpu_is_refused_with_what_is_supported(v4_onnx_dir):
     with pytest.raises(ConfigError, match="does not run on gpu:0"):
         get_backend_class("openvino")(load_model_dir(v4_onnx_dir), Device("gpu", 0))
+
+
+@pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="no onnxruntime")
+def test_onnxruntime_streams_give_the_same_outputs_in_order(v4_onnx_dir):
+    rng = np.random.default_rng(3)
+    batches = [rng.uniform(-1, 1, (n, 3, 48, w)).astype(np.float32) for n, w in [(1, 320), (3, 480), (2, 800), (1, 160)]]
+    with get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), CPU, {"num_streams": 1}) as single:
+        expected = [single.infer(b) for b in batches]
+    with get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), CPU,
+                                          {"num_streams": 2, "cpu_num_threads": 2}) as streamed:
+        assert len(streamed._streams) == 2
+        outputs = streamed.infer_many(batches)
+    assert [o.shape for o in outputs] == [e.shape for e in expected]
+    assert max(float(np.abs(o - e).max()) for o, e in zip(outputs, expected)) < 1e-4

@@ -82,10 +82,10 @@ class TextRecognition:
             else:
                 groups = [list(range(len(chunk)))]
             decoded: List = [None] * len(chunk)
-            for group in groups:
-                outputs = self.decoder(self._backend.infer(pad_batch([lines[i] for i in group])))
-                for index, output in zip(group, outputs):
-                    decoded[index] = output
+            outputs = self._backend.infer_many([pad_batch([lines[i] for i in group]) for group in groups])
+            for group, output in zip(groups, outputs):
+                for index, text_score in zip(group, self.decoder(output)):
+                    decoded[index] = text_score
             for item, image, (text, score) in zip(chunk, images, decoded):
                 yield _result(item, image, text, score)
 
