@@ -20,15 +20,6 @@ import time
 from pathlib import Path
 
 
-def read_labels(dataset: Path):
-    rows = [line.split("\t", 1) for line in (dataset / "labels.txt").read_text("utf-8").splitlines() if line]
-    return [str(dataset / rel) for rel, _ in rows], [text for _, text in rows]
-
-
-def accuracy(texts, labels) -> float:
-    return sum(t.replace(" ", "") == l.replace(" ", "") for t, l in zip(texts, labels)) / len(labels)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paddle_dir", required=True)
@@ -40,9 +31,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from hpi import TextRecognition
+    from hpi.bench.metrics import accuracy
+    from hpi.bench.runner import read_dataset
     from hpi.device import cpu_quota
 
-    paths, labels = read_labels(Path(args.dataset))
+    paths, labels = read_dataset(Path(args.dataset))
     models = {
         "normal (paddle, mkldnn)": TextRecognition(model_dir=args.paddle_dir, device="cpu"),
         "hpi (openvino f32)": TextRecognition(model_dir=args.onnx_dir, device="cpu", use_hpip=True,

@@ -25,7 +25,7 @@ from typing import Callable, Iterator, List, Optional
 
 from ._fs import file_lock
 from .errors import HPIError
-from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES
+from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, find_paddle_program
 
 CHUNK = 1 << 16
 
@@ -54,7 +54,7 @@ def is_complete(model_dir: Path) -> bool:
     """A usable model dir: inference.yml, and a Paddle program with its weights or an ONNX file."""
     if not (model_dir / CONFIG_FILE).is_file():
         return False
-    has_paddle = any((model_dir / p).is_file() for p in PADDLE_PROGRAM_FILES) and (model_dir / PADDLE_PARAMS_FILE).is_file()
+    has_paddle = find_paddle_program(model_dir) is not None and (model_dir / PADDLE_PARAMS_FILE).is_file()
     return has_paddle or (model_dir / "inference.onnx").is_file()
 
 

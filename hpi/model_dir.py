@@ -45,6 +45,11 @@ class ModelDir:
         return node
 
 
+def find_paddle_program(root: Path) -> Optional[Path]:
+    """inference.json (preferred, as PaddleX) or inference.pdmodel in `root`, or None."""
+    return next((root / name for name in PADDLE_PROGRAM_FILES if (root / name).is_file()), None)
+
+
 def load_model_dir(path, expected_model_name: Optional[str] = None) -> ModelDir:
     """Read and check a model dir; `expected_model_name` must equal Global.model_name when both are given."""
     root = Path(path).expanduser()
@@ -61,7 +66,7 @@ def load_model_dir(path, expected_model_name: Optional[str] = None) -> ModelDir:
     if not isinstance(config, dict):
         raise ModelDirError(f"{str(config_path)!r} must hold a mapping, found {type(config).__name__}")
 
-    program = next((root / name for name in PADDLE_PROGRAM_FILES if (root / name).is_file()), None)
+    program = find_paddle_program(root)
     if program is not None and not (root / PADDLE_PARAMS_FILE).is_file():
         raise ModelDirError(f"model_dir {str(root)!r} has {program.name} but no {PADDLE_PARAMS_FILE}")
     onnx = root / ONNX_FILE if (root / ONNX_FILE).is_file() else None

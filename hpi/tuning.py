@@ -26,11 +26,11 @@ import numpy as np
 
 from ._deps import is_installed
 from ._env import cpu_model, library_versions
+from ._fs import atomic_write, sha256_files
 from .backends import get_backend_class
 from .device import Device, cpu_quota
 from .errors import HPIError
 from .model_dir import ModelDir
-from .results import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +79,9 @@ def machine_facts(device: Device) -> dict:
 
 
 def tune_key(model_dir: ModelDir, device: Device) -> str:
-    digest = hashlib.sha256()
-    for path in (model_dir.onnx, model_dir.paddle_params):
-        if path is not None:
-            digest.update(path.read_bytes())
-    digest.update(json.dumps(machine_facts(device), sort_keys=True).encode())
-    return digest.hexdigest()[:24]
+    model_hash = sha256_files(*[p for p in (model_dir.onnx, model_dir.paddle_params) if p is not None])
+    facts = json.dumps(machine_facts(device), sort_keys=True)
+    return hashlib.sha256(f"{model_hash}{facts}".encode()).hexdigest()[:24]
 
 
 def load_cached(model_dir: ModelDir, device: Device) -> Optional[dict]:

@@ -5,7 +5,3 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 DATA = TESTS / "data"
 
-
-def exact_accuracy(texts, labels) -> float:
-    """PaddleOCR's recognition accuracy: exact match, spaces ignored."""
-    return sum(t.replace(" ", "") == l.replace(" ", "") for t, l in zip(texts, labels)) / len(labels)

@@ -82,14 +82,6 @@ def check_within_profile(shape: Sequence[int], profile: Profile, input_name: str
             "never padded to fit: padding changes the results.")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def engine_key_fields(*, onnx_sha256: str, tensorrt_version: str, compute_capability: str, gpu_name: str,
                       precision: str, profiles: Mapping[str, Profile]) -> Dict[str, Any]:
     """Everything an engine depends on, as JSON-ready data (the sidecar holds exactly this)."""

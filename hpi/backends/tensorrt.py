@@ -23,9 +23,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .._deps import require
+from .._fs import sha256_files
 from ..device import Device
 from ..errors import BackendError, MissingDependencyError
-from ._trt_logic import (REC_DEFAULT_PROFILE, check_within_profile, engine_key_fields, file_sha256,
+from ._trt_logic import (REC_DEFAULT_PROFILE, check_within_profile, engine_key_fields,
                          load_or_build_engine, normalize_profiles, split_batch)
 from .base import InferenceBackend, one_of, positive_int
 
@@ -95,7 +96,7 @@ class TensorRTBackend(InferenceBackend):
         onnx_path = self.model_path()
         props = _cuda_ok(self._cudart, self._cudart.cudaGetDeviceProperties(self.device.gpu_id))
         gpu_name = props.name.decode("utf-8", "replace") if isinstance(props.name, bytes) else str(props.name)
-        fields = engine_key_fields(onnx_sha256=file_sha256(onnx_path), tensorrt_version=trt.__version__,
+        fields = engine_key_fields(onnx_sha256=sha256_files(onnx_path), tensorrt_version=trt.__version__,
                                    compute_capability=f"{props.major}.{props.minor}",
                                    gpu_name=gpu_name.split("\x00")[0].strip(),
                                    precision=self.options["precision"], profiles=self._profiles)

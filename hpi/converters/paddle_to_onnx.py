@@ -20,16 +20,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Dict, Optional
 
 import yaml
 
-from .._fs import file_lock
+from .._env import library_versions
+from .._fs import file_lock, sha256_files
 from ..device import cpu_quota
 from ..errors import ConversionError, MissingDependencyError, ModelDirError
-from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES
+from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, find_paddle_program
 
 logger = logging.getLogger(__name__)
 
@@ -45,27 +45,17 @@ def record_path(onnx_path: Path) -> Path:
 
 
 def _versions() -> Dict[str, str]:
-    versions = {"hpi_converter": str(CONVERTER_VERSION)}
-    for dist in ("paddlepaddle", "paddle2onnx", "onnx", "onnxruntime"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            raise MissingDependencyError(f"converting Paddle models to ONNX needs {dist}: "
-                                         "pip install 'hpi-runtime[paddle,cpu]'") from None
-    return versions
-
-
-def _hash_files(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    needed = ("paddlepaddle", "paddle2onnx", "onnx", "onnxruntime")
+    versions = library_versions(needed)
+    missing = [dist for dist in needed if dist not in versions]
+    if missing:
+        raise MissingDependencyError(f"converting Paddle models to ONNX needs {', '.join(missing)}: "
+                                     "pip install 'hpi-runtime[paddle,cpu]'")
+    return {"hpi_converter": str(CONVERTER_VERSION), **versions}
 
 
 def find_paddle_model(model_dir: Path):
-    program = next((model_dir / n for n in PADDLE_PROGRAM_FILES if (model_dir / n).is_file()), None)
+    program = find_paddle_program(model_dir)
     params = model_dir / PADDLE_PARAMS_FILE
     if program is None or not params.is_file():
         raise ModelDirError(f"{str(model_dir)!r} holds no Paddle inference model (inference.json or "
@@ -105,7 +95,7 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSE
     program, params = find_paddle_model(model_dir)
     onnx_path = Path(save_file) if save_file else model_dir / "inference.onnx"
     versions = _versions()
-    source_hash = _hash_files(program, params)
+    source_hash = sha256_files(program, params)
     key = hashlib.sha256(json.dumps([source_hash, versions, opset_version, tolerance]).encode()).hexdigest()
 
     if not force and (record := _up_to_date(onnx_path, key)):

@@ -1,9 +1,9 @@
 """High-performance mode: same text as PaddleX's batch-1 output, batching that does not change results."""
 import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
-from helpers import exact_accuracy
 
 from hpi import TextRecognition
+from hpi.bench.metrics import accuracy as exact_accuracy
 
 BACKENDS = [pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")),
             pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime missing"))]
