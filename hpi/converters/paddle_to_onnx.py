@@ -108,7 +108,8 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSE
             raise ConversionError(f"{str(onnx_path)!r} exists and was not made by hpi; pass force=True "
                                   "(CLI: --force) to replace it")
         started = time.perf_counter()
-        workdir = Path(tempfile.mkdtemp(prefix=".hpi-convert-", dir=onnx_path.parent))
+        # absolute: the worker runs inside workdir, where a relative path would point somewhere else
+        workdir = Path(tempfile.mkdtemp(prefix=".hpi-convert-", dir=onnx_path.parent)).resolve()
         try:
             report = _run_worker(workdir, program, params, opset_version, tolerance, _dynamic_shapes(model_dir))
             verification = report["verification"]

@@ -133,3 +133,13 @@ def test_nothing_is_written_to_the_current_folder(paddle_models, tmp_path):
     assert sorted(p.name for p in model_dir.iterdir()) == [
         ".inference.onnx.lock", "inference.onnx", "inference.onnx.hpi.json", "inference.pdiparams",
         "inference.pdmodel", "inference.yml"]
+
+
+def test_a_relative_model_dir_converts(paddle_models, tmp_path, monkeypatch):
+    # the worker runs inside a scratch folder, so every path it is given must be absolute
+    shutil.copytree(paddle_models[("cls", "legacy")], tmp_path / "cls", ignore=shutil.ignore_patterns("inference.onnx*"))
+    monkeypatch.chdir(tmp_path)
+    record = convert_to_onnx("cls")
+    assert not record["reused"]
+    assert (tmp_path / "cls" / "inference.onnx").is_file()
+    assert not list((tmp_path / "cls").glob(".hpi-convert-*"))
