@@ -1,11 +1,14 @@
 """The one interface every inference backend implements.
 
-`infer()` is fixed here (input checks live in one place); a backend fills three small hooks:
-`_load_impl`, `_infer_impl` and, if it holds resources, `_close_impl`.
+`infer()` and `submit()` are fixed here (input checks live in one place); a backend fills three small hooks:
+`_load_impl`, `_infer_impl` and, if it holds resources, `_close_impl`. A backend that can run several batches
+at once (streams) also calls `_start_streams(n)` when loading and fills `_infer_stream_impl`.
 """
 from __future__ import annotations
 
+import queue
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -44,6 +47,8 @@ class InferenceBackend(ABC):
         self.options = {**self.default_options(device), **self.check_options(options or {})}
         self._check_for_device()
         self._loaded = False
+        self._stream_pool: Optional[ThreadPoolExecutor] = None
+        self.stream_count = 1  # batches this backend can run at once (see submit)
 
     # -- configuration --------------------------------------------------------------------------------------
     @classmethod
@@ -88,27 +93,60 @@ class InferenceBackend(ABC):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a float32 NCHW batch and return its first output as a numpy array."""
+        self._check_batch(batch)
+        if not self._loaded:
+            self.load()
+        return self._infer_impl(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def _check_batch(self, batch) -> None:
         if not isinstance(batch, np.ndarray) or batch.ndim != 4:
             raise BackendError(f"{self.name}: expected a 4-D NCHW numpy array, got "
                                f"{type(batch).__name__} {getattr(batch, 'shape', '')}")
+
+    def submit(self, batch: np.ndarray) -> "Future[np.ndarray]":
+        """Start inference on one batch and return a future of its output.
+
+        A backend with several streams (engines that each run one batch on a share of the threads) runs
+        submitted batches in parallel, each on the next free stream; otherwise the batch runs now, in the
+        caller's thread, and the future is already done.
+        """
+        self._check_batch(batch)
         if not self._loaded:
             self.load()
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        return self._infer_impl(batch)
+        if self._stream_pool is None:
+            future: "Future[np.ndarray]" = Future()
+            try:
+                future.set_result(self._infer_impl(batch))
+            except Exception as exc:  # delivered by result(), as a pool would
+                future.set_exception(exc)
+            return future
+        return self._stream_pool.submit(self._infer_on_free_stream, batch)
 
     def infer_many(self, batches: Sequence[np.ndarray]) -> List[np.ndarray]:
-        """Run several independent batches; backends with parallel streams override `_infer_many_impl`."""
-        for batch in batches:
-            if not isinstance(batch, np.ndarray) or batch.ndim != 4:
-                raise BackendError(f"{self.name}: expected 4-D NCHW numpy arrays, got {type(batch).__name__}")
-        if not self._loaded:
-            self.load()
-        return self._infer_many_impl([np.ascontiguousarray(b, dtype=np.float32) for b in batches])
+        """Outputs of several independent batches, in order (in parallel where the backend has streams)."""
+        futures = [self.submit(batch) for batch in batches]
+        return [future.result() for future in futures]
 
-    def _infer_many_impl(self, batches: List[np.ndarray]) -> List[np.ndarray]:
-        return [self._infer_impl(batch) for batch in batches]
+    def _infer_on_free_stream(self, batch: np.ndarray) -> np.ndarray:
+        stream = self._free_streams.get()
+        try:
+            return self._infer_stream_impl(stream, batch)
+        finally:
+            self._free_streams.put(stream)
+
+    def _start_streams(self, count: int) -> None:
+        """Called by a backend's `_load_impl` once it has `count` > 1 streams ready for `_infer_stream_impl`."""
+        self._free_streams: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+        for stream in range(count):
+            self._free_streams.put(stream)
+        self._stream_pool = ThreadPoolExecutor(count, thread_name_prefix=f"hpi-{self.name}")
+        self.stream_count = count
 
     def close(self) -> None:
+        if self._stream_pool is not None:
+            self._stream_pool.shutdown(wait=True)
+            self._stream_pool, self.stream_count = None, 1
         if self._loaded:
             self._close_impl()
             self._loaded = False
@@ -125,6 +163,11 @@ class InferenceBackend(ABC):
 
     @abstractmethod
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def _infer_stream_impl(self, stream: int, batch: np.ndarray) -> np.ndarray:
+        """Hook for backends that call `_start_streams`: run `batch` on stream `stream` (one thread per stream
+        at a time, so a stream's engine is never used by two threads at once)."""
+        raise NotImplementedError
 
     def _close_impl(self) -> None:
         pass

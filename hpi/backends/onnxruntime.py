@@ -97,11 +97,6 @@ class ONNXRuntimeBackend(InferenceBackend):
         streams = int(self.options.get("num_streams", 1)) if self.options["execution_provider"] == "cpu" else 1
         self._streams = [self._new_session(ort, max(1, threads // streams)) for _ in range(streams)] \
             if streams > 1 else []
-        self._pool = None
-        if self._streams:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(len(self._streams), thread_name_prefix="hpi-ort")
         wanted = PROVIDERS[self.options["execution_provider"]]
         self._active = self._session.get_providers()
         if wanted not in self._active:
@@ -110,29 +105,17 @@ class ONNXRuntimeBackend(InferenceBackend):
                            wanted, self._active, ort.get_available_providers())
         self._input_name = self._session.get_inputs()[0].name
         self._output_name = self._session.get_outputs()[0].name
+        if self._streams:
+            self._start_streams(len(self._streams))
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run([self._output_name], {self._input_name: batch})[0]
 
-    def _infer_many_impl(self, batches: List[np.ndarray]) -> List[np.ndarray]:
-        if len(batches) < 2 or not self._streams:
-            return [self._infer_impl(batch) for batch in batches]  # one batch: the full-thread session is faster
-
-        def run_stream(index: int):  # stream i takes batches i, i+N, ...; ONNX Runtime releases the GIL
-            session = self._streams[index]
-            return [(j, session.run([self._output_name], {self._input_name: batches[j]})[0])
-                    for j in range(index, len(batches), len(self._streams))]
-
-        outputs: List = [None] * len(batches)
-        for part in self._pool.map(run_stream, range(len(self._streams))):
-            for j, output in part:
-                outputs[j] = output
-        return outputs
+    def _infer_stream_impl(self, stream: int, batch: np.ndarray) -> np.ndarray:
+        return self._streams[stream].run([self._output_name], {self._input_name: batch})[0]
 
     def _close_impl(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        self._session, self._streams, self._pool = None, [], None
+        self._session, self._streams = None, []
 
     @property
     def config(self) -> Dict[str, Any]:
