@@ -23,8 +23,10 @@ def target_width(height: int, width: int, rec_image_shape: Sequence[int] = DEFAU
     return min(int(image_h * max_wh_ratio), MAX_WIDTH)
 
 
-def resize_norm(image: np.ndarray, rec_image_shape: Sequence[int] = DEFAULT_REC_IMAGE_SHAPE) -> np.ndarray:
-    """One BGR HxWx3 uint8 line -> float32 3xHxW' in [-1, 1], zero-padded on the right to target_width."""
+def resize_norm(image: np.ndarray, rec_image_shape: Sequence[int] = DEFAULT_REC_IMAGE_SHAPE,
+                width_multiple: int = 1) -> np.ndarray:
+    """One BGR HxWx3 uint8 line -> float32 3xHxW' in [-1, 1], zero-padded on the right to target_width, or
+    further, to the next multiple of `width_multiple` (which changes the model's output slightly)."""
     channels, image_h, _ = rec_image_shape
     h, w = image.shape[:2]
     padded_w = target_width(h, w, rec_image_shape)
@@ -33,7 +35,7 @@ def resize_norm(image: np.ndarray, rec_image_shape: Sequence[int] = DEFAULT_REC_
     else:
         resized_w = min(padded_w, int(math.ceil(image_h * (w / float(h)))))
     resized = cv2.resize(image, (resized_w, image_h)).astype(np.float32)
-    out = np.zeros((channels, image_h, padded_w), dtype=np.float32)
+    out = np.zeros((channels, image_h, -(-padded_w // width_multiple) * width_multiple), dtype=np.float32)
     # (x / 255 - 0.5) / 0.5, in the same order of float32 operations as PaddleX
     normalized = resized.transpose((2, 0, 1)) / 255
     normalized -= 0.5
