@@ -164,7 +164,29 @@ def _add_benchmark(subparsers) -> None:
     parser.add_argument("--threads", default=None, help="comma list of thread counts (default: the CPUs this "
                                                         "process may use)")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per candidate and batch size")
+    parser.add_argument("--peer", action="append", default=[], metavar="SYSTEM=PYTHON",
+                        help="race a peer in its own environment: paddlex, rapidocr_openvino or rapidocr_onnxruntime "
+                             "= that environment's python (repeatable; needs --dataset)")
+    parser.add_argument("--race_rounds", type=int, default=3,
+                        help="interleaved rounds over the dataset per system in the race (0: no race)")
+    parser.add_argument("--race_batch_size", type=int, default=8, help="batch_size of the race's predict calls")
+    parser.add_argument("--rss_lines", type=int, default=0,
+                        help="after the race, stream this many lines (the dataset repeated) and record memory")
+    parser.add_argument("--no_model_rows", action="store_true",
+                        help="skip the per-candidate tables (model rows and single end-to-end passes)")
     parser.set_defaults(handler=_run_benchmark)
+
+
+def _peers(specs: list) -> dict:
+    from .bench.race import PEER_SYSTEMS
+
+    peers = {}
+    for spec in specs:
+        name, _, python = spec.partition("=")
+        if name not in PEER_SYSTEMS or not python:
+            raise HPIError(f"--peer {spec!r}: expected SYSTEM=PYTHON with SYSTEM one of {', '.join(PEER_SYSTEMS)}")
+        peers[name] = python
+    return peers
 
 
 def _int_list(text: str, what: str) -> list:
@@ -190,10 +212,17 @@ def _run_benchmark(args) -> int:
                                                          for n in args.model_name]
     if not dirs:
         raise HPIError("give at least one --model_dir or --model_name")
+    peers = _peers(args.peer)
+    if peers and not args.dataset:
+        raise HPIError("--peer races on image files: give --dataset too")
+    if args.race_rounds < 0 or args.race_batch_size < 1 or args.rss_lines < 0:
+        raise HPIError("--race_rounds and --rss_lines must be >= 0 and --race_batch_size >= 1")
     result = benchmark(dirs, parse_device(args.device),
                        _int_list(args.threads, "threads") if args.threads else [cpu_quota()],
                        _int_list(args.batch_sizes, "batch_sizes"), Path(args.dataset) if args.dataset else None,
-                       args.backends.split(",") if args.backends else None, seconds=args.seconds)
+                       args.backends.split(",") if args.backends else None, seconds=args.seconds, peers=peers,
+                       race_rounds=args.race_rounds, race_batch_size=args.race_batch_size,
+                       rss_lines=args.rss_lines, model_rows=not args.no_model_rows)
     write_report(result, Path(args.output))
     print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
     return 0

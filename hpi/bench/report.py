@@ -54,6 +54,60 @@ def detail_table(result: Dict) -> List[str]:
     return lines
 
 
+TARGETS = (
+    # (what, system, field, comparison, bound, bound's system): the throughput issue's acceptance targets
+    ("default throughput >= 8x the baseline", "hpi", "speedup_vs_baseline", ">=", 8.0, None),
+    ("default batch-1 latency <= 0.3x the baseline's", "hpi", "latency_vs_baseline", "<=", 0.3, None),
+    ("default same text as the reference >= 99%", "hpi", "same_text_as_reference", ">=", 0.99, None),
+    ("bf16 throughput >= 1.3x RapidOCR-OpenVINO", "hpi bf16", "lines_per_s", ">=", 1.3, "rapidocr_openvino"),
+    ("bf16 accuracy >= RapidOCR-OpenVINO's", "hpi bf16", "accuracy", ">=", 1.0, "rapidocr_openvino"),
+)
+
+
+def target_lines(race: Dict) -> List[str]:
+    by_name = {row["system"]: row for row in race["systems"]}
+    lines = []
+    for what, system, key, op, bound, other in TARGETS:
+        row = by_name.get(system)
+        if row is None or row.get(key) is None or (other and other not in by_name):
+            continue
+        value = row[key] / by_name[other][key] if other else row[key]
+        met = value >= bound - 1e-12 if op == ">=" else value <= bound + 1e-12
+        lines.append(f"- {what}: {value:.3f} ({'met' if met else 'missed'})")
+    return lines
+
+
+def race_table(race: Dict) -> List[str]:
+    lines = [f"### {race['model']}: predict(paths, batch_size={race['batch_size']}), {race['threads']} threads, "
+             f"{race['rounds']} interleaved rounds; baseline and reference: {race['baseline'] or 'none'}", "",
+             "| system | version | lines/s, first pass | lines/s, widths seen | x baseline | batch-1 latency ms "
+             "(median / p90) | x baseline | accuracy % | 1-NED | same text as reference | GFLOP/s | % of peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in race["systems"]:
+        same = r.get("same_text_as_reference")
+        lines.append(
+            f"| {r['system']} | {r['version']} | {_fmt(r['lines_per_s_first'], 1)} | {_fmt(r['lines_per_s'], 1)} | "
+            f"{_fmt(r.get('speedup_vs_baseline'))} | {_fmt(r['latency_ms_median'])} / {_fmt(r['latency_ms_p90'])} | "
+            f"{_fmt(r.get('latency_vs_baseline'))} | {_fmt(100 * r['accuracy'])} | {_fmt(r['norm_edit_dis'], 4)} | "
+            f"{'-' if same is None else f'{100 * same:.2f}%'} | {_fmt(r.get('gflops'), 1)} | "
+            f"{_fmt(r.get('pct_of_peak'), 0)} |")
+    for skipped in race["skipped"]:
+        lines.append(f"| {skipped['system']} | not run: {skipped['error']} | | | | | | | | | | |")
+    stages = race["stages_ms_per_line"]
+    hpi = next(r for r in race["systems"] if r["system"] == "hpi")
+    lines += ["", "Targets:", *target_lines(race), "",
+              "hpi's time per line by stage, run one after another: " + ", ".join(
+                  f"{k} {v:.2f} ms" for k, v in stages.items()) + f" (pre- and post-processing "
+              f"{100 * (stages['read'] + stages['preprocess'] + stages['decode']) / sum(stages.values()):.1f}%); "
+              f"pipelined, as predict runs: {1000 / hpi['lines_per_s']:.2f} ms per line."]
+    if race.get("rss"):
+        rss = race["rss"]
+        lines.append(f"Memory over {rss['lines']} lines: RSS {rss['rss_mb_first']} MB after the first "
+                     f"{rss['samples'][0][0]}, {rss['rss_mb_last']} MB at the end "
+                     f"({rss['growth_mb_after_first']:+} MB).")
+    return lines + [""]
+
+
 def markdown(result: Dict) -> str:
     machine = result["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
@@ -63,6 +117,10 @@ def markdown(result: Dict) -> str:
              "Model inference time for one 1x3x48x320 input (batch size 1), median:", "", *seed_table(result), "",
              "Every candidate (model rows: one Nx3x48x320 input; end-to-end rows: image files to text, latency per "
              "line):", "", *detail_table(result), ""]
+    if result.get("races"):
+        parts += ["## End-to-end race (image files to text, side by side)", ""]
+        for race in result["races"]:
+            parts += race_table(race)
     return "\n".join(parts)
 
 

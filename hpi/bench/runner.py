@@ -21,10 +21,11 @@ import numpy as np
 
 from .._env import cpu_model, library_versions
 from ..backends import get_backend_class
+from .._deps import is_installed
 from ..config import HPIConfig
-from ..device import Device
+from ..device import Device, cpu_quota
 from ..errors import HPIError
-from ..model_dir import ModelDir
+from ..model_dir import ModelDir, load_model_dir
 from ..selector import load_backend
 from ..tuning import tuning_candidates
 from .metrics import accuracy, norm_edit_distance
@@ -72,14 +73,18 @@ class Progress:
     def __init__(self, total: int, enabled: bool):
         self.total, self.done, self.enabled = max(total, 1), 0, enabled
 
-    def step(self, label: str) -> None:
-        self.done += 1
+    def note(self, label: str) -> None:
+        """Show what is running now without advancing the bar."""
         if self.enabled:
             filled = int(30 * self.done / self.total)
             sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {label[:50]:<50}")
             sys.stderr.flush()
-            if self.done >= self.total:
-                sys.stderr.write("\n")
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        self.note(label)
+        if self.enabled and self.done >= self.total:
+            sys.stderr.write("\n")
 
 
 def peak_rss_mb() -> float:
@@ -166,14 +171,50 @@ def flops_of(model_dir: ModelDir) -> Optional[float]:
         return None  # onnx not installed: FLOPs need the 'paddle' or a plain `pip install onnx`
 
 
+def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labels: List[str],
+              peers: Dict[str, str], batch_size: int, rounds: int, peak_gflops: Optional[float], rss_lines: int,
+              bar: "Progress") -> List[dict]:
+    """One race per model: hpi's systems and the peers, interleaved, at the threads the process may use."""
+    from .race import add_ratios, line_gflop, make_systems, profile_stages, race, rss_over_lines
+
+    races = []
+    for model_dir in model_dirs:
+        systems, skipped = make_systems(model_dir, str(device), peers, bf16=device.kind == "cpu"
+                                        and is_installed("openvino"))
+        names = [s.name for s in systems]
+        try:
+            reference = "paddlex" if "paddlex" in names else ("hpi normal mode" if "hpi normal mode" in names
+                                                             else None)
+            rows = race(systems, paths, labels, batch_size, rounds, reference, progress=bar.note)
+            flops = flops_of(load_model_dir(model_dir.path))  # the ONNX file may be new (auto conversion)
+            total = line_gflop(paths, flops / 1e9) if flops else None
+            add_ratios(rows, reference, total, peak_gflops)
+            hpi = systems[0]
+            stages = profile_stages(hpi.model, paths, batch_size)
+            rss = rss_over_lines(hpi.model, paths, rss_lines, batch_size) if rss_lines else None
+        finally:
+            for system in systems:
+                system.close()
+        races.append({"model": model_name_of(model_dir), "batch_size": batch_size, "rounds": rounds,
+                      "threads": cpu_quota(), "reference": reference, "baseline": reference,
+                      "gflop_total": total, "systems": rows, "skipped": skipped, "hpi_config": hpi.config,
+                      "stages_ms_per_line": stages, "rss": rss})
+        bar.step(f"{model_name_of(model_dir)} race")
+    return races
+
+
 def benchmark(model_dirs: List[ModelDir], device: Device, threads_list: List[int], batch_sizes: List[int],
               dataset: Optional[Path] = None, backends: Optional[Sequence[str]] = None, seconds: float = 2.0,
-              rounds: int = 3, progress: bool = True) -> Dict:
+              rounds: int = 3, progress: bool = True, peers: Optional[Dict[str, str]] = None,
+              race_rounds: int = 3, race_batch_size: int = 8, rss_lines: int = 0,
+              model_rows: bool = True) -> Dict:
     from .flops import matmul_peak_gflops
 
     paths, labels = read_dataset(dataset) if dataset else ([], [])
-    plans = [(m, t, candidates_for(m, device, t, backends)) for m in model_dirs for t in threads_list]
-    total = sum(len(batch_sizes) * (1 + (len(c) if dataset else 0)) for _, _, c in plans) + len(threads_list)
+    plans = [(m, t, candidates_for(m, device, t, backends)) for m in model_dirs for t in threads_list] \
+        if model_rows else []
+    races = len(model_dirs) if dataset and race_rounds else 0
+    total = sum(len(batch_sizes) * (1 + (len(c) if dataset else 0)) for _, _, c in plans) + len(threads_list) + races
     bar = Progress(total, progress)
     peaks = {}
     for threads in threads_list:
@@ -207,5 +248,11 @@ def benchmark(model_dirs: List[ModelDir], device: Device, threads_list: List[int
                              "selected": candidate.selected, "batch_size": batch_size, "lines": len(paths),
                              "latency_p90_ms": None, **result, "peak_rss_mb": peak_rss_mb()})
                 bar.step(f"{name} {candidate.backend} e2e bs={batch_size}")
+    race_results = []
+    if races:
+        if device.kind == "cpu" and cpu_quota() not in peaks:
+            peaks[cpu_quota()] = round(matmul_peak_gflops(cpu_quota()), 1)
+        race_results = run_races(model_dirs, device, paths, labels, dict(peers or {}), race_batch_size,
+                                 race_rounds, peaks.get(cpu_quota()), rss_lines, bar)
     return {"machine": machine_info(device), "peak_gflops": peaks, "dataset": str(dataset) if dataset else None,
-            "rows": rows}
+            "rows": rows, "races": race_results}
