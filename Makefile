@@ -6,8 +6,11 @@ STAMP := $(VENV)/.hpi-installed
 EXTRAS ?= cpu,paddle,pdf,test
 MODELS ?= .cache/test_models
 export HPI_TEST_MODELS := $(abspath $(MODELS))
+# A peer for the benchmark race test, in its own venv (RapidOCR pulls opencv-python, which clashes with ours)
+RAPIDOCR_VENV := .cache/peers/rapidocr-onnxruntime
+export HPI_TEST_RAPIDOCR_PYTHON := $(abspath $(RAPIDOCR_VENV))/bin/python
 
-.PHONY: run test venv models clean
+.PHONY: run test venv models peers clean
 
 venv: $(STAMP)
 
@@ -20,11 +23,18 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	$(PY) scripts/fetch_test_models.py --dest $(MODELS)
 
+peers: $(RAPIDOCR_VENV)/.installed
+
+$(RAPIDOCR_VENV)/.installed:
+	test -x $(RAPIDOCR_VENV)/bin/python || $(PYTHON) -m venv $(RAPIDOCR_VENV)
+	$(RAPIDOCR_VENV)/bin/python -m pip install --quiet rapidocr_onnxruntime==1.4.4
+	touch $@
+
 run: models
 	$(PY) -m hpi text_recognition -i tests/data/samples --model_dir $(MODELS)/PP-OCRv4_mobile_rec_onnx \
 		--use_hpip --device cpu --batch_size 8 --save_path output/run
 
-test: models
+test: models peers
 	$(PY) -m pytest -q tests
 
 clean:

@@ -167,6 +167,8 @@ def _add_benchmark(subparsers) -> None:
     parser.add_argument("--peer", action="append", default=[], metavar="SYSTEM=PYTHON",
                         help="race a peer in its own environment: paddlex, rapidocr_openvino or rapidocr_onnxruntime "
                              "= that environment's python (repeatable; needs --dataset)")
+    parser.add_argument("--race_system", action="append", default=[], metavar="NAME=HPI_CONFIG",
+                        help="race another hpi configuration: a name, '=', and an hpi_config as JSON (repeatable)")
     parser.add_argument("--race_rounds", type=int, default=3,
                         help="interleaved rounds over the dataset per system in the race (0: no race)")
     parser.add_argument("--race_batch_size", type=int, default=8, help="batch_size of the race's predict calls")
@@ -175,6 +177,22 @@ def _add_benchmark(subparsers) -> None:
     parser.add_argument("--no_model_rows", action="store_true",
                         help="skip the per-candidate tables (model rows and single end-to-end passes)")
     parser.set_defaults(handler=_run_benchmark)
+
+
+def _race_systems(specs: list) -> dict:
+    import json
+
+    systems = {}
+    for spec in specs:
+        name, _, text = spec.partition("=")
+        try:
+            config = json.loads(text)
+        except ValueError:
+            config = None
+        if not name or not isinstance(config, dict):
+            raise HPIError(f"--race_system {spec!r}: expected NAME={{...}} with an hpi_config as a JSON object")
+        systems[name] = config
+    return systems
 
 
 def _peers(specs: list) -> dict:
@@ -222,7 +240,8 @@ def _run_benchmark(args) -> int:
                        _int_list(args.batch_sizes, "batch_sizes"), Path(args.dataset) if args.dataset else None,
                        args.backends.split(",") if args.backends else None, seconds=args.seconds, peers=peers,
                        race_rounds=args.race_rounds, race_batch_size=args.race_batch_size,
-                       rss_lines=args.rss_lines, model_rows=not args.no_model_rows)
+                       rss_lines=args.rss_lines, model_rows=not args.no_model_rows,
+                       race_systems=_race_systems(args.race_system))
     write_report(result, Path(args.output))
     print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
     return 0

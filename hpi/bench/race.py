@@ -211,14 +211,18 @@ def profile_stages(model, paths: Sequence[str], batch_size: int) -> Dict[str, fl
     return {key: 1000 * seconds / len(items) for key, seconds in times.items()}
 
 
-def make_systems(model_dir, device: str, peers: Dict[str, str], bf16: bool) -> Tuple[list, List[dict]]:
-    """hpi's default, its normal mode (Paddle models), its bf16 opt-in (OpenVINO), then each peer that fits."""
+def make_systems(model_dir, device: str, peers: Dict[str, str], bf16: bool,
+                 extra: Optional[Dict[str, dict]] = None) -> Tuple[list, List[dict]]:
+    """hpi's default, its normal mode (Paddle models), its bf16 opt-in (OpenVINO), `extra` hpi configurations
+    ({name: hpi_config}), then each peer that fits."""
     wanted = [("hpi", lambda: HpiSystem("hpi", model_dir.path, device, True, None))]
     if model_dir.paddle_program is not None:
         wanted.append(("hpi normal mode", lambda: HpiSystem("hpi normal mode", model_dir.path, device, False, None)))
     if bf16:
         config = {"backend": "openvino", "backend_config": {"precision": "bf16"}}
         wanted.append(("hpi bf16", lambda: HpiSystem("hpi bf16", model_dir.path, device, True, config)))
+    for name, config in (extra or {}).items():
+        wanted.append((name, lambda name=name, config=config: HpiSystem(name, model_dir.path, device, True, config)))
     skipped = []
     for name, python in peers.items():
         if name == "paddlex" and model_dir.paddle_program is None:

@@ -173,14 +173,14 @@ def flops_of(model_dir: ModelDir) -> Optional[float]:
 
 def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labels: List[str],
               peers: Dict[str, str], batch_size: int, rounds: int, peak_gflops: Optional[float], rss_lines: int,
-              bar: "Progress") -> List[dict]:
+              bar: "Progress", extra_systems: Optional[Dict[str, dict]] = None) -> List[dict]:
     """One race per model: hpi's systems and the peers, interleaved, at the threads the process may use."""
     from .race import add_ratios, line_gflop, make_systems, profile_stages, race, rss_over_lines
 
     races = []
     for model_dir in model_dirs:
         systems, skipped = make_systems(model_dir, str(device), peers, bf16=device.kind == "cpu"
-                                        and is_installed("openvino"))
+                                        and is_installed("openvino"), extra=extra_systems)
         names = [s.name for s in systems]
         try:
             reference = "paddlex" if "paddlex" in names else ("hpi normal mode" if "hpi normal mode" in names
@@ -207,7 +207,7 @@ def benchmark(model_dirs: List[ModelDir], device: Device, threads_list: List[int
               dataset: Optional[Path] = None, backends: Optional[Sequence[str]] = None, seconds: float = 2.0,
               rounds: int = 3, progress: bool = True, peers: Optional[Dict[str, str]] = None,
               race_rounds: int = 3, race_batch_size: int = 8, rss_lines: int = 0,
-              model_rows: bool = True) -> Dict:
+              model_rows: bool = True, race_systems: Optional[Dict[str, dict]] = None) -> Dict:
     from .flops import matmul_peak_gflops
 
     paths, labels = read_dataset(dataset) if dataset else ([], [])
@@ -253,6 +253,6 @@ def benchmark(model_dirs: List[ModelDir], device: Device, threads_list: List[int
         if device.kind == "cpu" and cpu_quota() not in peaks:
             peaks[cpu_quota()] = round(matmul_peak_gflops(cpu_quota()), 1)
         race_results = run_races(model_dirs, device, paths, labels, dict(peers or {}), race_batch_size,
-                                 race_rounds, peaks.get(cpu_quota()), rss_lines, bar)
+                                 race_rounds, peaks.get(cpu_quota()), rss_lines, bar, race_systems)
     return {"machine": machine_info(device), "peak_gflops": peaks, "dataset": str(dataset) if dataset else None,
             "rows": rows, "races": race_results}

@@ -1,4 +1,7 @@
 """Each real backend on the real model: same outputs within tolerance, options checked, lifecycle."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO, HAS_PADDLE
@@ -79,3 +82,46 @@ def test_onnxruntime_streams_give_the_same_outputs_in_order(v4_onnx_dir):
         outputs = streamed.infer_many(batches)
     assert [o.shape for o in outputs] == [e.shape for e in expected]
     assert max(float(np.abs(o - e).max()) for o, e in zip(outputs, expected)) < 1e-4
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="no openvino")
+def test_openvino_streams_start_without_the_binding_deadlock(v4_onnx_dir):
+    # In a fresh process, OpenVINO's first numpy conversion from several threads at once hangs about half the
+    # time; loading a streamed backend must make that first conversion itself, so threads never race into it.
+    # The race is timing-dependent, so this is a net, not proof: without the fix 1 of 12 such processes hung.
+    code = ("import sys, threading, openvino as ov\n"
+            "from hpi.backends import get_backend_class\nfrom hpi.device import Device\n"
+            "from hpi.model_dir import load_model_dir\n"
+            "get_backend_class('openvino')(load_model_dir(sys.argv[1]), Device('cpu'), {'num_streams': 2}).load()\n"
+            "barrier = threading.Barrier(8)\n"
+            "def first_conversion():\n    barrier.wait(); ov.Type.f32.to_dtype()\n"
+            "threads = [threading.Thread(target=first_conversion) for _ in range(8)]\n"
+            "[t.start() for t in threads]; [t.join() for t in threads]\n")
+    processes = [subprocess.Popen([sys.executable, "-c", code, str(v4_onnx_dir)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for _ in range(8)]
+    try:
+        assert [p.wait(timeout=120) for p in processes] == [0] * 8
+    finally:
+        for process in processes:
+            process.kill()
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="no openvino")
+def test_openvino_streams_give_the_latency_outputs_in_order(v4_onnx_dir):
+    rng = np.random.default_rng(5)
+    batches = [rng.uniform(-1, 1, (n, 3, 48, w)).astype(np.float32) for n, w in [(1, 320), (2, 480), (1, 800)]]
+    with get_backend_class("openvino")(load_model_dir(v4_onnx_dir), CPU, {"num_streams": 2}) as backend:
+        assert backend.stream_count == 2
+        expected = [backend.infer(b) for b in batches]  # a lone batch: the latency compilation, all threads
+        futures = [backend.submit(b) for b in batches]  # the throughput compilation, two requests at once
+        outputs = [f.result() for f in futures]
+    assert max(float(np.abs(o - e).max()) for o, e in zip(outputs, expected)) < 1e-4
+    assert backend.stream_count == 1  # closed: the stream threads are gone
+
+
+def test_submit_without_streams_runs_now(v4_onnx_dir):
+    with get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), CPU, {"num_streams": 1}) as backend:
+        future = backend.submit(np.zeros((1, 3, 48, 320), np.float32))
+        assert future.done() and future.result().shape == (1, 40, 6625)
+        with pytest.raises(BackendError, match="expected a 4-D NCHW numpy array"):
+            backend.submit(np.zeros((3, 48, 320), np.float32))

@@ -48,6 +48,8 @@ def pad_batch(lines: Sequence[np.ndarray], width: int = 0) -> np.ndarray:
     """Stack CHW lines into NCHW, zero-padding each on the right to the widest (or to `width` if larger)."""
     channels, height = lines[0].shape[:2]
     width = max(width, max(line.shape[2] for line in lines))
+    if len(lines) == 1 and lines[0].shape[2] == width:
+        return lines[0][np.newaxis]  # a view: one line needs no copy
     batch = np.zeros((len(lines), channels, height, width), dtype=np.float32)
     for index, line in enumerate(lines):
         batch[index, :, :, : line.shape[2]] = line

@@ -1,0 +1,79 @@
+"""The prediction pipeline: read-ahead, streams, order, errors, early stop, and reduced-precision widths."""
+import threading
+
+import numpy as np
+import pytest
+from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
+
+from hpi import TextRecognition
+from hpi.errors import InputError
+from hpi.tasks.text_recognition.preprocess import target_width
+
+pytestmark = pytest.mark.skipif(not (HAS_ONNXRUNTIME and HAS_OPENVINO), reason="needs the cpu extra")
+
+
+@pytest.fixture(scope="module")
+def streamed(v4_onnx_dir):
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                            hpi_config={"backend": "onnxruntime", "backend_config": {"num_streams": 2}})
+    yield model
+    model.close()
+
+
+def test_streams_give_batch_1_text_in_input_order(streamed, lines, golden):
+    paths, _ = lines
+    assert streamed._backend.stream_count == 2
+    results = streamed.predict(paths[:80], batch_size=8)  # two windows of 64 and 16 lines
+    assert [r["input_path"] for r in results] == paths[:80]
+    assert [r["rec_text"] for r in results] == [g["rec_text"] for g in golden["results"]["1"][:80]]
+
+
+def test_batch_size_1_over_many_lines_matches_single_calls(streamed, lines):
+    paths, _ = lines
+    together = [(r["rec_text"], r["rec_score"]) for r in streamed.predict(paths[:6], batch_size=1)]
+    alone = [(r["rec_text"], r["rec_score"]) for p in paths[:6] for r in streamed.predict(p)]
+    assert [t for t, _ in together] == [t for t, _ in alone]
+    assert np.allclose([s for _, s in together], [s for _, s in alone], atol=1e-5)
+
+
+def test_a_bad_input_comes_after_the_lines_before_its_window(streamed, lines, tmp_path):
+    paths, _ = lines
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    inputs = paths[:20] + [str(broken)] + paths[20:30]
+    seen = []
+    with pytest.raises(InputError, match="broken.png.*could not be decoded"):
+        for result in streamed.predict_iter(inputs, batch_size=2):  # windows of 16 lines
+            seen.append(result["input_path"])
+    assert seen == paths[:16]  # the first window is complete; the bad line's window fails as one
+
+
+def test_stopping_early_leaves_no_reader_thread(streamed, lines):
+    paths, _ = lines
+    before = {t.name for t in threading.enumerate() if t.name.startswith("hpi-read")}
+    stream = streamed.predict_iter(paths, batch_size=8)
+    assert next(stream)["input_path"] == paths[0]
+    stream.close()
+    after = {t.name for t in threading.enumerate() if t.name.startswith("hpi-read")}
+    assert after <= before
+    assert streamed.predict(paths[0])[0]["input_path"] == paths[0]  # the model still works
+
+
+def test_fp32_keeps_paddlex_widths_and_bf16_pads_to_32(v4_onnx_dir, lines):
+    import cv2
+
+    paths, labels = lines
+    image = cv2.imread(paths[3])
+    exact = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    assert exact.preprocess(image).shape[2] == target_width(*image.shape[:2])
+    exact.close()
+    bf16 = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                           hpi_config={"backend": "openvino", "backend_config": {"precision": "bf16"}})
+    if bf16.config["precision"] != "bf16":
+        pytest.skip("this CPU has no bf16: OpenVINO runs f32")
+    width = bf16.preprocess(image).shape[2]
+    assert width % 32 == 0 and 0 <= width - target_width(*image.shape[:2]) < 32
+    texts = [r["rec_text"] for r in bf16.predict(paths[:64], batch_size=8)]
+    correct = sum(t.replace(" ", "") == l.replace(" ", "") for t, l in zip(texts, labels[:64]))
+    assert correct >= 56  # 60 of these 64 are right in FP32; bf16 with padding stays close
+    bf16.close()
