@@ -9,7 +9,12 @@ import yaml
 
 from .errors import ConfigError
 
-BACKEND_NAMES = ("paddle", "onnxruntime", "openvino", "tensorrt")
+
+
+def backend_names():
+    from .backends import BACKENDS  # the registry is the one list of backends
+
+    return tuple(BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,13 @@ class HPIConfig:
             raise ConfigError(f"hpi_config.auto_config must be true, false or 'tune', got {self.auto_config!r}")
         if not isinstance(self.auto_paddle2onnx, bool):
             raise ConfigError(f"hpi_config.auto_paddle2onnx must be true or false, got {self.auto_paddle2onnx!r}")
-        if self.backend is not None and self.backend not in BACKEND_NAMES:
-            raise ConfigError(f"hpi_config.backend {self.backend!r} is not one of {list(BACKEND_NAMES)}")
+        if self.backend is not None and self.backend not in backend_names():
+            raise ConfigError(f"hpi_config.backend {self.backend!r} is not one of {list(backend_names())}")
         if not isinstance(self.backend_config, Mapping):
             raise ConfigError(f"hpi_config.backend_config must be a mapping, got {self.backend_config!r}")
         if not self.auto_config and self.backend is None:
             raise ConfigError("hpi_config.auto_config is false, so hpi_config.backend must name a backend "
-                              f"({', '.join(BACKEND_NAMES)})")
+                              f"({', '.join(backend_names())})")
 
 
 def _load_yaml(path: Path) -> Any:

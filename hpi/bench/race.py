@@ -28,6 +28,7 @@ PEER_WORKER = Path(__file__).with_name("peer_worker.py")
 PEER_SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime")
 # RapidOCR runs its own bundled model, the upstream ONNX export of this one; it stands in only for this model.
 RAPIDOCR_MODEL = "PP-OCRv4_mobile_rec"
+BF16_CONFIG = {"backend": "openvino", "backend_config": {"precision": "bf16"}}  # the opt-in users write
 LATENCY_CHUNK = 10  # lines each system times in turn in the batch-1 pass
 
 
@@ -134,10 +135,16 @@ def line_gflop(paths: Sequence[str], gflop_at_320: float, rec_image_shape=(3, 48
 
 
 def race(systems: Sequence, paths: Sequence[str], labels: Sequence[str], batch_size: int, rounds: int,
-         reference: Optional[str], progress=None) -> List[dict]:
-    """Interleaved rounds of predict(paths, batch_size) per system, then a batch-1 latency pass each."""
+         reference: Optional[str], progress=None, peak_probe=None) -> Tuple[List[dict], Optional[float]]:
+    """Interleaved rounds of predict(paths, batch_size) per system, then a batch-1 latency pass each.
+
+    `peak_probe()` (GFLOP/s of a float32 matmul) runs in every round too: this machine's speed drifts, so the
+    peak the systems are compared with is the best seen during the same run. Returns (rows, that peak)."""
     rows = {s.name: RaceRow(s.name, s.version, batch_size) for s in systems}
+    peaks = []
     for round_index in range(rounds):
+        if peak_probe:
+            peaks.append(peak_probe())
         for system in systems:
             texts, seconds = system.run(paths, batch_size)
             rows[system.name].rounds_s.append(seconds)
@@ -153,7 +160,7 @@ def race(systems: Sequence, paths: Sequence[str], labels: Sequence[str], batch_s
         if progress:
             progress(f"batch-1 latency, line {min(start + LATENCY_CHUNK, len(paths))}/{len(paths)}")
     reference_texts = rows[reference].latency_texts if reference in rows else None
-    return [summarize(row, labels, reference, reference_texts) for row in rows.values()]
+    return [summarize(row, labels, reference, reference_texts) for row in rows.values()], max(peaks, default=None)
 
 
 def summarize(row: RaceRow, labels: Sequence[str], reference: Optional[str],
@@ -219,8 +226,7 @@ def make_systems(model_dir, device: str, peers: Dict[str, str], bf16: bool,
     if model_dir.paddle_program is not None:
         wanted.append(("hpi normal mode", lambda: HpiSystem("hpi normal mode", model_dir.path, device, False, None)))
     if bf16:
-        config = {"backend": "openvino", "backend_config": {"precision": "bf16"}}
-        wanted.append(("hpi bf16", lambda: HpiSystem("hpi bf16", model_dir.path, device, True, config)))
+        wanted.append(("hpi bf16", lambda: HpiSystem("hpi bf16", model_dir.path, device, True, BF16_CONFIG)))
     for name, config in (extra or {}).items():
         wanted.append((name, lambda name=name, config=config: HpiSystem(name, model_dir.path, device, True, config)))
     skipped = []

@@ -79,7 +79,10 @@ def target_lines(race: Dict) -> List[str]:
 
 def race_table(race: Dict) -> List[str]:
     lines = [f"### {race['model']}: predict(paths, batch_size={race['batch_size']}), {race['threads']} threads, "
-             f"{race['rounds']} interleaved rounds; baseline and reference: {race['baseline'] or 'none'}", "",
+             f"{race['rounds']} interleaved rounds; baseline and reference: {race['baseline'] or 'none'}; "
+             f"float32 peak (best matmul probe of the run): {_fmt(race.get('peak_gflops'), 1)} GFLOP/s; "
+             f"work at batch size 1: {_fmt(race['gflop_total'] and race['gflop_total'] / race['systems'][0]['lines'])} "
+             "GFLOP per line", "",
              "| system | version | lines/s, first pass | lines/s, widths seen | x baseline | batch-1 latency ms "
              "(median / p90) | x baseline | accuracy % | 1-NED | same text as reference | GFLOP/s | % of peak |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -175,6 +175,7 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
               peers: Dict[str, str], batch_size: int, rounds: int, peak_gflops: Optional[float], rss_lines: int,
               bar: "Progress", extra_systems: Optional[Dict[str, dict]] = None) -> List[dict]:
     """One race per model: hpi's systems and the peers, interleaved, at the threads the process may use."""
+    from .flops import matmul_peak_gflops
     from .race import add_ratios, line_gflop, make_systems, profile_stages, race, rss_over_lines
 
     races = []
@@ -185,10 +186,13 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
         try:
             reference = "paddlex" if "paddlex" in names else ("hpi normal mode" if "hpi normal mode" in names
                                                              else None)
-            rows = race(systems, paths, labels, batch_size, rounds, reference, progress=bar.note)
+            probe = (lambda: matmul_peak_gflops(cpu_quota(), seconds=0.5)) if device.kind == "cpu" else None
+            rows, peak_in_race = race(systems, paths, labels, batch_size, rounds, reference, progress=bar.note,
+                                      peak_probe=probe)
+            peak = max(p for p in (peak_gflops, peak_in_race) if p) if (peak_gflops or peak_in_race) else None
             flops = flops_of(load_model_dir(model_dir.path))  # the ONNX file may be new (auto conversion)
             total = line_gflop(paths, flops / 1e9) if flops else None
-            add_ratios(rows, reference, total, peak_gflops)
+            add_ratios(rows, reference, total, peak)
             hpi = systems[0]
             stages = profile_stages(hpi.model, paths, batch_size)
             rss = rss_over_lines(hpi.model, paths, rss_lines, batch_size) if rss_lines else None
@@ -197,7 +201,7 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
                 system.close()
         races.append({"model": model_name_of(model_dir), "batch_size": batch_size, "rounds": rounds,
                       "threads": cpu_quota(), "reference": reference, "baseline": reference,
-                      "gflop_total": total, "systems": rows, "skipped": skipped, "hpi_config": hpi.config,
+                      "gflop_total": total, "peak_gflops": peak, "systems": rows, "skipped": skipped, "hpi_config": hpi.config,
                       "stages_ms_per_line": stages, "rss": rss})
         bar.step(f"{model_name_of(model_dir)} race")
     return races

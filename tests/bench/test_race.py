@@ -45,10 +45,12 @@ def test_race_rows_ratios_and_reference(dataset, model_dir):
     systems = [HpiSystem("hpi", model_dir, "cpu", True, None),
                HpiSystem("hpi normal mode", model_dir, "cpu", False, None)]
     try:
-        rows = race(systems, paths, labels, batch_size=4, rounds=2, reference="hpi normal mode")
+        rows, peak = race(systems, paths, labels, batch_size=4, rounds=2, reference="hpi normal mode",
+                          peak_probe=iter([50.0, 70.0]).__next__)
     finally:
         for system in systems:
             system.close()
+    assert peak == 70.0  # the best of the probes taken in each round
     add_ratios(rows, "hpi normal mode", total_gflop=20.0, peak_gflops=100.0)
     by_name = {r["system"]: r for r in rows}
     normal, fast = by_name["hpi normal mode"], by_name["hpi"]

@@ -28,10 +28,10 @@ def test_default_choice_on_x86_cpu_is_the_measured_one(v4_onnx_dir):
     from hpi.device import Device
     from hpi.selector import device_class
 
-    if device_class(Device("cpu")) != "cpu_x64" or not HAS_ONNXRUNTIME:
-        pytest.skip("the measured x86 order needs onnxruntime")
+    if device_class(Device("cpu")) != "cpu_x64" or not HAS_OPENVINO:
+        pytest.skip("the measured x86 order needs openvino")
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
-    assert model.backend == "onnxruntime" and model.config["precision"] == "fp32"
+    assert model.backend == "openvino" and model.config["precision"] == "f32"
 
 
 def test_openvino_precision_is_explicit(v4_onnx_dir):
