@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from ._deps import is_installed
 from .backends import InferenceBackend, get_backend_class
 from .config import HPIConfig
 from .device import Device
@@ -105,7 +106,7 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
 def _with_onnx(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candidates: List[Candidate]) -> ModelDir:
     """Convert a Paddle-only model dir to ONNX first when an ONNX backend is a candidate (auto_paddle2onnx)."""
     runnable = [get_backend_class(c.backend) for c in candidates]
-    runnable = [b for b in runnable if device.kind in b.device_kinds and not b.missing_frameworks()]
+    runnable = [b for b in runnable if device.kind in b.device_kinds and is_installed(b.framework)]
     wants_onnx = bool(runnable) and runnable[0].model_format == "onnx"  # convert only for the backend chosen
     if model_dir.onnx is not None or model_dir.paddle_program is None or not wants_onnx:
         return model_dir
@@ -146,8 +147,8 @@ def _tuned_first(model_dir: ModelDir, device: Device, hpi_config: HPIConfig,
 def _cannot_run(backend_class, model_dir: ModelDir, device: Device) -> Optional[str]:
     if device.kind not in backend_class.device_kinds:
         return f"does not run on {device.kind}"
-    if backend_class.missing_frameworks():
-        return f"{', '.join(backend_class.missing_frameworks())} is not installed"
+    if not is_installed(backend_class.framework):
+        return f"{backend_class.framework} is not installed"
     if backend_class.model_format not in model_dir.formats:
         hint = " (convert it: `hpi convert --model_dir DIR`)" if backend_class.model_format == "onnx" else ""
         return (f"needs a {backend_class.model_format} model, the model dir has "

@@ -25,6 +25,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ._deps import is_installed
 from ._env import cpu_model, library_versions
 from ._fs import atomic_write, sha256_files
 from .backends import get_backend_class
@@ -103,7 +104,7 @@ def tuning_candidates(model_dir: ModelDir, device: Device):
     usable = []
     for candidate in base + extra:
         backend_class = get_backend_class(candidate.backend)
-        if device.kind in backend_class.device_kinds and not backend_class.missing_frameworks() \
+        if device.kind in backend_class.device_kinds and is_installed(backend_class.framework) \
                 and backend_class.model_format in model_dir.formats:
             usable.append(candidate)
     return usable

@@ -142,7 +142,7 @@ def test_downloaded_model_is_converted_once_under_use_hpip(server, cache, monkey
     use_mirror(monkeypatch, server, "good")
     with caplog.at_level(logging.INFO, logger="hpi"):
         model = TextRecognition(model_name=NAME, device="cpu", use_hpip=True)
-    assert model.backend == "hybrid" and "converting" in caplog.text
+    assert model.backend == "onnxruntime" and "converting" in caplog.text
     assert (official_model_dir(NAME) / "inference.onnx").is_file()
     caplog.clear()
     requests = len(server.requests)

@@ -38,7 +38,7 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"
-    assert "backend: hybrid" in run.stderr  # the cpu extra brings both runtimes it uses
+    assert "backend: onnxruntime" in run.stderr
     assert (tmp_path / "out" / "hello_world_res.png").stat().st_size > 0
     # the wheel ships every module and its data: all import, and the catalog and font are readable
     code = ("import importlib, pkgutil, sys, hpi\n"

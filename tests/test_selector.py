@@ -44,7 +44,7 @@ def test_default_order_on_x86_cpu():
     if device_class(Device("cpu")) != "cpu_x64":
         pytest.skip("x86-64 only")
     assert [c.backend for c in default_candidates("PP-OCRv4_mobile_rec", Device("cpu"))] == \
-        ["hybrid", "onnxruntime", "openvino", "paddle"]
+        ["onnxruntime", "openvino", "paddle"]
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")
@@ -55,7 +55,7 @@ def test_backend_config_merges_over_the_suggestion(v4_onnx_dir):
 
 
 @pytest.mark.parametrize("model_name, first_cpu", [
-    ("PP-OCRv4_mobile_rec", "hybrid"), ("PP-OCRv6_tiny_rec", "onnxruntime"),
+    ("PP-OCRv4_mobile_rec", "onnxruntime"), ("PP-OCRv6_tiny_rec", "onnxruntime"),
     ("PP-OCRv5_server_rec", "paddle"), ("some_new_model", "onnxruntime"),
 ])
 def test_per_model_defaults_cover_device_classes(model_name, first_cpu):

@@ -5,15 +5,13 @@ Importing this package imports no framework: each backend imports its own when i
 from typing import Dict, Type
 
 from .base import InferenceBackend
-from .hybrid import HybridBackend
 from .onnxruntime import ONNXRuntimeBackend
 from .openvino import OpenVINOBackend
 from .paddle import PaddleBackend
 from .tensorrt import TensorRTBackend
 
 BACKENDS: Dict[str, Type[InferenceBackend]] = {
-    backend.name: backend
-    for backend in (OpenVINOBackend, ONNXRuntimeBackend, HybridBackend, PaddleBackend, TensorRTBackend)
+    backend.name: backend for backend in (OpenVINOBackend, ONNXRuntimeBackend, PaddleBackend, TensorRTBackend)
 }
 
 

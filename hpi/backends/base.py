@@ -13,7 +13,6 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from .._deps import is_installed
 from ..device import Device, cpu_quota
 from ..errors import BackendError, ConfigError, HPIError
 from ..model_dir import ModelDir
@@ -35,7 +34,6 @@ class InferenceBackend(ABC):
     name: ClassVar[str]
     model_format: ClassVar[str]  # "onnx" or "paddle": which weights of the model dir it runs
     framework: ClassVar[str]  # the module it imports on first use
-    extra_frameworks: ClassVar[Tuple[str, ...]] = ()  # any other module it needs
     device_kinds: ClassVar[Tuple[str, ...]] = ("cpu",)
     # option name -> (check, description of what is allowed)
     option_checks: ClassVar[Dict[str, Tuple[OptionCheck, str]]] = {}
@@ -51,11 +49,6 @@ class InferenceBackend(ABC):
         self._loaded = False
         self._stream_pool: Optional[ThreadPoolExecutor] = None
         self.stream_count = 1  # batches this backend can run at once (see submit)
-
-    @classmethod
-    def missing_frameworks(cls) -> List[str]:
-        """The modules this backend needs that are not installed (nothing is imported to find out)."""
-        return [module for module in (cls.framework, *cls.extra_frameworks) if not is_installed(module)]
 
     # -- configuration --------------------------------------------------------------------------------------
     @classmethod

@@ -126,27 +126,3 @@ def test_submit_without_streams_runs_now(v4_onnx_dir):
         with pytest.raises(BackendError, match="expected a 4-D NCHW numpy array"):
             backend.submit(np.zeros((3, 48, 320), np.float32))
 
-
-@pytest.mark.skipif(not (HAS_OPENVINO and HAS_ONNXRUNTIME), reason="needs onnxruntime and openvino")
-def test_hybrid_runs_lone_batches_on_openvino_and_streams_on_onnxruntime(v4_onnx_dir):
-    rng = np.random.default_rng(7)
-    batches = [rng.uniform(-1, 1, (1, 3, 48, w)).astype(np.float32) for w in (320, 512, 800)]
-    model_dir = load_model_dir(v4_onnx_dir)
-    with get_backend_class("onnxruntime")(model_dir, CPU, {"num_streams": 1}) as reference:
-        expected = [reference.infer(b) for b in batches]
-    with get_backend_class("hybrid")(model_dir, CPU, {"num_streams": 2, "cpu_num_threads": 2}) as hybrid:
-        assert hybrid.stream_count == 2 and hybrid.config["engines"]["lone batches"] == "openvino f32"
-        assert hybrid._lone.name == "openvino" and hybrid._lone.options["shape_cache_capacity"] == 64
-        lone = [hybrid.infer(b) for b in batches]
-        streamed = hybrid.infer_many(batches)
-    for output, reference_output in zip(lone + streamed, expected + expected):
-        assert np.abs(output - reference_output).max() < 1e-4
-
-
-def test_hybrid_needs_both_runtimes_and_says_which():
-    from hpi.backends.hybrid import HybridBackend
-
-    assert HybridBackend.extra_frameworks == ("openvino",) and HybridBackend.framework == "onnxruntime"
-    missing = HybridBackend.missing_frameworks()
-    assert missing == [m for m in ("onnxruntime", "openvino") if m in missing]
-    assert set(missing) == {m for m, ok in (("onnxruntime", HAS_ONNXRUNTIME), ("openvino", HAS_OPENVINO)) if not ok}

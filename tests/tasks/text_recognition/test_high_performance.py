@@ -28,10 +28,10 @@ def test_default_choice_on_x86_cpu_is_the_measured_one(v4_onnx_dir):
     from hpi.device import Device
     from hpi.selector import device_class
 
-    if device_class(Device("cpu")) != "cpu_x64" or not (HAS_OPENVINO and HAS_ONNXRUNTIME):
-        pytest.skip("the measured x86 order needs onnxruntime and openvino")
+    if device_class(Device("cpu")) != "cpu_x64" or not HAS_ONNXRUNTIME:
+        pytest.skip("the measured x86 order needs onnxruntime")
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
-    assert model.backend == "hybrid" and model.config["precision"] == "fp32"
+    assert model.backend == "onnxruntime" and model.config["precision"] == "fp32"
 
 
 def test_openvino_precision_is_explicit(v4_onnx_dir):
@@ -43,7 +43,7 @@ def test_openvino_precision_is_explicit(v4_onnx_dir):
 
 def test_enable_hpi_is_a_synonym(v4_onnx_dir):
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", enable_hpi=True)
-    assert model.use_hpip and model.backend in ("hybrid", "openvino", "onnxruntime")
+    assert model.use_hpip and model.backend in ("openvino", "onnxruntime")
 
 
 def test_predict_iter_streams(v4_onnx_dir, lines):
