@@ -14,8 +14,8 @@ logger = logging.getLogger(__name__)
 
 # OpenVINO's CPU plugin keeps what it prepared for each input shape (CPU_RUNTIME_CACHE_CAPACITY, 5000 entries by
 # default): with text lines of every width, resident memory grew from 1.2 to 2.0 GB over 6,000 lines of 492
-# widths and kept growing. 64 kept it flat at 550 MB; speed on repeated widths fell by up to 15% (f32) and not
-# measurably in bf16 (64 px widths give few shapes). ONNX Runtime stayed flat at 400 MB.
+# widths and kept growing. 64 kept it flat at 550 MB; speed on repeated widths fell by 15 to 23% in f32 (75 to 64
+# lines/s, 400 lines) and not measurably in bf16 (64 px widths give few shapes). ONNX Runtime stayed at 400 MB.
 DEFAULT_SHAPE_CACHE_CAPACITY = 64
 
 
