@@ -103,18 +103,19 @@ class InferenceBackend(ABC):
             raise BackendError(f"{self.name}: expected a 4-D NCHW numpy array, got "
                                f"{type(batch).__name__} {getattr(batch, 'shape', '')}")
 
-    def submit(self, batch: np.ndarray) -> "Future[np.ndarray]":
+    def submit(self, batch: np.ndarray, lone: bool = False) -> "Future[np.ndarray]":
         """Start inference on one batch and return a future of its output.
 
         A backend with several streams (engines that each run one batch on a share of the threads) runs
-        submitted batches in parallel, each on the next free stream; otherwise the batch runs now, in the
-        caller's thread, and the future is already done.
+        submitted batches in parallel, each on the next free stream. Otherwise, or for a `lone` batch (nothing
+        else to run beside it, so all threads at once answer it fastest), the batch runs now, in the caller's
+        thread, and the future is already done.
         """
         self._check_batch(batch)
         if not self._loaded:
             self.load()
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self._stream_pool is None:
+        if self._stream_pool is None or lone:
             future: "Future[np.ndarray]" = Future()
             try:
                 future.set_result(self._infer_impl(batch))

@@ -76,17 +76,16 @@ class OpenVINOBackend(InferenceBackend):
             throughput = {**properties, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(streams)}
             self._throughput = core.compile_model(model, target, throughput)
             self._stream_requests = [self._throughput.create_infer_request() for _ in range(streams)]
-        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
-        actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()
-        self._actual_precision = actual
-        if actual != precision:
-            logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", precision, actual)
-        if streams > 1:
             # OpenVINO's Python binding deadlocks when two threads make their first numpy tensor at the same time
             # (a static initialised in Type.to_dtype waits for the GIL that the other thread holds: measured 19
             # of 40 fresh processes hung). Making that first conversion here, in one thread, avoids it.
             self._compiled.input(0).get_element_type().to_dtype()
             self._start_streams(streams)
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()
+        self._actual_precision = actual
+        if actual != precision:
+            logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", precision, actual)
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return _run(self._request, batch)

@@ -193,21 +193,24 @@ def add_ratios(rows: List[dict], baseline: str, total_gflop: Optional[float], pe
 
 
 def profile_stages(model, paths: Sequence[str], batch_size: int) -> Dict[str, float]:
-    """Milliseconds per line in each stage, run one after another (no overlap): read, preprocess, infer, decode."""
+    """Milliseconds per line in each stage, run one after another (no overlap): read, preprocess, infer, decode.
+
+    Each window goes through the predictor's own steps (grouping and padding count as infer)."""
     from ..inputs import iter_inputs
-    from ..tasks.text_recognition.preprocess import pad_batch
+    from ..tasks.text_recognition.predictor import SORT_WINDOW_BATCHES, Window
 
     times = dict.fromkeys(("read", "preprocess", "infer", "decode"), 0.0)
     items = list(iter_inputs(list(paths)))
-    for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
+    window = batch_size * SORT_WINDOW_BATCHES if batch_size > 1 else 1
+    for start in range(0, len(items), window):
+        chunk = items[start:start + window]
         t0 = time.perf_counter()
         images = [item.load() for item in chunk]
         t1 = time.perf_counter()
         lines = [model.preprocess(image) for image in images]
-        batches = [pad_batch([line]) for line in lines] if model._backend.stream_count > 1 else [pad_batch(lines)]
         t2 = time.perf_counter()
-        outputs = model._backend.infer_many(batches)
+        submitted = model._submit(Window(chunk, images, lines), batch_size, idle=True)
+        outputs = [future.result() for future in submitted.outputs]
         t3 = time.perf_counter()
         for output in outputs:
             model.decoder(output)

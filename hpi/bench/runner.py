@@ -189,7 +189,7 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
             probe = (lambda: matmul_peak_gflops(cpu_quota(), seconds=0.5)) if device.kind == "cpu" else None
             rows, peak_in_race = race(systems, paths, labels, batch_size, rounds, reference, progress=bar.note,
                                       peak_probe=probe)
-            peak = max(p for p in (peak_gflops, peak_in_race) if p) if (peak_gflops or peak_in_race) else None
+            peak = max((p for p in (peak_gflops, peak_in_race) if p), default=None)
             flops = flops_of(load_model_dir(model_dir.path))  # the ONNX file may be new (auto conversion)
             total = line_gflop(paths, flops / 1e9) if flops else None
             add_ratios(rows, reference, total, peak)

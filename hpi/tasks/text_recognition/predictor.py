@@ -89,7 +89,7 @@ class TextRecognition:
         # release the GIL); one window's batches stay in flight while the next is submitted, so streams never
         # wait at a window's end. Results still come out in input order.
         windows = _read_ahead(self._prepare, _chunks(iter_inputs(input), window))
-        in_flight: Optional[_Window] = None
+        in_flight: Optional[Window] = None
         while True:
             try:
                 ready = next(windows)
@@ -106,15 +106,15 @@ class TextRecognition:
         if in_flight is not None:
             yield from self._finish(in_flight)
 
-    def _prepare(self, chunk: List[InputItem]) -> "_Window":
+    def _prepare(self, chunk: List[InputItem]) -> "Window":
         images = [item.load() for item in chunk]
-        return _Window(chunk, images, [self.preprocess(image) for image in images])
+        return Window(chunk, images, [self.preprocess(image) for image in images])
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """One BGR line -> the model's 3xHxW input (PaddleX's, padded further only in reduced precision)."""
         return resize_norm(image, self.rec_image_shape, self._width_multiple)
 
-    def _submit(self, window: "_Window", batch_size: int, idle: bool) -> "_Window":
+    def _submit(self, window: "Window", batch_size: int, idle: bool) -> "Window":
         if self.use_hpip:
             # With streams, every line is its own request: no padding at all (the text of batch size 1), and
             # measured faster than width groups on CPU streams (ONNX Runtime: 70 vs 62 lines/s on 400 lines).
@@ -124,13 +124,11 @@ class TextRecognition:
         else:
             window.groups = [list(range(len(window.lines)))]
         batches = [pad_batch([window.lines[i] for i in group]) for group in window.groups]
-        if len(batches) == 1 and idle:  # a lone batch is fastest on all threads at once, not on one stream
-            window.outputs = [_done(self._backend.infer(batches[0]))]
-        else:
-            window.outputs = [self._backend.submit(batch) for batch in batches]
+        lone = len(batches) == 1 and idle
+        window.outputs = [self._backend.submit(batch, lone=lone) for batch in batches]
         return window
 
-    def _finish(self, window: "_Window") -> Iterator[TextRecResult]:
+    def _finish(self, window: "Window") -> Iterator[TextRecResult]:
         decoded: List = [None] * len(window.items)
         for group, output in zip(window.groups, window.outputs):
             for index, text_score in zip(group, self.decoder(output.result())):
@@ -162,7 +160,7 @@ def group_by_width(widths: Sequence[int], batch_size: int, tolerance: int) -> Li
 
 
 @dataclass
-class _Window:
+class Window:
     """Lines read and preprocessed together; `groups` (indices per batch) and `outputs` once submitted."""
 
     items: List[InputItem]
@@ -170,12 +168,6 @@ class _Window:
     lines: List[np.ndarray]
     groups: List[List[int]] = field(default_factory=list)
     outputs: List["Future[np.ndarray]"] = field(default_factory=list)
-
-
-def _done(value) -> "Future":
-    future: Future = Future()
-    future.set_result(value)
-    return future
 
 
 def _read_ahead(prepare: Callable, chunks: Iterator) -> Iterator:
