@@ -1,15 +1,24 @@
 """The one interface every inference backend implements.
 
-`infer()` and `submit()` are fixed here (input checks live in one place); a backend fills three small hooks:
-`_load_impl`, `_infer_impl` and, if it holds resources, `_close_impl`. A backend that can run several batches
-at once (streams) also calls `_start_streams(n)` when loading and fills `_infer_stream_impl`.
+`infer()` and `submit()` are fixed here (input checks live in one place); a backend fills small hooks:
+`_load_impl` (the model, shared by every call), `_new_context` (one execution context: what a single call in
+flight needs for itself), `_infer_impl(context, batch)` and, if they hold resources, `_close_context` and
+`_close_impl`. A backend that can run several batches at once (streams) also calls `_start_streams(n)` when
+loading and fills `_infer_stream_impl`.
+
+Thread safety: any number of threads may share one backend object. No two calls in flight ever use the same
+execution context: a call borrows one from a pool (made on demand, up to `MAX_CONTEXTS`, then reused; a caller
+beyond that waits for a free one) or runs on a free stream. Nothing per call is kept on the backend itself.
+`load()` is safe to race; `close()` must not race calls in flight.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
+import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,6 +39,64 @@ def one_of(*allowed: Any) -> OptionCheck:
     return check
 
 
+def max_contexts() -> int:
+    """How many execution contexts a backend makes at most for calls outside its streams. More than the CPUs
+    would only share the same cores (and each context holds its own buffers); callers beyond it wait."""
+    return max(2, cpu_quota())
+
+
+class ContextPool:
+    """Execution contexts for calls in flight: a call borrows one for itself and gives it back. Contexts are made
+    on demand (outside the lock: making one can be slow) up to `limit`; beyond that a caller waits."""
+
+    def __init__(self, create: Callable[[], Any], limit: int):
+        self._create, self._limit = create, limit
+        self._free: List[Any] = []
+        self._made: List[Any] = []
+        self._reserved = 0  # being made right now
+        self._changed = threading.Condition()
+
+    def add(self, context: Any) -> None:
+        with self._changed:
+            self._made.append(context)
+            self._free.append(context)
+            self._changed.notify()
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Any]:
+        with self._changed:
+            while not self._free and len(self._made) + self._reserved >= self._limit:
+                self._changed.wait()
+            context = self._free.pop() if self._free else None
+            if context is None:
+                self._reserved += 1
+        if context is None:
+            try:
+                context = self._create()
+            finally:
+                with self._changed:
+                    self._reserved -= 1
+                    self._changed.notify()
+            with self._changed:
+                self._made.append(context)
+        try:
+            yield context
+        finally:
+            with self._changed:
+                self._free.append(context)
+                self._changed.notify()
+
+    @property
+    def size(self) -> int:
+        return len(self._made)
+
+    def drain(self) -> List[Any]:
+        """Every context made, for closing; the pool is empty afterwards."""
+        with self._changed:
+            made, self._made, self._free = self._made, [], []
+        return made
+
+
 class InferenceBackend(ABC):
     name: ClassVar[str]
     model_format: ClassVar[str]  # "onnx" or "paddle": which weights of the model dir it runs
@@ -47,8 +114,12 @@ class InferenceBackend(ABC):
         self.options = {**self.default_options(device), **self.check_options(options or {})}
         self._check_for_device()
         self._loaded = False
+        self._load_lock = threading.Lock()
+        self._contexts = ContextPool(self._new_context, max_contexts())
         self._stream_pool: Optional[ThreadPoolExecutor] = None
-        self.stream_count = 1  # batches this backend can run at once (see submit)
+        self.stream_count = 1  # batches this backend can run at once on its streams (see submit)
+        self._in_flight = 0  # calls submitted and not finished, over all threads
+        self._in_flight_lock = threading.Lock()
 
     # -- configuration --------------------------------------------------------------------------------------
     @classmethod
@@ -81,9 +152,16 @@ class InferenceBackend(ABC):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def load(self) -> "InferenceBackend":
-        if not self._loaded:
+        with self._load_lock:
+            if self._loaded:
+                return self
             try:
                 self._load_impl()
+                try:
+                    self._contexts.add(self._new_context())  # the first one now: its errors are load errors
+                except BaseException:
+                    self._release()
+                    raise
             except HPIError:
                 raise
             except Exception as exc:  # each framework raises its own types; callers catch one
@@ -93,41 +171,54 @@ class InferenceBackend(ABC):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a float32 NCHW batch and return its first output as a numpy array."""
-        self._check_batch(batch)
-        if not self._loaded:
-            self.load()
-        return self._infer_impl(np.ascontiguousarray(batch, dtype=np.float32))
+        return self._infer_borrowed(self._ready(batch))
 
-    def _check_batch(self, batch) -> None:
+    def _ready(self, batch) -> np.ndarray:
         if not isinstance(batch, np.ndarray) or batch.ndim != 4:
             raise BackendError(f"{self.name}: expected a 4-D NCHW numpy array, got "
                                f"{type(batch).__name__} {getattr(batch, 'shape', '')}")
+        if not self._loaded:
+            self.load()
+        return np.ascontiguousarray(batch, dtype=np.float32)
 
     def submit(self, batch: np.ndarray, lone: bool = False) -> "Future[np.ndarray]":
         """Start inference on one batch and return a future of its output.
 
         A backend with several streams (engines that each run one batch on a share of the threads) runs
-        submitted batches in parallel, each on the next free stream. Otherwise, or for a `lone` batch (nothing
-        else to run beside it, so all threads at once answer it fastest), the batch runs now, in the caller's
-        thread, and the future is already done.
+        submitted batches in parallel, each on the next free stream. Without streams, or for a `lone` batch
+        while the backend is otherwise idle (nothing else to run beside it, so all threads at once answer it
+        fastest), the batch runs now, in the caller's thread, and the future is already done. A lone batch that
+        arrives while other calls are in flight (other threads) joins the streams instead.
         """
-        self._check_batch(batch)
-        if not self._loaded:
-            self.load()
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self._stream_pool is None or lone:
+        batch = self._ready(batch)
+        with self._in_flight_lock:
+            run_now = self._stream_pool is None or (lone and self._in_flight == 0)
+            self._in_flight += 1
+        if run_now:
             future: "Future[np.ndarray]" = Future()
             try:
-                future.set_result(self._infer_impl(batch))
+                future.set_result(self._infer_borrowed(batch))
             except Exception as exc:  # delivered by result(), as a pool would
                 future.set_exception(exc)
+            finally:
+                self._call_done()
             return future
-        return self._stream_pool.submit(self._infer_on_free_stream, batch)
+        future = self._stream_pool.submit(self._infer_on_free_stream, batch)
+        future.add_done_callback(self._call_done)
+        return future
+
+    def _call_done(self, _future=None) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
 
     def infer_many(self, batches: Sequence[np.ndarray]) -> List[np.ndarray]:
         """Outputs of several independent batches, in order (in parallel where the backend has streams)."""
         futures = [self.submit(batch) for batch in batches]
         return [future.result() for future in futures]
+
+    def _infer_borrowed(self, batch: np.ndarray) -> np.ndarray:
+        with self._contexts.borrow() as context:
+            return self._infer_impl(context, batch)
 
     def _infer_on_free_stream(self, batch: np.ndarray) -> np.ndarray:
         stream = self._free_streams.get()
@@ -145,12 +236,19 @@ class InferenceBackend(ABC):
         self.stream_count = count
 
     def close(self) -> None:
+        """Free everything the backend holds; call it when no call is in flight. A later call loads again."""
+        with self._load_lock:
+            if self._loaded:
+                self._release()
+                self._loaded = False
+
+    def _release(self) -> None:
         if self._stream_pool is not None:
             self._stream_pool.shutdown(wait=True)
             self._stream_pool, self.stream_count = None, 1
-        if self._loaded:
-            self._close_impl()
-            self._loaded = False
+        for context in self._contexts.drain():
+            self._close_context(context)
+        self._close_impl()
 
     def __enter__(self) -> "InferenceBackend":
         return self.load()
@@ -163,12 +261,20 @@ class InferenceBackend(ABC):
     def _load_impl(self) -> None: ...
 
     @abstractmethod
-    def _infer_impl(self, batch: np.ndarray) -> np.ndarray: ...
+    def _new_context(self) -> Any:
+        """One execution context (an infer request, a cloned predictor, a session that is itself thread-safe):
+        what a single call in flight uses, never shared with another call at the same time."""
+
+    @abstractmethod
+    def _infer_impl(self, context: Any, batch: np.ndarray) -> np.ndarray: ...
 
     def _infer_stream_impl(self, stream: int, batch: np.ndarray) -> np.ndarray:
         """Hook for backends that call `_start_streams`: run `batch` on stream `stream` (one thread per stream
         at a time, so a stream's engine is never used by two threads at once)."""
         raise NotImplementedError
+
+    def _close_context(self, context: Any) -> None:
+        """Hook: free what one context holds (GPU buffers, a CUDA stream)."""
 
     def _close_impl(self) -> None:
         pass

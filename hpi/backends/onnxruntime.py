@@ -108,8 +108,11 @@ class ONNXRuntimeBackend(InferenceBackend):
         if self._streams:
             self._start_streams(len(self._streams))
 
-    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        return self._session.run([self._output_name], {self._input_name: batch})[0]
+    def _new_context(self):
+        return self._session  # an ONNX Runtime session runs concurrent calls safely on its own
+
+    def _infer_impl(self, session, batch: np.ndarray) -> np.ndarray:
+        return session.run([self._output_name], {self._input_name: batch})[0]
 
     def _infer_stream_impl(self, stream: int, batch: np.ndarray) -> np.ndarray:
         return self._streams[stream].run([self._output_name], {self._input_name: batch})[0]

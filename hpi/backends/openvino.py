@@ -68,7 +68,10 @@ class OpenVINOBackend(InferenceBackend):
         elif "shape_cache_capacity" in self.options:
             properties["CPU_RUNTIME_CACHE_CAPACITY"] = int(self.options["shape_cache_capacity"])
         self._compiled = core.compile_model(model, target, properties)
-        self._request = self._compiled.create_infer_request()
+        # OpenVINO's Python binding deadlocks when two threads make their first numpy tensor at the same time
+        # (a static initialised in Type.to_dtype waits for the GIL that the other thread holds: measured 19
+        # of 40 fresh processes hung). Making that first conversion here, in one thread, avoids it.
+        self._compiled.input(0).get_element_type().to_dtype()
         streams = int(self.options.get("num_streams", 1))
         if streams > 1:
             # A second compilation for throughput: each stream runs one request on its share of the threads,
@@ -76,10 +79,6 @@ class OpenVINOBackend(InferenceBackend):
             throughput = {**properties, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(streams)}
             self._throughput = core.compile_model(model, target, throughput)
             self._stream_requests = [self._throughput.create_infer_request() for _ in range(streams)]
-            # OpenVINO's Python binding deadlocks when two threads make their first numpy tensor at the same time
-            # (a static initialised in Type.to_dtype waits for the GIL that the other thread holds: measured 19
-            # of 40 fresh processes hung). Making that first conversion here, in one thread, avoids it.
-            self._compiled.input(0).get_element_type().to_dtype()
             self._start_streams(streams)
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()
@@ -87,14 +86,17 @@ class OpenVINOBackend(InferenceBackend):
         if actual != precision:
             logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", precision, actual)
 
-    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        return _run(self._request, batch)
+    def _new_context(self):
+        return self._compiled.create_infer_request()  # a request runs one call at a time
+
+    def _infer_impl(self, request, batch: np.ndarray) -> np.ndarray:
+        return _run(request, batch)
 
     def _infer_stream_impl(self, stream: int, batch: np.ndarray) -> np.ndarray:
         return _run(self._stream_requests[stream], batch)
 
     def _close_impl(self) -> None:
-        self._request, self._stream_requests = None, []
+        self._stream_requests = []
         self._compiled = self._throughput = None
 
     @property

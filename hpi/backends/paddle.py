@@ -2,6 +2,7 @@
 own GPU and Paddle-TensorRT modes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict
 
 import numpy as np
@@ -44,7 +45,17 @@ class PaddleBackend(InferenceBackend):
         self.options["precision"] = {"mkldnn_bf16": "bf16", "trt_fp16": "fp16"}.get(run_mode, "fp32")
 
     def _load_impl(self) -> None:
-        paddle_inference = require("paddle.inference")
+        self._paddle_inference = require("paddle.inference")
+
+    def _new_context(self) -> "_PredictorContext":
+        # A Paddle predictor and its input/output handles serve one call at a time. Each context is a predictor
+        # of its own: Predictor.clone() fails on these models with the new IR and memory optimisation ("Tensor
+        # holds no memory"), and a mobile recognition model's weights are small (about 10 MB).
+        predictor = self._paddle_inference.create_predictor(self._config(self._paddle_inference))
+        return _PredictorContext(predictor, predictor.get_input_handle(predictor.get_input_names()[0]),
+                                 predictor.get_output_handle(predictor.get_output_names()[0]))
+
+    def _config(self, paddle_inference):
         config = paddle_inference.Config(str(self.model_path()), str(self.model_dir.paddle_params))
         run_mode = self.options["run_mode"]
         if self.device.kind == "gpu":
@@ -69,9 +80,7 @@ class PaddleBackend(InferenceBackend):
         config.set_optimization_level(3)
         config.enable_memory_optim()
         config.disable_glog_info()
-        self._predictor = paddle_inference.create_predictor(config)
-        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
-        self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
+        return config
 
     def _enable_tensorrt(self, config, paddle_inference, half: bool) -> None:
         shapes = self.model_dir.section("Hpi", "backend_configs", "paddle_infer", "trt_dynamic_shapes")
@@ -82,11 +91,18 @@ class PaddleBackend(InferenceBackend):
         config.set_trt_dynamic_shape_info({name: min_shape}, {name: max_shape}, {name: opt_shape})
         config.set_optim_cache_dir(str(self.model_dir.path / ".cache" / "paddle"))
 
-    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        self._input.reshape(list(batch.shape))
-        self._input.copy_from_cpu(batch)
-        self._predictor.run()
-        return self._output.copy_to_cpu()
+    def _infer_impl(self, context: "_PredictorContext", batch: np.ndarray) -> np.ndarray:
+        context.input.reshape(list(batch.shape))
+        context.input.copy_from_cpu(batch)
+        context.predictor.run()
+        return context.output.copy_to_cpu()
 
-    def _close_impl(self) -> None:
-        self._predictor = None
+    def _close_context(self, context: "_PredictorContext") -> None:
+        context.predictor = context.input = context.output = None
+
+
+@dataclass
+class _PredictorContext:
+    predictor: Any
+    input: Any
+    output: Any

@@ -17,8 +17,9 @@ come from cuda-python (`cuda.bindings.runtime`, or `cuda.cudart` in older releas
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -80,8 +81,7 @@ class TensorRTBackend(InferenceBackend):
         self.options.setdefault("cache_dir", str(model_dir.path / ".cache" / "tensorrt"))
         self._engine_path: Optional[Path] = None
         self._engine_source: Optional[str] = None
-        self._buffers: Dict[str, tuple] = {}  # tensor name -> (device pointer, capacity in bytes, numpy dtype)
-        self._context = self._engine = self._runtime = self._stream = None
+        self._engine = self._runtime = None
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
@@ -141,7 +141,8 @@ class TensorRTBackend(InferenceBackend):
         return bytes(serialized)
 
     def _prepare_execution(self, trt) -> None:
-        engine, cudart = self._engine, self._cudart
+        """Check the engine's tensors once; each execution context then gets its own buffers (`_new_context`)."""
+        engine = self._engine
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
         outputs = [name for name in names if name not in inputs]
@@ -150,57 +151,73 @@ class TensorRTBackend(InferenceBackend):
             raise BackendError(f"tensorrt runs models with one input and at least one output; this one has "
                                f"inputs {inputs} and outputs {outputs}")
         self._input_name, self._output_name = inputs[0], outputs[0]
-        self._context = engine.create_execution_context()
-        self._stream = _cuda_ok(cudart, cudart.cudaStreamCreate())
-        # Buffers sized for the profile's largest input, so one allocation serves every call.
-        self._context.set_input_shape(self._input_name, self._profiles[self._input_name][2])
-        for name in names:
-            shape = tuple(self._context.get_tensor_shape(name))
-            if min(shape, default=1) < 0:
-                raise BackendError(f"tensorrt: output {name!r} has a data-dependent shape {shape}; not supported")
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            capacity = int(np.prod(shape)) * dtype.itemsize
-            self._buffers[name] = (_cuda_ok(cudart, cudart.cudaMalloc(capacity)), capacity, dtype)
-            self._context.set_tensor_address(name, self._buffers[name][0])
-        if self._buffers[self._input_name][2] != np.float32:
-            raise BackendError(f"tensorrt: input {self._input_name!r} is {self._buffers[self._input_name][2]}, "
+        self._tensor_names = names
+        self._dtypes = {name: np.dtype(trt.nptype(engine.get_tensor_dtype(name))) for name in names}
+        if self._dtypes[self._input_name] != np.float32:
+            raise BackendError(f"tensorrt: input {self._input_name!r} is {self._dtypes[self._input_name]}, "
                                "expected float32")
 
+    def _new_context(self) -> "_ExecutionContext":
+        """An execution context with its own CUDA stream and device buffers: one call in flight uses it alone."""
+        cudart = self._cudart
+        _cuda_ok(cudart, cudart.cudaSetDevice(self.device.gpu_id))
+        context = _ExecutionContext(self._engine.create_execution_context(), None, {})
+        try:
+            context.stream = _cuda_ok(cudart, cudart.cudaStreamCreate())
+            # Buffers sized for the profile's largest input, so one allocation serves every call.
+            context.trt.set_input_shape(self._input_name, self._profiles[self._input_name][2])
+            for name in self._tensor_names:
+                shape = tuple(context.trt.get_tensor_shape(name))
+                if min(shape, default=1) < 0:
+                    raise BackendError(f"tensorrt: output {name!r} has a data-dependent shape {shape}; "
+                                       "not supported")
+                capacity = int(np.prod(shape)) * self._dtypes[name].itemsize
+                context.buffers[name] = (_cuda_ok(cudart, cudart.cudaMalloc(capacity)), capacity)
+                context.trt.set_tensor_address(name, context.buffers[name][0])
+        except BaseException:
+            self._close_context(context)
+            raise
+        return context
+
     # -- running --------------------------------------------------------------------------------------------
-    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    def _infer_impl(self, context: "_ExecutionContext", batch: np.ndarray) -> np.ndarray:
         profile = self._profiles[self._input_name]
         check_within_profile(batch.shape, profile, self._input_name)
-        _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))  # another backend may use another GPU
-        parts = [self._run(batch[start:stop]) for start, stop in split_batch(batch.shape[0], profile[2][0])]
+        # the current device belongs to the thread, and another backend may use another GPU
+        _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))
+        parts = [self._run(context, batch[start:stop]) for start, stop in split_batch(batch.shape[0], profile[2][0])]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _run(self, chunk: np.ndarray) -> np.ndarray:
-        cudart, context, stream = self._cudart, self._context, self._stream
+    def _run(self, context: "_ExecutionContext", chunk: np.ndarray) -> np.ndarray:
+        cudart, stream = self._cudart, context.stream
         memcpy_kind = cudart.cudaMemcpyKind
-        if not context.set_input_shape(self._input_name, chunk.shape):
+        if not context.trt.set_input_shape(self._input_name, chunk.shape):
             raise BackendError(f"tensorrt refused the input shape {chunk.shape} (its log says why)")
-        output_pointer, capacity, dtype = self._buffers[self._output_name]
-        output = np.empty(tuple(context.get_tensor_shape(self._output_name)), dtype)
+        output_pointer, capacity = context.buffers[self._output_name]
+        output = np.empty(tuple(context.trt.get_tensor_shape(self._output_name)), self._dtypes[self._output_name])
         if output.nbytes > capacity:
             raise BackendError(f"tensorrt: output of {output.shape} exceeds the buffer sized for the profile max")
-        _cuda_ok(cudart, cudart.cudaMemcpyAsync(self._buffers[self._input_name][0], chunk.ctypes.data, chunk.nbytes,
-                                                memcpy_kind.cudaMemcpyHostToDevice, stream))
-        if not context.execute_async_v3(int(stream)):
+        _cuda_ok(cudart, cudart.cudaMemcpyAsync(context.buffers[self._input_name][0], chunk.ctypes.data,
+                                                chunk.nbytes, memcpy_kind.cudaMemcpyHostToDevice, stream))
+        if not context.trt.execute_async_v3(int(stream)):
             raise BackendError(f"tensorrt failed to run the engine on a batch of shape {chunk.shape}")
         _cuda_ok(cudart, cudart.cudaMemcpyAsync(output.ctypes.data, output_pointer, output.nbytes,
                                                 memcpy_kind.cudaMemcpyDeviceToHost, stream))
         _cuda_ok(cudart, cudart.cudaStreamSynchronize(stream))
         return output
 
-    def _close_impl(self) -> None:
-        # The context goes before the engine and the engine before the runtime; then the memory they used.
-        self._context = self._engine = self._runtime = None
-        for pointer, _, _ in self._buffers.values():
+    def _close_context(self, context: "_ExecutionContext") -> None:
+        context.trt = None  # the TensorRT context goes before the memory it used
+        for pointer, _ in context.buffers.values():
             self._cudart.cudaFree(pointer)
-        self._buffers = {}
-        if self._stream is not None:
-            self._cudart.cudaStreamDestroy(self._stream)
-            self._stream = None
+        context.buffers = {}
+        if context.stream is not None:
+            self._cudart.cudaStreamDestroy(context.stream)
+            context.stream = None
+
+    def _close_impl(self) -> None:
+        # The engine goes before the runtime (every context is closed before this).
+        self._engine = self._runtime = None
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -209,3 +226,12 @@ class TensorRTBackend(InferenceBackend):
             config["profiles"] = {name: [list(shape) for shape in shapes] for name, shapes in self._profiles.items()}
             config.update(engine_path=str(self._engine_path), engine_source=self._engine_source)
         return config
+
+
+@dataclass
+class _ExecutionContext:
+    """One TensorRT execution context with its CUDA stream and device buffers (tensor name -> (pointer, bytes))."""
+
+    trt: Any
+    stream: Any
+    buffers: Dict[str, Tuple[int, int]]
