@@ -18,7 +18,17 @@ class ModelDirError(HPIError):
 
 
 class InputError(HPIError, ValueError):
-    """An input to predict() cannot be read or has the wrong form."""
+    """An input to predict() cannot be read or has the wrong form.
+
+    `source` names the input: the path or URL as given, "input[3]" for the array at index 3 of the list passed
+    (nested lists: "input[2][1]"), "input" for a lone array, "<path> page <n>" for a page; None if unknown.
+    The message always names it too."""
+
+    def __init__(self, message: str, source: "str | None" = None):
+        if source is not None and source not in message:
+            message = f"{source}: {message}"
+        super().__init__(message)
+        self.source = source
 
 
 class BackendError(HPIError, RuntimeError):

@@ -3,154 +3,385 @@
 Accepted: numpy arrays (BGR as PaddleX assumes; gray and 4-channel converted), image paths, http(s) URLs,
 directories (recursive, sorted, image files only), PDF and multi-page TIFF files (one item per page, with
 `page_index`), and lists of any of these. Expansion is lazy, so predict_iter streams a large folder.
+
+A problem with one input never stops the expansion: it becomes an item whose `load()` raises `InputError`, with
+`source` naming that input, so the caller decides, in input order, whether to skip it or to stop. `load()` raises
+only `InputError` for what is wrong with an input (OpenCV, Pillow, pdfium and OS errors are turned into one).
 """
 from __future__ import annotations
 
-import logging
+import io
+import math
+import os
+import re
+import struct
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ._deps import require
-from .errors import InputError
-
-logger = logging.getLogger(__name__)
+from .errors import ConfigError, InputError
 
 # PaddleX's list (OpenCV's readable formats); TIFF goes through Pillow for its pages.
 IMAGE_SUFFIXES = (".bmp", ".dib", ".jpeg", ".jpg", ".png", ".webp", ".pbm", ".pgm", ".ppm", ".pnm", ".sr", ".ras",
                   ".tif", ".tiff")
+TIFF_SUFFIXES = (".tif", ".tiff")
 PDF_SUFFIX = ".pdf"
+_SUFFIXES = IMAGE_SUFFIXES + (PDF_SUFFIX,)
 URL_TIMEOUT_S = 30
 PDF_RENDER_SCALE = 2.0  # PaddleX renders PDF pages at 2x (144 dpi)
+
+# The largest image (width x height, checked from the file header before decoding) an input may have: a guard
+# against decompression bombs, where a few KB of PNG declare 20000x20000 pixels and decode to 1.2 GB. Pillow's own
+# default (PIL.Image.MAX_IMAGE_PIXELS, 89.5 MP, 256 MiB as BGR): far above any text line or page scan (an A4 page
+# at 600 dpi is 35 MP), and TIFF frames, which Pillow decodes, meet this limit before Pillow's warning. Change it
+# with predict's `max_image_pixels` or the environment variable below; 0 means no limit.
+DEFAULT_MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+MAX_IMAGE_PIXELS_ENV = "HPI_MAX_IMAGE_PIXELS"
+_ACCEPTED = "give a numpy array, a path, a URL, a directory, or a list of these"
 
 
 @dataclass
 class InputItem:
-    """One image to recognize; `load` reads it when the pipeline gets to it."""
+    """One image to recognize; `load` reads it when the pipeline gets to it, and raises InputError naming
+    `source` (the path or URL as given, "input[3]" for the array at index 3 of the list, "<path> page <n>")."""
 
     input_path: Optional[str]
     page_index: Optional[int]
     load: Callable[[], np.ndarray]
+    source: str
 
 
-def iter_inputs(inputs) -> Iterator[InputItem]:
-    """Expand `inputs` (one input or a list/tuple of them) in order."""
-    if isinstance(inputs, (list, tuple)):
-        for entry in inputs:
-            yield from iter_inputs(entry)
-    elif isinstance(inputs, np.ndarray):
-        array = inputs
-        yield InputItem(None, None, lambda: to_bgr(array, "numpy input"))
-    elif isinstance(inputs, (str, Path)):
-        yield from _iter_path(str(inputs))
+def iter_inputs(inputs, max_image_pixels: Optional[int] = None) -> Iterator[InputItem]:
+    """Expand `inputs` (one input or a list/tuple of them) in order, lazily. `max_image_pixels`: None for
+    $HPI_MAX_IMAGE_PIXELS or else DEFAULT_MAX_IMAGE_PIXELS, 0 for no limit; a bad value raises ConfigError now."""
+    limit = resolve_max_image_pixels(max_image_pixels)
+    return _expand(inputs, (), limit)
+
+
+def resolve_max_image_pixels(value: Optional[int] = None) -> Optional[int]:
+    """The pixel limit in force (None: no limit), from the argument, else the environment, else the default."""
+    what, given = "max_image_pixels", value
+    if value is None:
+        given = os.environ.get(MAX_IMAGE_PIXELS_ENV, "")
+        if not given.strip():
+            return DEFAULT_MAX_IMAGE_PIXELS
+        what = f"environment variable {MAX_IMAGE_PIXELS_ENV}"
+        try:
+            value = int(given)  # surrounding spaces and 100_000_000 allowed
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{what} must be a whole number of pixels (0 for no limit), got {given!r}")
+    return int(value) or None
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where an image came from: `source` for InputItem and InputError, `label` for messages."""
+
+    source: str
+    label: str
+    input_path: Optional[str] = None
+    page_index: Optional[int] = None
+
+    @staticmethod
+    def of_entry(position: Tuple[int, ...]) -> "_Origin":
+        name = "input" + "".join(f"[{index}]" for index in position)
+        return _Origin(name, name)
+
+    @staticmethod
+    def of_path(path: str, page: Optional[int] = None) -> "_Origin":
+        source = path if page is None else f"{path} page {page}"
+        return _Origin(source, f"input '{source}'", path, page)  # not !r: a Windows path would read doubled
+
+    def error(self, problem: str, cause: Optional[BaseException] = None) -> InputError:
+        error = InputError(f"{self.label} {problem}", source=self.source)
+        error.__cause__ = cause
+        return error
+
+    def item(self, load: Callable[[], np.ndarray]) -> InputItem:
+        return InputItem(self.input_path, self.page_index, load, self.source)
+
+    def failed(self, error: InputError) -> InputItem:
+        """An item whose load() raises `error` (a fresh copy each time, so tracebacks do not pile up)."""
+        def load() -> np.ndarray:
+            raise InputError(str(error), source=error.source) from error.__cause__
+        return self.item(load)
+
+    def check_pixels(self, width: int, height: int, limit: Optional[int]) -> None:
+        if limit is not None and width * height > limit:
+            raise self.error(f"is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
+                             f"(max_image_pixels, or the environment variable {MAX_IMAGE_PIXELS_ENV}; 0 = no limit)")
+
+
+def _expand(entry, position: Tuple[int, ...], limit: Optional[int]) -> Iterator[InputItem]:
+    if isinstance(entry, (list, tuple)):
+        for index, sub in enumerate(entry):
+            yield from _expand(sub, position + (index,), limit)
+    elif isinstance(entry, np.ndarray):
+        origin = _Origin.of_entry(position)
+        yield origin.item(lambda: to_bgr(entry, origin, limit))
+    elif isinstance(entry, (str, Path)):
+        yield from _iter_path(str(entry), limit)
     else:
-        raise InputError(f"unsupported input of type {type(inputs).__name__}: give a numpy array, a path, a URL, "
-                         "a directory, or a list of these")
+        origin = _Origin.of_entry(position)
+        yield origin.failed(origin.error(f"has unsupported type {type(entry).__name__}: {_ACCEPTED}"))
 
 
-def to_bgr(image: np.ndarray, source: str) -> np.ndarray:
-    """HxW gray, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) uint8 -> HxWx3 BGR uint8."""
-    if not isinstance(image, np.ndarray) or image.size == 0:
-        raise InputError(f"{source}: empty image")
+def to_bgr(image: np.ndarray, origin: _Origin, limit: Optional[int]) -> np.ndarray:
+    """HxW gray, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) of uint8 or other real numbers -> HxWx3 BGR uint8."""
+    if image.size == 0:
+        raise origin.error(f"is an empty image (shape {image.shape})")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+        raise origin.error(f"has shape {image.shape}: expected an HxW, HxWx1, HxWx3 or HxWx4 image")
+    origin.check_pixels(image.shape[1], image.shape[0], limit)
     if image.dtype != np.uint8:
-        if np.issubdtype(image.dtype, np.floating) and image.max(initial=0) <= 1.0:
-            raise InputError(f"{source}: expected uint8 pixels (0-255), got {image.dtype} scaled to [0, 1]")
+        if image.dtype.kind not in "uif":
+            raise origin.error(f"has unsupported pixel type {image.dtype}: expected uint8 (or another integer or "
+                               "float type, clipped to 0-255)")
+        if image.dtype.kind == "f":
+            if not np.isfinite(image).all():
+                raise origin.error(f"holds NaN or infinite pixels ({image.dtype})")
+            if image.max(initial=0) <= 1.0:
+                raise origin.error(f"has {image.dtype} pixels scaled to [0, 1]: expected uint8 pixels (0-255)")
         image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    raise InputError(f"{source}: expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {image.shape}")
-
-
-def _iter_path(source: str) -> Iterator[InputItem]:
-    if source.startswith(("http://", "https://")):
-        yield from _iter_url(source)
-        return
-    path = Path(source).expanduser()
-    if path.is_dir():
-        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + (PDF_SUFFIX,))
-        if not files:
-            raise InputError(f"input directory {source!r} holds no image or PDF files")
-        for file in files:
-            yield from _iter_file(file, Path(file))
-        return
-    if not path.exists():
-        raise InputError(f"input {source!r} does not exist")
-    yield from _iter_file(source, path)
-
-
-def _iter_file(source: str, path: Path) -> Iterator[InputItem]:
-    suffix = path.suffix.lower()
-    if suffix == PDF_SUFFIX:
-        yield from _iter_pdf(source, path.read_bytes)
-    elif suffix in (".tif", ".tiff"):
-        yield from _iter_tiff(source, path.read_bytes)
-    elif suffix in IMAGE_SUFFIXES:
-        yield InputItem(source, None, lambda: decode_image(path.read_bytes(), source))
-    else:
-        raise InputError(f"input {source!r} is not a supported file type "
-                         f"({', '.join(IMAGE_SUFFIXES + (PDF_SUFFIX,))})")
-
-
-def decode_image(data: bytes, source: str) -> np.ndarray:
-    # As PaddleX: always 3-channel BGR (gray replicated, alpha dropped, 16-bit reduced), EXIF orientation applied.
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"input {source!r} could not be decoded as an image")
+    try:
+        if image.ndim == 2 or image.shape[2] == 1:
+            return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+        if image.shape[2] == 4:
+            return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    except cv2.error as exc:
+        raise origin.error(f"could not be converted to BGR: {exc}") from exc
     return image
 
 
-def _iter_tiff(source: str, read: Callable[[], bytes]) -> Iterator[InputItem]:
-    """Every frame of a TIFF, with page_index (0 for a single-frame file too, as PaddleX)."""
-    import io
+def _iter_path(source: str, limit: Optional[int]) -> Iterator[InputItem]:
+    origin = _Origin.of_path(source)
+    if source.startswith(("http://", "https://")):
+        yield from _iter_url(origin, limit)
+        return
+    try:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
+        elif not path.exists():
+            yield origin.failed(origin.error("does not exist"))
+            return
+        else:
+            files = None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: expanduser without a home directory
+        yield origin.failed(origin.error(f"could not be listed: {exc}", exc))
+        return
+    if files is None:
+        yield from _iter_file(origin, path, limit)
+    elif not files:
+        yield origin.failed(origin.error("is a directory that holds no image or PDF files"))
+    else:
+        for file in files:
+            yield from _iter_file(_Origin.of_path(file), Path(file), limit)
 
-    from PIL import Image, UnidentifiedImageError
+
+def _iter_file(origin: _Origin, path: Path, limit: Optional[int]) -> Iterator[InputItem]:
+    suffix = path.suffix.lower()
+    if suffix not in _SUFFIXES:
+        yield origin.failed(origin.error(f"is not a supported file type ({', '.join(_SUFFIXES)})"))
+        return
+
+    def read() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise origin.error(f"could not be read: {exc}") from exc
+
+    yield from _iter_data(origin, suffix, read, limit)
+
+
+def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limit: Optional[int]) -> Iterator[InputItem]:
+    """A file or a download: one image, read when loaded, or a document, read now (its page count decides how
+    many items follow) and each page rendered now too, after its size is checked; the document is closed once
+    expansion is past its last page."""
+    pages = _pdf_pages if suffix == PDF_SUFFIX else _tiff_pages if suffix in TIFF_SUFFIXES else None
+    if pages is None:
+        yield origin.item(lambda: decode_image(read(), origin, limit))
+        return
+    try:
+        data = read()
+        if not data:
+            raise origin.error("is empty (0 bytes)")
+    except InputError as exc:
+        yield origin.failed(exc)
+        return
+    yield from pages(origin, data, limit)
+
+
+def decode_image(data: bytes, origin: _Origin, limit: Optional[int]) -> np.ndarray:
+    """As PaddleX: always 3-channel BGR (gray replicated, alpha dropped, 16-bit reduced), EXIF orientation applied;
+    the size is checked from the header first (PNG, JPEG, BMP, WebP, PNM, Sun raster), else after decoding."""
+    if not data:
+        raise origin.error("is empty (0 bytes)")
+    size = image_size(data)
+    if size is not None:
+        origin.check_pixels(*size, limit)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # e.g. above OpenCV's own CV_IO_MAX_IMAGE_PIXELS
+        raise origin.error(f"could not be decoded as an image: {exc}") from exc
+    if image is None:
+        raise origin.error(f"could not be decoded as an image ({len(data):,} bytes, not a readable image format)")
+    if size is None:
+        origin.check_pixels(image.shape[1], image.shape[0], limit)
+    return image
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+_PNM_HEADER = re.compile(rb"P[1-6](?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)")
+
+
+def image_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) read from the header of a PNG, JPEG, BMP, WebP, PNM or Sun raster image, without decoding
+    it; None for another format or a header that does not parse (decoding then decides)."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_size(data)
+        if data[:2] == b"BM":
+            if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER
+                return struct.unpack("<HH", data[18:22])
+            width, height = struct.unpack("<ii", data[18:26])  # height < 0: stored top-down
+            return abs(width), abs(height)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8 ":  # lossy
+                width, height = struct.unpack("<HH", data[26:30])
+                return width & 0x3FFF, height & 0x3FFF
+            if chunk == b"VP8L":  # lossless: 14 bits each of width - 1, height - 1
+                bits = struct.unpack("<I", data[21:25])[0]
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":  # extended: 24 bits each of canvas width - 1, height - 1
+                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+            return None
+        if data[:4] == b"\x59\xa6\x6a\x95":  # Sun raster
+            return struct.unpack(">II", data[4:12])
+        match = _PNM_HEADER.match(data, 0, 1024)
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    except struct.error:  # too short
+        pass
+    return None
+
+
+def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    index = 2
+    while index + 9 <= len(data) and data[index] == 0xFF:
+        marker = data[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+        elif marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[index + 5:index + 9])
+            return (width, height) if height else None  # height 0: defined later by a DNL marker
+        elif marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before it
+            return None
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            index += 2
+        else:
+            index += 2 + struct.unpack(">H", data[index + 2:index + 4])[0]
+    return None
+
+
+# -- documents: one item per page ---------------------------------------------------------------------------------
+
+def _page_item(origin: _Origin, index: int, render: Callable[[_Origin], np.ndarray]) -> InputItem:
+    page = _Origin.of_path(origin.source, index)
+    try:
+        image = render(page)
+    except InputError as exc:
+        return page.failed(exc)
+    return page.item(lambda: image)
+
+
+def _tiff_pages(origin: _Origin, data: bytes, limit: Optional[int]) -> Iterator[InputItem]:
+    """Every frame of a TIFF (page_index 0 for a single-frame file too, as PaddleX), decoded by Pillow as
+    PaddleX does. A file with a TIFF suffix that holds another format is one image, decoded by OpenCV."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        yield origin.item(lambda: decode_image(data, origin, limit))
+        return
+    from PIL import TiffImagePlugin
 
     try:
-        tiff = Image.open(io.BytesIO(read()))
+        # The plugin class reads the header only, without Image.open's own decompression-bomb check, so that this
+        # module's limit is checked first (Pillow checks again when a frame loads: see _tiff_frame).
+        tiff = TiffImagePlugin.TiffImageFile(io.BytesIO(data))
         frames = getattr(tiff, "n_frames", 1)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"input {source!r} could not be decoded as a TIFF image: {exc}") from exc
+    except Exception as exc:  # Pillow raises SyntaxError, OSError, struct.error, ... for a broken file
+        yield origin.failed(origin.error(f"could not be decoded as a TIFF image: {exc}", exc))
+        return
     for index in range(frames):
+        yield _page_item(origin, index, lambda page: _tiff_frame(tiff, index, page, limit))
+
+
+def _tiff_frame(tiff, index: int, page: _Origin, limit: Optional[int]) -> np.ndarray:
+    from PIL import Image
+
+    try:
         tiff.seek(index)
+        page.check_pixels(*tiff.size, limit)
         rgb = np.asarray(tiff.convert("RGB"))
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        yield InputItem(source, index, lambda bgr=bgr: bgr)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        # Pillow checks a frame again as it loads it: its limit (PIL.Image.MAX_IMAGE_PIXELS, the default limit here
+        # too) can refuse a TIFF frame only if this one was raised above it, or Pillow's lowered.
+        raise page.error("is above Pillow's own limit, which also applies to TIFF frames (raise "
+                         f"PIL.Image.MAX_IMAGE_PIXELS too): {exc}") from exc
+    except Exception as exc:
+        raise page.error(f"could not be decoded as a TIFF frame: {exc}") from exc
+    return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _iter_pdf(source: str, read: Callable[[], bytes]) -> Iterator[InputItem]:
+def _pdf_pages(origin: _Origin, data: bytes, limit: Optional[int]) -> Iterator[InputItem]:
     pdfium = require("pypdfium2")
     try:
-        document = pdfium.PdfDocument(read())
+        document = pdfium.PdfDocument(data)
         document.init_forms()  # render form fields too, as PaddleX does
+        count = len(document)
     except Exception as exc:  # pypdfium2 raises its own PdfiumError
-        raise InputError(f"input {source!r} could not be opened as a PDF: {exc}") from exc
+        yield origin.failed(origin.error(f"could not be opened as a PDF: {exc}", exc))
+        return
     try:
-        for index in range(len(document)):
-            image = document[index].render(scale=PDF_RENDER_SCALE).to_numpy()
-            # pdfium renders BGR(A) byte order by default, which is what the pipeline wants
-            yield InputItem(source, index, lambda image=image, index=index: to_bgr(image, f"{source} page {index}"))
+        for index in range(count):
+            yield _page_item(origin, index, lambda page: _pdf_page(document, index, page, limit))
     finally:
         document.close()
 
 
-def _iter_url(url: str) -> Iterator[InputItem]:
-    data = fetch_url(url)
+def _pdf_page(document, index: int, page: _Origin, limit: Optional[int]) -> np.ndarray:
+    try:
+        pdf_page = document[index]
+        width, height = pdf_page.get_size()  # points; pypdfium2 sizes its bitmap as ceil(points x scale)
+        page.check_pixels(math.ceil(width * PDF_RENDER_SCALE), math.ceil(height * PDF_RENDER_SCALE), limit)
+        image = pdf_page.render(scale=PDF_RENDER_SCALE).to_numpy()
+    except InputError:
+        raise
+    except Exception as exc:
+        raise page.error(f"could not be rendered: {exc}") from exc
+    # pdfium renders BGR(A) byte order by default, which is what the pipeline wants
+    return to_bgr(image, page, limit)
+
+
+# -- URLs ---------------------------------------------------------------------------------------------------------
+
+def _iter_url(origin: _Origin, limit: Optional[int]) -> Iterator[InputItem]:
+    """By the URL path's suffix: a PDF or TIFF is downloaded now, one image when loaded (in the reading thread)."""
+    url = origin.source
     suffix = Path(urllib.parse.urlparse(url).path).suffix.lower()
-    if suffix == PDF_SUFFIX:
-        yield from _iter_pdf(url, lambda: data)
-    elif suffix in (".tif", ".tiff"):
-        yield from _iter_tiff(url, lambda: data)
-    else:
-        yield InputItem(url, None, lambda: decode_image(data, url))
+    yield from _iter_data(origin, suffix, lambda: fetch_url(url), limit)
 
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
@@ -158,5 +389,4 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.read()
     except Exception as exc:  # URLError, HTTPError, timeouts
-        raise InputError(f"input {url!r} could not be downloaded: {exc}") from exc
-
+        raise _Origin.of_path(url).error(f"could not be downloaded: {exc}") from exc

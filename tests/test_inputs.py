@@ -1,6 +1,12 @@
-"""Every input form predict() accepts, on the real model (ONNX Runtime/OpenVINO, high-performance mode)."""
+"""Every input form predict() accepts, on the real model (ONNX Runtime/OpenVINO, high-performance mode), and
+every way an input can be wrong (on the input layer alone: each becomes an item whose load() raises InputError)."""
 import http.server
+import re
+import socket
+import struct
 import threading
+import warnings
+import zlib
 from functools import partial
 
 import cv2
@@ -10,7 +16,9 @@ from capabilities import HAS_PDFIUM
 from PIL import Image
 
 from hpi import TextRecognition
-from hpi.errors import InputError
+from hpi import inputs
+from hpi.errors import ConfigError, HPIError, InputError
+from hpi.inputs import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, iter_inputs, resolve_max_image_pixels
 
 TEXT = "Hello World 2026"
 
@@ -86,9 +94,9 @@ def test_http_url(model, samples_dir):
 
 @pytest.mark.parametrize("bad, message", [
     ("/nonexistent/line.png", "does not exist"),
-    (42, "unsupported input of type int"),
+    (42, "input has unsupported type int"),
     (np.zeros((0, 10, 3), np.uint8), "empty image"),
-    (np.zeros((10, 10, 5), np.uint8), "got shape"),
+    (np.zeros((10, 10, 5), np.uint8), "has shape"),
     (np.zeros((10, 10, 3), np.float32), "scaled to \\[0, 1\\]"),
 ])
 def test_bad_inputs_name_the_input_and_the_problem(model, bad, message):
@@ -116,3 +124,246 @@ def test_batch_size_must_be_positive(model, hello):
 
     with pytest.raises(ConfigError, match="batch_size"):
         model.predict(hello, batch_size=0)
+
+
+# -- the input layer: every failure is an InputError naming the input ---------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _no_limit_from_the_environment(monkeypatch):
+    monkeypatch.delenv(MAX_IMAGE_PIXELS_ENV, raising=False)
+
+
+def _png(path, height=32, width=64):
+    cv2.imwrite(str(path), np.full((height, width, 3), 200, np.uint8))
+    return str(path)
+
+
+def _load_error(item) -> InputError:
+    with pytest.raises(InputError) as caught:
+        item.load()
+    assert isinstance(caught.value, HPIError) and isinstance(caught.value, ValueError)
+    return caught.value
+
+
+def _png_bomb(path, width, height):
+    """A valid all-black 1-bit PNG of width x height: about 50 KB on disk for 20000 x 20000, 1.2 GB as BGR."""
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    rows = (b"\x00" + bytes((width + 7) // 8)) * 1000
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(rows) for _ in range(height // 1000)) + packer.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return str(path)
+
+
+def test_empty_file_is_an_input_error_naming_it(tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(b"")
+    (item,) = iter_inputs(str(path))
+    error = _load_error(item)
+    assert error.source == item.source == str(path)
+    assert str(error) == f"input '{path}' is empty (0 bytes)"
+
+
+@pytest.mark.parametrize("content", [
+    b"not a png",  # garbage
+    b"Hello, this is a text file renamed to .png\n" * 20,
+    "truncated header",
+    "truncated data",
+])
+def test_undecodable_bytes_name_the_file(tmp_path, content):
+    whole = (tmp_path / "whole.png")
+    _png(whole, 64, 256)
+    data = whole.read_bytes()
+    content = {"truncated header": data[:20], "truncated data": data[:len(data) // 2]}.get(content, content)
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    (item,) = iter_inputs(str(path))
+    error = _load_error(item)
+    assert error.source == str(path) and "broken.png' could not be decoded" in str(error)
+
+
+def test_opencv_errors_become_input_errors(tmp_path, monkeypatch):
+    path = _png(tmp_path / "a.png")
+
+    def imdecode(*args):
+        raise cv2.error("OpenCV(5.0.0) (-215:Assertion failed) !buf.empty()")
+
+    monkeypatch.setattr(inputs.cv2, "imdecode", imdecode)
+    error = _load_error(next(iter_inputs(path)))
+    assert error.source == path and "could not be decoded" in str(error) and "-215" in str(error)
+
+
+def test_png_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
+    path = _png_bomb(tmp_path / "bomb.png", 20000, 20000)
+    assert (tmp_path / "bomb.png").stat().st_size < 100_000
+    monkeypatch.setattr(inputs.cv2, "imdecode", lambda *args: pytest.fail("decoded before the size check"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor any Pillow DecompressionBombWarning
+        error = _load_error(next(iter_inputs(path)))
+    assert error.source == path
+    assert f"is 20000x20000 = 400,000,000 pixels, above the limit of {DEFAULT_MAX_IMAGE_PIXELS:,}" in str(error)
+
+
+@pytest.mark.parametrize("suffix, params, gray", [
+    (".png", [], False), (".jpg", [], False), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], False),
+    (".bmp", [], False), (".webp", [], False), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80], False),
+    (".ppm", [], False), (".pgm", [], True), (".pbm", [], True), (".ras", [], False),
+])
+def test_pixel_limit_is_checked_before_decoding(tmp_path, monkeypatch, suffix, params, gray):
+    image = np.full((31, 67) if gray else (31, 67, 3), 255, np.uint8)
+    path = str(tmp_path / f"line{suffix}")
+    assert cv2.imwrite(path, image, params)
+    (item,) = iter_inputs(path, max_image_pixels=31 * 67)
+    assert item.load().shape == (31, 67, 3)
+    monkeypatch.setattr(inputs.cv2, "imdecode", lambda *args: pytest.fail("decoded before the size check"))
+    (item,) = iter_inputs(path, max_image_pixels=31 * 67 - 1)
+    assert "is 67x31 = 2,077 pixels, above the limit of 2,076" in str(_load_error(item))
+
+
+def test_pixel_limit_after_decoding_where_the_header_is_not_read(tmp_path):
+    path = tmp_path / "line.png"  # TIFF bytes under a .png name: OpenCV decodes them, sized afterwards
+    Image.new("RGB", (67, 31)).save(path, format="TIFF")
+    (item,) = iter_inputs(str(path), max_image_pixels=2000)
+    assert "67x31" in str(_load_error(item))
+
+
+def test_tiff_frames_meet_this_limit_before_pillows(tmp_path, monkeypatch):
+    import PIL.Image
+
+    path = tmp_path / "pages.tiff"
+    Image.new("RGB", (100, 60), "white").save(path, save_all=True, append_images=[Image.new("RGB", (120, 60))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Pillow DecompressionBombWarning
+        first, second = iter_inputs(str(path), max_image_pixels=6000)
+        assert first.load().shape == (60, 100, 3)
+        error = _load_error(second)
+    assert second.source == error.source == f"{path} page 1" and second.page_index == 1
+    assert str(error).startswith(f"input '{path} page 1' is 120x60 = 7,200 pixels, above the limit of 6,000")
+    # Pillow's own check, where it is the lower one (it runs again as a frame loads), is an InputError too
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)
+    error = _load_error(next(iter_inputs(str(path))))
+    assert error.source == f"{path} page 0" and "PIL.Image.MAX_IMAGE_PIXELS" in str(error)
+
+
+def test_over_limit_array_is_refused_before_any_copy():
+    huge = np.broadcast_to(np.zeros(1, np.uint8), (10000, 10000))  # 100 MP, no memory behind it
+    error = _load_error(next(iter_inputs(huge)))
+    assert error.source == "input" and "input is 10000x10000 = 100,000,000 pixels" in str(error)
+    assert next(iter_inputs(huge[:100], max_image_pixels=1_000_000)).load().shape == (100, 10000, 3)
+    line = np.full((8, 16, 3), 300, np.int32)  # other real numbers are still clipped to uint8, as before
+    assert next(iter_inputs(line, max_image_pixels=128)).load().max() == 255
+    assert next(iter_inputs(line.astype(np.float64))).load().dtype == np.uint8
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.ones((8, 8, 3), bool), "unsupported pixel type bool"),
+    (np.ones((8, 8, 3), np.complex64), "unsupported pixel type complex64"),
+    (np.full((8, 8, 3), 200, object), "unsupported pixel type object"),
+    (np.full((8, 8), "x"), "unsupported pixel type <U1"),
+    (np.full((8, 8, 3), np.nan, np.float32), "NaN or infinite"),
+    (np.array([[np.inf, 200.0]]), "NaN or infinite"),
+    (np.zeros((8,), np.uint8), "has shape \\(8,\\)"),
+    (np.zeros((2, 8, 8, 3), np.uint8), "has shape \\(2, 8, 8, 3\\)"),
+])
+def test_unsupported_arrays(array, message):
+    error = _load_error(next(iter_inputs(array)))
+    assert error.source == "input" and str(error).startswith("input ")
+    assert re.search(message, str(error))
+
+
+def test_a_bad_entry_fails_in_its_place_and_expansion_goes_on(tmp_path):
+    good = _png(tmp_path / "good.png")
+    items = list(iter_inputs([good, str(tmp_path / "missing.png"), good]))
+    assert len(items) == 3
+    assert items[0].load().shape == items[2].load().shape == (32, 64, 3)
+    error = _load_error(items[1])
+    assert items[1].source == error.source == str(tmp_path / "missing.png")
+    assert items[1].input_path == str(tmp_path / "missing.png")
+    assert str(error) == f"input '{tmp_path / 'missing.png'}' does not exist"
+
+
+def test_arrays_are_named_by_their_place_in_the_list(tmp_path):
+    good = _png(tmp_path / "good.png")
+    bad = np.zeros((4, 4, 2), np.uint8)
+    items = list(iter_inputs([good, good, good, bad, [good, bad, 7]]))
+    assert [item.source for item in items] == [good] * 3 + ["input[3]", good, "input[4][1]", "input[4][2]"]
+    assert [item.input_path for item in items[3:]] == [None, good, None, None]
+    assert _load_error(items[3]).source == "input[3]"
+    assert str(_load_error(items[5])).startswith("input[4][1] has shape (4, 4, 2)")
+    assert str(_load_error(items[6])).startswith("input[4][2] has unsupported type int")
+    (lone,) = iter_inputs(42)
+    assert _load_error(lone).source == "input"
+
+
+def test_expansion_never_raises_for_one_entry(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "bad.tiff").write_bytes(b"II*\x00 not really")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    entries = [str(tmp_path / "notes.txt"), str(tmp_path / "empty"), str(tmp_path / "bad.tiff"),
+               f"http://127.0.0.1:{port}/doc.tiff", f"http://127.0.0.1:{port}/line.png", b"bytes"]
+    items = list(iter_inputs(entries))
+    assert [item.source for item in items] == entries[:-1] + ["input[5]"]
+    messages = [str(_load_error(item)) for item in items]
+    for message, expected in zip(messages, ["is not a supported file type", "holds no image", "could not be decoded as "
+                                            "a TIFF", "could not be downloaded", "could not be downloaded",
+                                            "unsupported type bytes"]):
+        assert expected in message
+
+
+@pytest.mark.skipif(not HAS_PDFIUM, reason="PDF input needs pypdfium2 (extra 'pdf')")
+def test_pdf_that_cannot_be_opened_is_one_failed_item(tmp_path):
+    path = tmp_path / "bad.pdf"
+    path.write_bytes(b"%PDF-1.7 truncated")
+    (item,) = iter_inputs([str(path)])
+    error = _load_error(item)
+    assert error.source == str(path) and "could not be opened as a PDF" in str(error)
+
+
+@pytest.mark.skipif(not HAS_PDFIUM, reason="PDF input needs pypdfium2 (extra 'pdf')")
+def test_pdf_page_over_the_limit_is_refused_before_rendering(tmp_path):
+    import pypdfium2 as pdfium
+
+    path = tmp_path / "doc.pdf"
+    document = pdfium.PdfDocument.new()
+    document.new_page(6000, 6000)  # points: 12000 x 12000 pixels at PaddleX's 2x
+    document.new_page(100, 50)
+    document.save(str(path))
+    document.close()
+    first, second = iter_inputs(str(path))
+    assert second.load().shape == (100, 200, 3)
+    error = _load_error(first)
+    assert (first.page_index, first.source, error.source) == (0, f"{path} page 0", f"{path} page 0")
+    assert "page 0' is 12000x12000 = 144,000,000 pixels, above the limit" in str(error)
+
+
+def test_limit_from_argument_environment_or_default(tmp_path, monkeypatch):
+    path = _png(tmp_path / "line.png")  # 64 x 32 = 2048 pixels
+    assert resolve_max_image_pixels() == DEFAULT_MAX_IMAGE_PIXELS
+    monkeypatch.setenv(MAX_IMAGE_PIXELS_ENV, " 2_000 ")
+    assert resolve_max_image_pixels() == 2000
+    assert "above the limit of 2,000" in str(_load_error(next(iter_inputs(path))))
+    assert next(iter_inputs(path, max_image_pixels=2048)).load().shape == (32, 64, 3)  # the argument wins
+    monkeypatch.setenv(MAX_IMAGE_PIXELS_ENV, "0")
+    assert resolve_max_image_pixels() is None
+    assert next(iter_inputs(path)).load().shape == (32, 64, 3)
+    assert resolve_max_image_pixels(0) is None
+
+
+@pytest.mark.parametrize("value", ["lots", "1e8", "-1", "2.5"])
+def test_bad_limit_in_the_environment_is_a_config_error(monkeypatch, value):
+    monkeypatch.setenv(MAX_IMAGE_PIXELS_ENV, value)
+    with pytest.raises(ConfigError, match=f"environment variable {MAX_IMAGE_PIXELS_ENV} must be a whole number.*"
+                                          f"got {value!r}"):
+        iter_inputs([])  # raised at once, before anything is read
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "100"])
+def test_bad_limit_argument_is_a_config_error(value):
+    with pytest.raises(ConfigError, match="max_image_pixels must be a whole number"):
+        iter_inputs([], max_image_pixels=value)
