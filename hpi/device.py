@@ -10,6 +10,7 @@ from typing import Optional
 from .errors import ConfigError
 
 _DEVICE_RE = re.compile(r"^(cpu|gpu)(?::(\d+))?$")
+_NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per GPU the driver shows
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,46 @@ def parse_device(device: Optional[str]) -> Device:
     return Device("gpu", int(index) if index is not None else 0)
 
 
+class DeviceUnavailableError(ConfigError):
+    """A GPU was asked for that this machine does not show (none at all, or not that index)."""
+
+
+def require_device(device: Device) -> Device:
+    """The device itself when it is here. A GPU asked for on a machine that shows none (or fewer) is an error, as
+    in PaddleX: running on the CPU instead would be slower than asked and report a device it does not use.
+
+    The one check for a device that must really run: the selector (both modes) and tuning call it; backend
+    constructors do not, so their GPU logic stays testable on a CPU machine."""
+    if device.kind != "gpu":
+        return device
+    count = cuda_device_count()
+    if device.gpu_id < count:
+        return device
+    if count == 0:
+        raise DeviceUnavailableError(f"device '{device}' was asked for, but no NVIDIA GPU is visible here "
+                                     f"({_why_no_gpu()}); use device='cpu'")
+    visible = ", ".join(f"gpu:{i}" for i in range(count))
+    raise DeviceUnavailableError(f"device '{device}' was asked for, but only {count} NVIDIA "
+                                 f"GPU{' is' if count == 1 else 's are'} visible here ({visible}); use one of "
+                                 "those or device='cpu'")
+
+
+def _why_no_gpu() -> str:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    if not _NVIDIA_GPUS.is_dir():
+        return f"no NVIDIA driver: {_NVIDIA_GPUS} does not exist"
+    return f"the driver lists no GPU in {_NVIDIA_GPUS}"
+
+
 def cuda_device_count() -> int:
     """How many NVIDIA GPUs the driver shows, read without importing any framework."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return 0
-    proc = Path("/proc/driver/nvidia/gpus")
     try:
-        count = sum(1 for _ in proc.iterdir()) if proc.is_dir() else 0
+        count = sum(1 for _ in _NVIDIA_GPUS.iterdir()) if _NVIDIA_GPUS.is_dir() else 0
     except OSError:
         count = 0
     if visible is not None and count:

@@ -29,7 +29,7 @@ from ._deps import is_installed
 from ._env import cpu_model, library_versions
 from ._fs import atomic_write, sha256_files
 from .backends import get_backend_class
-from .device import Device, cpu_quota
+from .device import Device, cpu_quota, require_device
 from .errors import HPIError
 from .model_dir import ModelDir
 
@@ -115,6 +115,7 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
     from .tasks.text_recognition.preprocess import rec_image_shape_from_config, resize_norm
     from .textlines import render_lines
 
+    require_device(device)  # timing the CPU for a GPU asked for would cache a winner for a device not used
     shape = rec_image_shape_from_config(model_dir.config)
     inputs = [resize_norm(image, shape)[None] for image, _ in render_lines(lines, seed=0)]
     warmup = np.zeros((1, *shape), np.float32)

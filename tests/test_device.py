@@ -30,3 +30,58 @@ def test_cgroup_v2_and_v1_limits(tmp_path):
 
 def test_cpu_quota_is_at_least_one():
     assert cpu_quota() >= 1
+
+
+@pytest.fixture
+def gpus(tmp_path, monkeypatch):
+    """A driver listing `n` GPUs (None: no driver): /proc/driver/nvidia/gpus stood in for by a folder."""
+    import hpi.device
+
+    def show(n):
+        folder = tmp_path / f"gpus{n}"
+        for i in range(n or 0):
+            (folder / f"0000:0{i}:00.0").mkdir(parents=True)
+        monkeypatch.setattr(hpi.device, "_NVIDIA_GPUS", folder)
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return show
+
+
+def test_a_gpu_asked_for_and_not_here_is_an_error_that_says_so(monkeypatch):
+    from hpi.device import DeviceUnavailableError, require_device
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert parse_device(None) == Device("cpu") and require_device(Device("cpu")) == Device("cpu")
+    with pytest.raises(DeviceUnavailableError) as error:
+        require_device(parse_device("gpu"))
+    assert str(error.value) == ("device 'gpu:0' was asked for, but no NVIDIA GPU is visible here "
+                                "(CUDA_VISIBLE_DEVICES='' hides every GPU); use device='cpu'")
+    assert isinstance(error.value, ConfigError)
+
+
+def test_no_driver_and_an_index_beyond_the_count(gpus, monkeypatch):
+    from hpi.device import DeviceUnavailableError, require_device
+
+    gpus(None)
+    with pytest.raises(DeviceUnavailableError, match=r"no NVIDIA driver: .*gpusNone does not exist\); use device='cpu'"):
+        require_device(Device("gpu", 0))
+    gpus(2)
+    assert parse_device(None) == Device("gpu", 0)
+    assert require_device(Device("gpu", 1)) == Device("gpu", 1)
+    with pytest.raises(DeviceUnavailableError, match=r"'gpu:2' was asked for, but only 2 NVIDIA GPUs are visible here "
+                                                     r"\(gpu:0, gpu:1\)"):
+        require_device(Device("gpu", 2))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    with pytest.raises(DeviceUnavailableError, match="only 1 NVIDIA GPU is visible here"):
+        require_device(Device("gpu", 1))
+
+
+def test_tuning_refuses_a_gpu_that_is_not_here(v4_onnx_dir, tmp_path, monkeypatch):
+    from hpi.device import DeviceUnavailableError
+    from hpi.model_dir import load_model_dir
+    from hpi.tuning import tune
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path))
+    with pytest.raises(DeviceUnavailableError, match="no NVIDIA GPU is visible here"):
+        tune(load_model_dir(v4_onnx_dir), Device("gpu", 0), lines=2, rounds=1)
+    assert not (tmp_path / "tuning").exists()  # no winner cached for a device that did not run
