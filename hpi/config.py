@@ -17,6 +17,13 @@ def backend_names():
     return tuple(BACKENDS)
 
 
+def backend_options() -> Dict[str, frozenset]:
+    """Each backend's backend_config keys, from the registry."""
+    from .backends import BACKENDS
+
+    return {name: frozenset(backend.option_checks) for name, backend in BACKENDS.items()}
+
+
 @dataclass(frozen=True)
 class HPIConfig:
     auto_config: Union[bool, str] = True  # True, False, or "tune" (measure candidates here, cache the winner)
@@ -49,6 +56,11 @@ class HPIConfig:
             raise ConfigError(f"hpi_config.backend {self.backend!r} is not one of {list(backend_names())}")
         if not isinstance(self.backend_config, Mapping):
             raise ConfigError(f"hpi_config.backend_config must be a mapping, got {self.backend_config!r}")
+        options = backend_options()
+        unknown = sorted(k for k in self.backend_config if not any(k in keys for keys in options.values()))
+        if unknown:  # an option of no backend at all is an error in either mode, before any model loads
+            known = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in options.items())
+            raise ConfigError(f"hpi_config.backend_config keys {unknown} are options of no backend ({known})")
         if not self.auto_config and self.backend is None:
             raise ConfigError("hpi_config.auto_config is false, so hpi_config.backend must name a backend "
                               f"({', '.join(backend_names())})")

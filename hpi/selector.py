@@ -11,14 +11,14 @@ import platform
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
 from ._deps import is_installed
 from .backends import InferenceBackend, get_backend_class
-from .config import HPIConfig
-from .device import Device
+from .config import HPIConfig, backend_options
+from .device import Device, require_device
 from .errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
 from .model_dir import ModelDir, load_model_dir
 
@@ -68,14 +68,44 @@ def hpi_candidates(model_dir: ModelDir, device: Device, config: HPIConfig) -> Li
     return [Candidate(config.backend, {**suggested, **config.backend_config})]
 
 
+def normal_mode_options(hpi_config: HPIConfig) -> Tuple[Dict[str, Any], List[str]]:
+    """The Paddle options normal mode takes from hpi_config, and one note for each part of it that it ignores.
+
+    PaddleX ignores hpi_config in normal mode; hpi takes Paddle's options from it (all of backend_config when it
+    names "paddle", the keys Paddle takes when it names no backend) and says what it leaves out. Options another
+    backend is named for are checked against that backend, so a config that fails there fails here too."""
+    ignored = []
+    if hpi_config.backend not in (None, "paddle"):
+        get_backend_class(hpi_config.backend).check_options(hpi_config.backend_config)
+        ignored.append(f"normal mode runs Paddle Inference: hpi_config.backend {hpi_config.backend!r} is ignored "
+                       "(it applies with use_hpip=True)")
+    paddle_keys = get_backend_class("paddle").option_checks
+    options = {}
+    for key, value in hpi_config.backend_config.items():
+        if hpi_config.backend == "paddle" or (hpi_config.backend is None and key in paddle_keys):
+            options[key] = value
+        else:
+            owner = hpi_config.backend or ", ".join(n for n, keys in backend_options().items() if key in keys)
+            ignored.append(f"normal mode runs Paddle Inference: hpi_config.backend_config.{key} (an option of "
+                           f"{owner}) is ignored (it applies with use_hpip=True)")
+    defaults = HPIConfig()
+    for name in ("auto_config", "auto_paddle2onnx"):
+        if getattr(hpi_config, name) != getattr(defaults, name):
+            ignored.append(f"normal mode runs Paddle Inference: hpi_config.{name}={getattr(hpi_config, name)!r} is "
+                           "ignored (it applies with use_hpip=True)")
+    return options, ignored
+
+
 def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config: HPIConfig) -> InferenceBackend:
     """The first candidate that loads; NoBackendAvailableError lists every candidate's reason otherwise."""
+    require_device(device)  # a GPU asked for and not here fails now, in either mode, rather than run elsewhere
     if not use_hpip:
         if model_dir.paddle_program is None:
             raise ModelDirError(f"normal mode runs Paddle Inference, but {str(model_dir.path)!r} has no Paddle "
                                 "model (inference.json or inference.pdmodel); use use_hpip=True for ONNX models")
-        # PaddleX ignores hpi_config in normal mode; hpi takes Paddle options from it when it names "paddle".
-        options = dict(hpi_config.backend_config) if hpi_config.backend == "paddle" else {}
+        options, ignored = normal_mode_options(hpi_config)
+        for note in ignored:
+            logger.warning("%s", note)
         candidates = [Candidate("paddle", options)]
     else:
         candidates = hpi_candidates(model_dir, device, hpi_config)

@@ -79,7 +79,13 @@ def test_every_seed_model_has_an_entry():
     assert all(entry["source"] in ("measured", "paddlex", "family") for entry in models.values())
 
 
-def test_gpu_device_without_gpu_backends_installed_explains(v4_onnx_dir):
+@pytest.fixture
+def a_gpu_is_visible(monkeypatch):
+    """The driver shows one GPU (the CUDA runtimes themselves may still be missing): the device check passes."""
+    monkeypatch.setattr("hpi.device.cuda_device_count", lambda: 1)
+
+
+def test_gpu_device_without_gpu_backends_installed_explains(v4_onnx_dir, a_gpu_is_visible):
     from hpi.errors import NoBackendAvailableError
 
     with pytest.raises(NoBackendAvailableError) as error:
@@ -87,7 +93,7 @@ def test_gpu_device_without_gpu_backends_installed_explains(v4_onnx_dir):
     assert "tensorrt" in str(error.value)
 
 
-def test_onnxruntime_falling_back_from_cuda_to_cpu_is_loud(v4_onnx_dir, caplog):
+def test_onnxruntime_falling_back_from_cuda_to_cpu_is_loud(v4_onnx_dir, caplog, a_gpu_is_visible):
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
@@ -106,5 +112,60 @@ def test_backend_config_without_a_backend_goes_to_those_that_take_it(v4_onnx_dir
     assert model.config["cpu_num_threads"] == 1  # whichever backend was picked
     from hpi.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"keys \['turbo'\] are options of none of the candidate backends"):
+    with pytest.raises(ConfigError, match=r"keys \['turbo'\] are options of no backend"):
         TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend_config": {"turbo": 1}})
+
+
+@pytest.mark.parametrize("use_hpip, model", [(False, "v4_paddle_dir"), (True, "v4_onnx_dir")])
+def test_a_gpu_asked_for_and_not_here_fails_in_either_mode(use_hpip, model, request, monkeypatch):
+    from hpi.device import DeviceUnavailableError
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, whatever this machine has
+    with pytest.raises(DeviceUnavailableError, match=r"device 'gpu:0' was asked for, but no NVIDIA GPU is visible "
+                                                     r"here \(CUDA_VISIBLE_DEVICES='' hides every GPU\); use "
+                                                     r"device='cpu'"):
+        TextRecognition(model_dir=request.getfixturevalue(model), device="gpu", use_hpip=use_hpip)
+
+
+def test_normal_mode_checks_hpi_config_and_names_what_it_ignores():
+    from hpi.errors import ConfigError
+    from hpi.selector import normal_mode_options
+
+    def normal(config):  # (Paddle options, a note for each ignored part: load_backend logs each as a warning)
+        return normal_mode_options(HPIConfig.from_user(config))
+
+    # Paddle named: all of backend_config is Paddle's, as before; nothing to warn about.
+    assert normal({"backend": "paddle", "backend_config": {"cpu_threads": 1}}) == ({"cpu_threads": 1}, [])
+    # No backend named: Paddle takes its own keys, the rest is named as ignored, one warning each.
+    options, warnings = normal({"backend_config": {"cpu_threads": 1, "cpu_num_threads": 1, "num_streams": 2}})
+    assert options == {"cpu_threads": 1} and len(warnings) == 2
+    assert "backend_config.cpu_num_threads (an option of openvino, onnxruntime) is ignored" in warnings[0]
+    assert "backend_config.num_streams" in warnings[1]
+    # Another backend named: it and its options are ignored, each said once; the defaults-only keys too.
+    options, warnings = normal({"backend": "openvino", "auto_config": False, "auto_paddle2onnx": False,
+                                "backend_config": {"cpu_num_threads": 1}})
+    assert options == {} and len(warnings) == 4
+    assert "hpi_config.backend 'openvino' is ignored (it applies with use_hpip=True)" in warnings[0]
+    assert "auto_config=False is ignored" in warnings[2] and "auto_paddle2onnx=False is ignored" in warnings[3]
+    # Errors stay errors: a key of no backend, or a key the named backend does not take.
+    with pytest.raises(ConfigError, match=r"keys \['turbo'\] are options of no backend"):
+        normal({"backend": "paddle", "backend_config": {"turbo": 1}})
+    with pytest.raises(ConfigError, match="unknown option 'cpu_threads' for backend 'openvino'"):
+        normal({"backend": "openvino", "backend_config": {"cpu_threads": 1}})
+
+
+@pytest.mark.skipif(not HAS_PADDLE, reason="normal mode is Paddle Inference")
+def test_normal_mode_applies_paddle_keys_and_warns_about_the_rest(v4_paddle_dir, caplog):
+    from hpi.errors import ConfigError
+
+    with caplog.at_level(logging.WARNING, logger="hpi"):
+        model = TextRecognition(model_dir=v4_paddle_dir, device="cpu",
+                                hpi_config={"backend_config": {"cpu_threads": 1, "performance_hint": "latency"}})
+    assert model.config["cpu_threads"] == 1 and model.config["device"] == "cpu"
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("hpi")]
+    assert [r.getMessage() for r in warned] == [
+        "normal mode runs Paddle Inference: hpi_config.backend_config.performance_hint (an option of openvino) is "
+        "ignored (it applies with use_hpip=True)"]
+    model.close()
+    with pytest.raises(ConfigError, match=r"keys \['turbo'\] are options of no backend"):
+        TextRecognition(model_dir=v4_paddle_dir, device="cpu", hpi_config={"backend_config": {"turbo": 1}})
