@@ -2,18 +2,27 @@
 
     hpi text_recognition -i INPUT [--model_name N] [--model_dir D] [--device cpu|gpu|gpu:0]
                          [--use_hpip | --enable_hpi True] [--hpi_config FILE.yaml] [--batch_size N] [--save_path DIR]
+
+Exit status: 0 success, 1 a runtime failure (download, conversion, backend, unreadable input; also stdout closed
+early, as by `| head`), 2 a usage error (argparse's, or a ConfigError: a bad option value, device or hpi_config; every
+argument is checked before any download or model load), 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import sys
 import time
+from pathlib import Path
 from typing import List, Optional
 
-from .errors import HPIError
+from .errors import ConfigError, HPIError
 
 logger = logging.getLogger("hpi")
+
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def str2bool(value: str) -> bool:
@@ -25,17 +34,68 @@ def str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {value!r}")
 
 
+# Argument types: argparse reports what they reject as a usage error (exit 2) before any handler runs.
+def at_least(low: int):
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+    return integer
+
+
+def int_list(text: str) -> List[int]:
+    try:
+        values = [at_least(1)(v.strip()) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers >= 1, got {text!r}")
+    return values
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def existing_dir(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} " + ("is not a folder" if Path(text).exists()
+                                                          else "does not exist"))
+    return text
+
+
+def device_here(text: str) -> str:
+    """A device string that parses and names a device this machine has (a GPU asked for and not here is refused)."""
+    from .device import parse_device, require_device
+
+    try:
+        require_device(parse_device(text))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _add_text_recognition(subparsers) -> None:
     parser = subparsers.add_parser("text_recognition", help="recognize text-line images")
     parser.add_argument("-i", "--input", required=True, nargs="+",
                         help="image/PDF/TIFF paths, directories or http(s) URLs")
     parser.add_argument("--model_name", default=None)
-    parser.add_argument("--model_dir", default=None)
-    parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N")
+    parser.add_argument("--model_dir", default=None, type=existing_dir)
+    parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
     parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
     parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
     parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
-    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--batch_size", type=at_least(1), default=1)
     parser.add_argument("--save_path", default=None, help="directory for <stem>_res.json and <stem>_res.png")
     parser.set_defaults(handler=_run_text_recognition)
 
@@ -44,6 +104,7 @@ def _run_text_recognition(args) -> int:
     from .tasks.text_recognition import TextRecognition
 
     use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
+    _check_hpi_config(args.hpi_config, use_hpip)
     model = TextRecognition(model_name=args.model_name, model_dir=args.model_dir, device=args.device,
                             use_hpip=use_hpip, hpi_config=args.hpi_config)
     print(f"backend: {model.backend} ({_describe(model.config)})", file=sys.stderr, flush=True)
@@ -60,21 +121,29 @@ def _run_text_recognition(args) -> int:
     return 0
 
 
+def _check_hpi_config(value, use_hpip: bool) -> None:
+    """hpi_config parsed and checked now, before any download or model load (normal mode's part too)."""
+    from .config import HPIConfig
+    from .selector import normal_mode_options
+
+    config = HPIConfig.from_user(value)
+    if not use_hpip:
+        normal_mode_options(config)
+
+
 def _add_convert(subparsers) -> None:
     parser = subparsers.add_parser("convert", help="convert a Paddle inference model to verified ONNX")
-    parser.add_argument("--model_dir", "--paddle_model_dir", dest="model_dir", required=True,
+    parser.add_argument("--model_dir", "--paddle_model_dir", dest="model_dir", required=True, type=existing_dir,
                         help="folder with inference.json or inference.pdmodel, and inference.pdiparams")
     parser.add_argument("--save_file", default=None, help="ONNX file to write (default: MODEL_DIR/inference.onnx)")
     parser.add_argument("--onnx_model_dir", default=None,
                         help="PaddleX's spelling: write ONNX_MODEL_DIR/inference.onnx (inference.yml copied beside)")
-    parser.add_argument("--opset_version", type=int, default=None)
+    parser.add_argument("--opset_version", type=at_least(1), default=None)
     parser.add_argument("--force", action="store_true", help="convert again even if an up-to-date ONNX exists")
     parser.set_defaults(handler=_run_convert)
 
 
 def _run_convert(args) -> int:
-    from pathlib import Path
-
     from .converters import DEFAULT_OPSET, convert_to_onnx, record_path
 
     save_file = args.save_file or (str(Path(args.onnx_model_dir) / "inference.onnx") if args.onnx_model_dir else None)
@@ -94,9 +163,9 @@ def _run_convert(args) -> int:
 
 def _add_tune(subparsers) -> None:
     parser = subparsers.add_parser("tune", help="time every installed backend/precision here and cache the fastest")
-    parser.add_argument("--model_dir", required=True)
-    parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N")
-    parser.add_argument("--lines", type=int, default=None, help="rendered lines to time (default 64)")
+    parser.add_argument("--model_dir", required=True, type=existing_dir)
+    parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
+    parser.add_argument("--lines", type=at_least(1), default=None, help="rendered lines to time (default 64)")
     parser.set_defaults(handler=_run_tune)
 
 
@@ -154,25 +223,28 @@ def _run_models(args) -> int:
 
 def _add_benchmark(subparsers) -> None:
     parser = subparsers.add_parser("benchmark", help="normal vs high-performance timing tables, with accuracy")
-    parser.add_argument("--model_dir", action="append", default=[], help="a model dir (repeatable)")
+    parser.add_argument("--model_dir", action="append", default=[], type=existing_dir,
+                        help="a model dir (repeatable)")
     parser.add_argument("--model_name", action="append", default=[], help="an official model (repeatable)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", type=device_here)
     parser.add_argument("--output", required=True, help="folder for results.json, table.md, chart.png")
     parser.add_argument("--dataset", default=None, help="folder with labels.txt (relative/path<TAB>text)")
-    parser.add_argument("--batch_sizes", default="1,8")
-    parser.add_argument("--backends", default=None, help="comma list to restrict high-performance candidates")
-    parser.add_argument("--threads", default=None, help="comma list of thread counts (default: the CPUs this "
-                                                        "process may use)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per candidate and batch size")
+    parser.add_argument("--batch_sizes", default="1,8", type=int_list)
+    parser.add_argument("--backends", default=None, type=backend_list,
+                        help="comma list to restrict high-performance candidates")
+    parser.add_argument("--threads", default=None, type=int_list,
+                        help="comma list of thread counts (default: the CPUs this process may use)")
+    parser.add_argument("--seconds", type=positive_float, default=2.0,
+                        help="timing budget per candidate and batch size")
     parser.add_argument("--peer", action="append", default=[], metavar="SYSTEM=PYTHON",
                         help="race a peer in its own environment: paddlex, rapidocr_openvino or rapidocr_onnxruntime "
                              "= that environment's python (repeatable; needs --dataset)")
     parser.add_argument("--race_system", action="append", default=[], metavar="NAME=HPI_CONFIG",
                         help="race another hpi configuration: a name, '=', and an hpi_config as JSON (repeatable)")
-    parser.add_argument("--race_rounds", type=int, default=3,
+    parser.add_argument("--race_rounds", type=at_least(0), default=3,
                         help="interleaved rounds over the dataset per system in the race (0: no race)")
-    parser.add_argument("--race_batch_size", type=int, default=8, help="batch_size of the race's predict calls")
-    parser.add_argument("--rss_lines", type=int, default=0,
+    parser.add_argument("--race_batch_size", type=at_least(1), default=8, help="batch_size of the race's predict calls")
+    parser.add_argument("--rss_lines", type=at_least(0), default=0,
                         help="after the race, stream this many lines (the dataset repeated) and record memory")
     parser.add_argument("--no_model_rows", action="store_true",
                         help="skip the per-candidate tables (model rows and single end-to-end passes)")
@@ -182,6 +254,8 @@ def _add_benchmark(subparsers) -> None:
 def _race_systems(specs: list) -> dict:
     import json
 
+    from .config import HPIConfig
+
     systems = {}
     for spec in specs:
         name, _, text = spec.partition("=")
@@ -190,7 +264,11 @@ def _race_systems(specs: list) -> dict:
         except ValueError:
             config = None
         if not name or not isinstance(config, dict):
-            raise HPIError(f"--race_system {spec!r}: expected NAME={{...}} with an hpi_config as a JSON object")
+            raise ConfigError(f"--race_system {spec!r}: expected NAME={{...}} with an hpi_config as a JSON object")
+        try:
+            HPIConfig.from_user(config)
+        except ConfigError as exc:
+            raise ConfigError(f"--race_system {name}: {exc}") from None
         systems[name] = config
     return systems
 
@@ -202,48 +280,50 @@ def _peers(specs: list) -> dict:
     for spec in specs:
         name, _, python = spec.partition("=")
         if name not in PEER_SYSTEMS or not python:
-            raise HPIError(f"--peer {spec!r}: expected SYSTEM=PYTHON with SYSTEM one of {', '.join(PEER_SYSTEMS)}")
+            raise ConfigError(f"--peer {spec!r}: expected SYSTEM=PYTHON with SYSTEM one of {', '.join(PEER_SYSTEMS)}")
         peers[name] = python
     return peers
 
 
-def _int_list(text: str, what: str) -> list:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise HPIError(f"--{what} must be a comma list of positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise HPIError(f"--{what} must be a comma list of positive integers, got {text!r}")
-    return values
+def backend_list(text: str) -> List[str]:
+    from .config import backend_names
+
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in backend_names()]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"expected a comma list of backends ({', '.join(backend_names())}), "
+                                         f"got {text!r}")
+    return names
 
 
 def _run_benchmark(args) -> int:
-    from pathlib import Path
-
     from .bench.report import write_report
-    from .bench.runner import benchmark
+    from .bench.runner import benchmark, read_dataset
     from .device import cpu_quota, parse_device
     from .download import ensure_official_model
     from .model_dir import load_model_dir
 
+    # Everything checked before the first download or model load.
+    if not args.model_dir and not args.model_name:
+        raise ConfigError("give at least one --model_dir or --model_name")
+    peers, race_systems = _peers(args.peer), _race_systems(args.race_system)
+    if peers and not args.dataset:
+        raise ConfigError("--peer races on image files: give --dataset too")
+    dataset = Path(args.dataset) if args.dataset else None
+    if dataset:
+        read_dataset(dataset)  # a DatasetError names the file and line
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {args.output!r} exists and is not a folder")
+
     dirs = [load_model_dir(d) for d in args.model_dir] + [load_model_dir(ensure_official_model(n), n)
                                                          for n in args.model_name]
-    if not dirs:
-        raise HPIError("give at least one --model_dir or --model_name")
-    peers = _peers(args.peer)
-    if peers and not args.dataset:
-        raise HPIError("--peer races on image files: give --dataset too")
-    if args.race_rounds < 0 or args.race_batch_size < 1 or args.rss_lines < 0:
-        raise HPIError("--race_rounds and --rss_lines must be >= 0 and --race_batch_size >= 1")
-    result = benchmark(dirs, parse_device(args.device),
-                       _int_list(args.threads, "threads") if args.threads else [cpu_quota()],
-                       _int_list(args.batch_sizes, "batch_sizes"), Path(args.dataset) if args.dataset else None,
-                       args.backends.split(",") if args.backends else None, seconds=args.seconds, peers=peers,
-                       race_rounds=args.race_rounds, race_batch_size=args.race_batch_size,
-                       rss_lines=args.rss_lines, model_rows=not args.no_model_rows,
-                       race_systems=_race_systems(args.race_system))
-    write_report(result, Path(args.output))
-    print((Path(args.output) / "table.md").read_text(encoding="utf-8"))
+    result = benchmark(dirs, parse_device(args.device), args.threads or [cpu_quota()], args.batch_sizes, dataset,
+                       args.backends, seconds=args.seconds, peers=peers, race_rounds=args.race_rounds,
+                       race_batch_size=args.race_batch_size, rss_lines=args.rss_lines,
+                       model_rows=not args.no_model_rows, race_systems=race_systems)
+    write_report(result, output)
+    print((output / "table.md").read_text(encoding="utf-8"))
     return 0
 
 
@@ -271,10 +351,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     logger.setLevel(args.log_level)
     logger.propagate = False
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that left early (`| head`) shows here at the latest, inside the try
+        return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # another pipe (a peer process) broke: a real failure, with its traceback
+        # Python's recipe: point stdout at devnull so that the interpreter's own flush at exit finds no pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("hpi: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except HPIError as exc:
         print(f"hpi: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on the writing end)."""
+    if not hasattr(select, "poll"):
+        return True  # no way to tell here: the recipe's assumption
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

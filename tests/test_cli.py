@@ -1,6 +1,11 @@
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from hpi.cli import main
 
@@ -23,3 +28,111 @@ def test_python_dash_m_and_clear_errors(tmp_path):
     assert run.returncode == 2
     assert "model_dir" in run.stderr and "does not exist" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# -- exit status: 0 success, 1 runtime failure, 2 usage error (before any download or model load), 130 Ctrl-C --
+MODEL = "PP-OCRv4_mobile_rec"
+
+
+def hpi(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "hpi", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300, **kwargs)
+
+
+@pytest.fixture
+def offline(tmp_path):
+    """Downloads fail fast: the mirror is a closed loopback port, PaddleX's hosts are left out and, were they
+    tried, their proxy is that closed port too; no GPU is visible; caches go to tmp_path."""
+    closed = "http://127.0.0.1:9"
+    return {"HPI_MODEL_MIRROR": f"{closed}/closed", "HPI_MODEL_SOURCES": "mirror", "HPI_DOWNLOAD_TIMEOUT": "2",
+            "http_proxy": closed, "https_proxy": closed, "PADDLE_PDX_CACHE_HOME": str(tmp_path / "paddlex"),
+            "HPI_CACHE_HOME": str(tmp_path / "hpi"), "CUDA_VISIBLE_DEVICES": ""}
+
+
+def test_a_failed_download_exits_1(offline, samples_dir):
+    run = hpi("text_recognition", "-i", samples_dir / "hello_world.png", "--model_name", MODEL, "--device", "cpu",
+              env=offline)
+    assert run.returncode == 1
+    assert f"could not download model '{MODEL}'" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["text_recognition", "-i", "x.png", "--model_name", MODEL, "--batch_size", "0"],
+     "argument --batch_size: expected an integer >= 1, got '0'"),
+    (["text_recognition", "-i", "x.png", "--model_name", MODEL, "--device", "gpu"],
+     "argument --device: device 'gpu:0' was asked for, but no NVIDIA GPU is visible here"),
+    (["text_recognition", "-i", "x.png", "--model_name", MODEL, "--hpi_config", "{tmp}/turbo.yaml"],
+     "hpi: error: hpi_config.backend_config keys ['turbo'] are options of no backend"),
+    (["benchmark", "--model_name", MODEL, "--output", "{tmp}/out", "--threads", "2,0"],
+     "argument --threads: expected a comma list of integers >= 1, got '2,0'"),
+])
+def test_usage_errors_exit_2_before_any_download(args, message, offline, tmp_path):
+    (tmp_path / "turbo.yaml").write_text("backend_config:\n  turbo: 1\n")
+    run = hpi(*[a.format(tmp=tmp_path) for a in args], env=offline)
+    assert (run.returncode, message in run.stderr) == (2, True), run.stderr
+    assert "could not download" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_backend_failure_exits_1(v4_onnx_dir, tmp_path, capsys):
+    broken = tmp_path / "model"
+    shutil.copytree(v4_onnx_dir, broken)
+    (broken / "inference.onnx").write_bytes(b"\x08\x07garbage")
+    code = main(["text_recognition", "-i", "x.png", "--model_dir", str(broken), "--use_hpip", "--device", "cpu"])
+    assert code == 1
+    assert "hpi: error: no backend could run" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_ends_hpi_quietly():
+    # `| head -1` meets the closed pipe most times, not always; `| true` has left before hpi writes anything.
+    for command in ["models --json | head -1", "models --json | true", "models | true"]:
+        run = subprocess.run(f"{shlex.quote(sys.executable)} -m hpi {command}; echo \"hpi exit ${{PIPESTATUS[0]}}\" >&2",
+                             shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+        assert run.stderr in ("hpi exit 0\n", "hpi exit 1\n"), run.stderr  # 1 when a write met the closed pipe
+        assert run.stdout == ("[\n" if "head" in command else "")
+
+
+def test_benchmark_dataset_errors_are_one_line_naming_the_file_and_line(v4_paddle_dir, samples_dir, tmp_path):
+    from hpi.bench.runner import DatasetError, read_dataset
+    from hpi.errors import HPIError
+
+    run = hpi("benchmark", "--model_dir", v4_paddle_dir, "--output", tmp_path / "out", "--dataset", "nope")
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["hpi: error: dataset 'nope' is not a folder (expected one holding labels.txt, "
+                                       "\"relative/path<TAB>text\" per line)"]
+    dataset = tmp_path / "lines"
+    dataset.mkdir()
+    shutil.copy(samples_dir / "hello_world.png", dataset / "a.png")
+    (dataset / "labels.txt").write_text("a.png\tHello World 2026\n\na.png Hello World 2026\n", encoding="utf-8")
+    run = hpi("benchmark", "--model_dir", v4_paddle_dir, "--output", tmp_path / "out", "--dataset", dataset)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [f"hpi: error: {dataset / 'labels.txt'} line 3: expected "
+                                       "\"relative/path<TAB>text\", got 'a.png Hello World 2026'"]
+    with pytest.raises(DatasetError, match=r"labels.txt line 3: expected") as error:  # the API gets it too
+        read_dataset(dataset)
+    assert isinstance(error.value, HPIError)
+    (dataset / "labels.txt").write_text("a.png\tHello\nb.png\tWorld\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"labels.txt line 2: image 'b.png' not found"):
+        read_dataset(dataset)
+
+
+@pytest.mark.parametrize("args", [["text_recognition", "-i", "{samples}/hello_world.png", "--model_dir", "{paddle}"],
+                                  ["tune", "--model_dir", "{onnx}", "--lines", "2"]])
+def test_a_gpu_asked_for_on_this_machine_fails_clearly(args, offline, v4_paddle_dir, v4_onnx_dir, samples_dir,
+                                                        tmp_path):
+    args = [a.format(samples=samples_dir, paddle=v4_paddle_dir, onnx=v4_onnx_dir) for a in args]
+    run = hpi(*args, "--device", "gpu", env=offline)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.splitlines()[-1] == (
+        f"hpi {args[0]}: error: argument --device: device 'gpu:0' was asked for, but no NVIDIA GPU is visible here "
+        "(CUDA_VISIBLE_DEVICES='' hides every GPU); use device='cpu'")
+    assert not (tmp_path / "hpi").exists()  # tune cached nothing
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
+    import hpi.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(hpi.cli, "_run_models", interrupted)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "hpi: interrupted\n"

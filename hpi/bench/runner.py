@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from ..backends import get_backend_class
 from .._deps import is_installed
 from ..config import HPIConfig
 from ..device import Device, cpu_quota
-from ..errors import HPIError
+from ..errors import ConfigError, HPIError
 from ..model_dir import ModelDir, load_model_dir
 from ..selector import load_backend
 from ..tuning import tuning_candidates
@@ -151,9 +151,44 @@ def machine_info(device: Device) -> dict:
             "device": str(device), "versions": versions}
 
 
-def read_dataset(dataset: Path):
-    rows = [line.split("\t", 1) for line in (dataset / "labels.txt").read_text("utf-8").splitlines() if line.strip()]
-    return [str(dataset / rel) for rel, _ in rows], [text for _, text in rows]
+class DatasetError(ConfigError):
+    """A benchmark dataset that cannot be read; the message names the file and, for a bad line, its number."""
+
+
+LABELS_FORMAT = '"relative/path<TAB>text"'
+
+
+def read_dataset(dataset: Path) -> Tuple[List[str], List[str]]:
+    """(image paths, texts) from DATASET/labels.txt, one `relative/path<TAB>text` a line; blank lines are skipped."""
+    dataset = Path(dataset)
+    labels_file = dataset / "labels.txt"
+    if not dataset.is_dir():
+        raise DatasetError(f"dataset {str(dataset)!r} is not a folder (expected one holding labels.txt, "
+                           f"{LABELS_FORMAT} per line)")
+    try:
+        text = labels_file.read_text("utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{labels_file} does not exist (expected {LABELS_FORMAT} per line)") from None
+    except UnicodeDecodeError as exc:
+        line = labels_file.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise DatasetError(f"{labels_file} line {line}: not UTF-8 ({exc.reason})") from None
+    except OSError as exc:
+        raise DatasetError(f"{labels_file} cannot be read: {exc.strerror or exc}") from None
+    paths, texts = [], []
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        relative, tab, label = line.partition("\t")
+        if not tab or not relative.strip():
+            raise DatasetError(f"{labels_file} line {number}: expected {LABELS_FORMAT}, got {line[:80]!r}")
+        if not (dataset / relative).is_file():
+            raise DatasetError(f"{labels_file} line {number}: image {relative!r} not found in {str(dataset)!r}")
+        paths.append(str(dataset / relative))
+        texts.append(label)
+    if not paths:
+        raise DatasetError(f"{labels_file} lists no images (expected {LABELS_FORMAT} per line)")
+    return paths, texts
 
 
 def model_name_of(model_dir: ModelDir) -> str:
