@@ -1,41 +1,344 @@
-"""Drawing helpers for result images: the bundled CJK font and a caption strip under an image."""
+"""Drawing helpers for result images: the bundled fonts and a caption strip under an image.
+
+A caption is split into runs by the font that covers each character: the font named by HPI_FONT_PATH (or
+PaddleX's PADDLE_PDX_LOCAL_FONT_FILE_PATH) first, then the Noto subsets shipped in hpi/fonts (Latin/Greek/
+Cyrillic, CJK + Hangul + kana, Arabic, Devanagari, Tamil, Telugu, Kannada, Thai, Georgian, Coptic, maths,
+symbols), then fonts found on the system (fc-list, else the usual font folders). Spaces, digits, punctuation
+and combining marks stay in the font of the run they are in when it has them. The runs share one baseline;
+right-to-left stretches (Arabic script) are laid out right to left, shaped by libraqm when Pillow has it.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import struct
+import subprocess
+import sys
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
+from typing import FrozenSet, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-BUNDLED_FONT = Path(__file__).parent / "fonts" / "NotoSansCJKsc-Regular-subset.otf"
+FONT_DIR = Path(__file__).parent / "fonts"
+BUNDLED_FONT = FONT_DIR / "NotoSansCJKsc-Regular-subset.otf"
+# Shipped fonts in order of preference (README.md in FONT_DIR says where each comes from).
+SHIPPED_FONTS = tuple(FONT_DIR / name for name in (
+    "NotoSans-Regular-subset.ttf", BUNDLED_FONT.name, "NotoSansArabic-Regular-subset.ttf",
+    "NotoSansDevanagari-Regular-subset.ttf", "NotoSansTamil-Regular-subset.ttf", "NotoSansTelugu-Regular-subset.ttf",
+    "NotoSansKannada-Regular-subset.ttf", "NotoSansThai-Regular-subset.ttf", "NotoSansGeorgian-Regular-subset.ttf",
+    "NotoSansCoptic-Regular-subset.ttf", "NotoSansMath-Regular-subset.ttf", "NotoSansSymbols-Regular-subset.ttf",
+    "NotoSansSymbols2-Regular-subset.ttf"))
 # PaddleX's variable for a local font that overrides all others; honoured the same way here.
 FONT_ENV_VARS = ("HPI_FONT_PATH", "PADDLE_PDX_LOCAL_FONT_FILE_PATH")
 MIN_FONT_SIZE = 6
+SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
+                    "/Library/Fonts", "/System/Library/Fonts", "~/Library/Fonts", r"C:\Windows\Fonts")
+MAX_SCANNED_SYSTEM_FONTS = 400
 
 
-def font_path() -> str:
+class Face(NamedTuple):
+    path: str
+    index: int = 0
+
+
+def override_font_path() -> Optional[str]:
+    """The font file named by the first of FONT_ENV_VARS that is set to an existing file, or None."""
     for name in FONT_ENV_VARS:
         value = os.environ.get(name)
         if value and Path(value).is_file():
             return value
-    return str(BUNDLED_FONT)
+    return None
 
 
-@lru_cache(maxsize=64)
-def _font(path: str, size: int):
+def font_path() -> str:
+    """The env override font if set (and a file), else the bundled CJK font."""
+    return override_font_path() or str(BUNDLED_FONT)
+
+
+@lru_cache(maxsize=1)
+def has_raqm() -> bool:
+    from PIL import features
+
+    return bool(features.check("raqm"))
+
+
+@lru_cache(maxsize=512)
+def _face_font(face: Face, size: int):
     from PIL import ImageFont
 
-    return ImageFont.truetype(path, size)
+    engine = ImageFont.Layout.RAQM if has_raqm() else ImageFont.Layout.BASIC
+    return ImageFont.truetype(face.path, size, index=face.index, layout_engine=engine)
+
+
+def _font(path: str, size: int):
+    return _face_font(Face(str(path)), size)
+
+
+# --- character coverage: the cmap of a TrueType/OpenType font, read once per face ---------------------------
+
+def _cmap_codes(data: bytes, offset: int) -> FrozenSet[int]:
+    """Code points mapped to a glyph by the best Unicode subtable (format 12 or 4) of the cmap at `offset`."""
+    count = struct.unpack_from(">H", data, offset + 2)[0]
+    tables = {}
+    for i in range(count):
+        platform, encoding, sub = struct.unpack_from(">HHI", data, offset + 4 + 8 * i)
+        tables[(platform, encoding)] = offset + sub
+    for key in ((3, 10), (0, 6), (0, 4), (3, 1), (0, 3), (0, 2), (0, 1), (0, 0)):
+        if key not in tables:
+            continue
+        start = tables[key]
+        fmt = struct.unpack_from(">H", data, start)[0]
+        if fmt == 12:
+            groups = struct.unpack_from(">I", data, start + 12)[0]
+            codes = set()
+            for first, last, _ in struct.iter_unpack(">III", data[start + 16:start + 16 + 12 * groups]):
+                codes.update(range(first, last + 1))
+            return frozenset(codes)
+        if fmt == 4:
+            return _format4_codes(data, start)
+    return frozenset()
+
+
+def _format4_codes(data: bytes, start: int) -> FrozenSet[int]:
+    segments = struct.unpack_from(">H", data, start + 6)[0] // 2
+    arrays = start + 14
+    ends = struct.unpack_from(f">{segments}H", data, arrays)
+    starts = struct.unpack_from(f">{segments}H", data, arrays + 2 * segments + 2)
+    deltas = struct.unpack_from(f">{segments}h", data, arrays + 4 * segments + 2)
+    range_at = arrays + 6 * segments + 2
+    range_offsets = struct.unpack_from(f">{segments}H", data, range_at)
+    codes = set()
+    for seg, (first, last, delta, range_offset) in enumerate(zip(starts, ends, deltas, range_offsets)):
+        if first == 0xFFFF:
+            continue
+        if range_offset == 0:
+            codes.update(c for c in range(first, last + 1) if (c + delta) & 0xFFFF)
+            continue
+        base = range_at + 2 * seg + range_offset
+        for c in range(first, last + 1):
+            at = base + 2 * (c - first)
+            if at + 2 <= len(data) and struct.unpack_from(">H", data, at)[0]:
+                codes.add(c)
+    return frozenset(codes)
+
+
+@lru_cache(maxsize=None)
+def font_codes(face: Face) -> FrozenSet[int]:
+    """The code points `face` has glyphs for (empty for a file that is not a TrueType/OpenType font). Reads only
+    the table directory and the cmap table."""
+    try:
+        with open(face.path, "rb") as file:
+            head = file.read(12)
+            base = 0
+            if head[:4] == b"ttcf":
+                file.seek(12 + 4 * face.index)
+                base = struct.unpack(">I", file.read(4))[0]
+                file.seek(base)
+                head = file.read(12)
+            tables = struct.unpack_from(">H", head, 4)[0]
+            directory = file.read(16 * tables)
+            for tag, _, offset, length in struct.iter_unpack(">4sIII", directory):
+                if tag == b"cmap":
+                    file.seek(offset)
+                    return _cmap_codes(file.read(length), 0)
+    except (OSError, struct.error, IndexError):
+        pass
+    return frozenset()
+
+
+# --- system fallback for characters no shipped font has -----------------------------------------------------
+
+_system_faces: List[Face] = []  # system fonts found so far, tried before searching again
+_scanned_files: List[str] = []
+
+
+def _fc_list_faces(char: str) -> List[Face]:
+    try:
+        out = subprocess.run(["fc-list", "-f", "%{file}\t%{index}\t%{style}\n", f":charset={ord(char):x}"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[0].lower().endswith((".ttf", ".otf", ".ttc", ".otc")):
+            index = int(parts[1]) & 0xFFFF if parts[1].isdigit() else 0  # high bits: a named instance
+            plain = not any(word in parts[2].lower() for word in ("bold", "italic", "oblique", "light", "thin",
+                                                                  "black", "heavy", "condensed", "mono"))
+            found.append((not plain, parts[0], Face(parts[0], index)))
+    return [face for _, _, face in sorted(found)]
+
+
+def _font_dir_faces():
+    if not _scanned_files:
+        dirs = [Path(os.path.expanduser(d)) for d in SYSTEM_FONT_DIRS]
+        if sys.platform == "win32" and os.environ.get("WINDIR"):
+            dirs.append(Path(os.environ["WINDIR"]) / "Fonts")
+        files = sorted(str(p) for d in dirs if d.is_dir() for p in d.rglob("*")
+                       if p.suffix.lower() in (".ttf", ".otf", ".ttc", ".otc"))
+        _scanned_files.extend(files[:MAX_SCANNED_SYSTEM_FONTS] or [""])
+    return (Face(path) for path in _scanned_files if path)
+
+
+@lru_cache(maxsize=4096)
+def system_face_for(char: str) -> Optional[Face]:
+    """A font installed on this machine that has `char`, or None."""
+    code = ord(char)
+    for face in _system_faces:
+        if code in font_codes(face):
+            return face
+    candidates = _fc_list_faces(char) if shutil.which("fc-list") else _font_dir_faces()
+    for face in candidates:
+        if code in font_codes(face) and _scalable(face):
+            _system_faces.append(face)
+            return face
+    return None
+
+
+def _scalable(face: Face) -> bool:
+    """Whether Pillow draws `face` at any size (not so for bitmap-only fonts such as colour emoji)."""
+    try:
+        _face_font(face, 13)
+        return True
+    except OSError:
+        return False
+
+
+# --- splitting a caption into runs ---------------------------------------------------------------------------
+
+def caption_faces() -> List[Face]:
+    """The fonts tried for each character, in order (system fonts come after these)."""
+    override = override_font_path()
+    return ([Face(override)] if override else []) + [Face(str(path)) for path in SHIPPED_FONTS]
+
+
+def _sticky(char: str) -> bool:
+    """Spaces, digits, punctuation, marks, joiners: characters that stay in the font of the run they are in."""
+    return unicodedata.bidirectional(char) not in ("L", "R", "AL") or unicodedata.category(char)[0] == "M"
+
+
+def face_for(char: str, faces: List[Face]) -> Optional[Face]:
+    code = ord(char)
+    for face in faces:
+        if code in font_codes(face):
+            return face
+    return system_face_for(char)
+
+
+class Run(NamedTuple):
+    text: str
+    face: Face
+    rtl: bool
+
+
+def _rtl_flags(text: str) -> List[bool]:
+    """True for the characters of a right-to-left stretch: from a strong right-to-left character to the last
+    one before the next strong left-to-right character (what lies between, digits too, goes with them)."""
+    strong = ["R" if unicodedata.bidirectional(c) in ("R", "AL") else
+              "L" if unicodedata.bidirectional(c) == "L" else "" for c in text]
+    before, last = [], ""
+    for kind in strong:
+        last = kind or last
+        before.append(last)
+    after, last = [], ""
+    for kind in reversed(strong):
+        last = kind or last
+        after.append(last)
+    after.reverse()
+    return [b == "R" and a == "R" for b, a in zip(before, after)]
+
+
+def split_runs(text: str, faces: Optional[List[Face]] = None) -> List[Run]:
+    """`text` as runs of one font and one direction, in logical order."""
+    faces = caption_faces() if faces is None else faces
+    runs: List[Run] = []
+    chosen: List[Face] = []
+    current: Optional[Face] = None
+    for char in text:
+        if current is not None and _sticky(char) and ord(char) in font_codes(current):
+            face = current
+        else:
+            face = face_for(char, faces) or current or faces[0]
+        chosen.append(face)
+        current = face
+    for char, face, rtl in zip(text, chosen, _rtl_flags(text)):
+        if runs and runs[-1].face == face and runs[-1].rtl == rtl:
+            runs[-1] = runs[-1]._replace(text=runs[-1].text + char)
+        else:
+            runs.append(Run(char, face, rtl))
+    return runs
+
+
+def visual_order(runs: List[Run]) -> List[Run]:
+    """Runs from left to right: each stretch of right-to-left runs reversed."""
+    ordered, stretch = [], []
+    for run in runs:
+        if run.rtl:
+            stretch.append(run)
+            continue
+        ordered.extend(reversed(stretch))
+        stretch = []
+        ordered.append(run)
+    return ordered + list(reversed(stretch))
+
+
+# --- sizing and drawing --------------------------------------------------------------------------------------
+
+def _largest_size(measure, width: int) -> int:
+    """The largest size from 6% of `width` (as PaddleX starts) down to MIN_FONT_SIZE whose `measure(size)` fits
+    `width`: one measurement at the start size, a linear guess, then steps of one."""
+    start = max(MIN_FONT_SIZE, int(width * 0.06))
+    length = measure(start)
+    if length <= width:
+        return start
+    size = max(MIN_FONT_SIZE, min(start - 1, int(start * width / length)))
+    while size < start - 1 and measure(size + 1) <= width:
+        size += 1
+    while size > MIN_FONT_SIZE and measure(size) > width:
+        size -= 1
+    return size
 
 
 def fitting_font(text: str, width: int, path: str):
-    """The largest font, starting at 6% of the width as PaddleX does, in which `text` fits `width`."""
-    size = max(MIN_FONT_SIZE, int(width * 0.06))
-    font = _font(path, size)
-    while size > MIN_FONT_SIZE and font.getbbox(text)[2] > width:
-        size -= 1
-        font = _font(path, size)
-    return font
+    """The largest font of `path`, starting at 6% of the width as PaddleX does, in which `text` fits `width`."""
+    return _font(path, _largest_size(lambda size: _font(path, size).getbbox(text)[2], width))
+
+
+def _run_text(run: Run) -> Tuple[str, Optional[str]]:
+    """The text to hand Pillow and its direction: raqm lays right-to-left runs out itself; without raqm the
+    characters are reversed (glyphs show, unjoined)."""
+    if not run.rtl:
+        return run.text, ("ltr" if has_raqm() else None)
+    return (run.text, "rtl") if has_raqm() else (run.text[::-1], None)
+
+
+def _run_width(run: Run, size: int) -> float:
+    text, direction = _run_text(run)
+    return _face_font(run.face, size).getlength(text, direction=direction)
+
+
+class Placed(NamedTuple):
+    x: float  # left edge in the strip
+    width: float
+    run: Run
+    font: object  # the PIL font, at the caption's size
+
+
+def caption_layout(text: str, width: int) -> Tuple[int, List[Placed], int, int]:
+    """(font size, runs placed left to right, ink top and bottom relative to the baseline) of a caption."""
+    runs = visual_order(split_runs(text))
+    size = _largest_size(lambda s: sum(_run_width(run, s) for run in runs), width)
+    placed, x, top, bottom = [], 0.0, 0, 0
+    for run in runs:
+        font = _face_font(run.face, size)
+        run_text, direction = _run_text(run)
+        box = font.getbbox(run_text, direction=direction, anchor="ls")
+        top, bottom = min(top, box[1]), max(bottom, box[3])
+        placed.append(Placed(x, _run_width(run, size), run, font))
+        x += placed[-1].width
+    return size, placed, top, bottom
 
 
 def caption_below(image_bgr: np.ndarray, text: str):
@@ -44,9 +347,13 @@ def caption_below(image_bgr: np.ndarray, text: str):
 
     image = Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1])).convert("RGB")
     width, height = image.size
-    font = fitting_font(text, width, font_path())
-    row_height = font.getbbox(text)[3]
-    canvas = Image.new("RGB", (width, height + int(row_height * 1.2)), (255, 255, 255))
+    size, placed, top, bottom = caption_layout(text, width)
+    pad = max(1, size // 10)
+    baseline = height + pad - top
+    canvas = Image.new("RGB", (width, int(baseline + bottom + 2 * pad)), (255, 255, 255))
     canvas.paste(image, (0, 0))
-    ImageDraw.Draw(canvas).text((0, height), text, fill=(0, 0, 0), font=font)
+    draw = ImageDraw.Draw(canvas)
+    for x, _, run, font in placed:
+        run_text, direction = _run_text(run)
+        draw.text((x, baseline), run_text, fill=(0, 0, 0), font=font, anchor="ls", direction=direction)
     return canvas
