@@ -4,10 +4,15 @@ Concat: paddle2onnx builds shape vectors by concatenating 1-element tensors with
 of a Gather with a scalar index). ONNX requires equal ranks, so ONNX Runtime refuses the model
 ("All inputs to Concat must have same rank", or "axis must be in [-rank, rank-1]" when all are scalars).
 Each rank-0 input of such a Concat is unsqueezed to shape [1], which is what the exporter meant.
+
+Unused values: paddle2onnx leaves Constant nodes (and a few Slices) whose outputs nothing reads. ONNX Runtime
+turns each such Constant into an initializer, then drops it with a warning on every load ("Removing initializer
+... It is not used by any node"). `remove_unused` deletes those nodes, and initializers nothing reads, here.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from collections import Counter
+from typing import Dict, List, Optional, Set
 
 
 def _ranks(model) -> Dict[str, Optional[int]]:
@@ -63,4 +68,50 @@ def fix_concat_ranks(model) -> List[str]:
             model.graph.initializer.append(helper.make_tensor(axes_name, TensorProto.INT64, [1], [0]))
         del model.graph.node[:]
         model.graph.node.extend(new_nodes)
+    return changes
+
+
+def _names_read(graph) -> Set[str]:
+    """Every value name a node of `graph` or of its subgraphs reads (a subgraph may read the outer scope)."""
+    names: Set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attribute in node.attribute:
+            for subgraph in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                names |= _names_read(subgraph) | {o.name for o in subgraph.output}
+    return names
+
+
+def remove_unused(model) -> List[str]:
+    """Delete main-graph nodes whose outputs nothing reads (to a fixed point), then initializers nothing reads
+    and the graph inputs naming them; returns the changes. Nodes of custom domains are kept (effects unknown)."""
+    graph = model.graph
+    graph_outputs = {o.name for o in graph.output}
+    removed: Counter = Counter()
+    while True:
+        needed = _names_read(graph) | graph_outputs
+        dead = [node for node in graph.node if node.domain in ("", "ai.onnx") and
+                not any(name and name in needed for name in node.output)]
+        if not dead:
+            break
+        dead_ids = {id(node) for node in dead}
+        kept = [node for node in graph.node if id(node) not in dead_ids]
+        removed.update(node.op_type for node in dead)
+        del graph.node[:]
+        graph.node.extend(kept)
+    needed = _names_read(graph) | graph_outputs
+    unused = {i.name for i in graph.initializer if i.name not in needed}
+    if unused:
+        kept_initializers = [i for i in graph.initializer if i.name not in unused]
+        del graph.initializer[:]
+        graph.initializer.extend(kept_initializers)
+        kept_inputs = [i for i in graph.input if i.name not in unused]
+        del graph.input[:]
+        graph.input.extend(kept_inputs)
+    changes = []
+    if removed:
+        kinds = ", ".join(f"{count} {op}" for op, count in sorted(removed.items()))
+        changes.append(f"removed {sum(removed.values())} node(s) whose outputs nothing reads ({kinds})")
+    if unused:
+        changes.append(f"removed {len(unused)} initializer(s) nothing reads")
     return changes

@@ -1,4 +1,4 @@
-"""The two graph repairs, on small graphs built here (no Paddle needed)."""
+"""The graph repairs and the clean-up, on small graphs built here (no Paddle needed)."""
 import json
 
 import numpy as np
@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
-from hpi.converters.onnx_repair import fix_concat_ranks  # noqa: E402
+from hpi.converters.onnx_repair import fix_concat_ranks, remove_unused  # noqa: E402
 from hpi.converters.pir import patch_pir_json  # noqa: E402
 
 
@@ -54,3 +54,50 @@ def test_pir_interp_scale_becomes_float32(tmp_path):
     patched = json.loads(path.read_text())["program"]["ops"]
     assert [e["#"] for e in patched[0]["A"][0]["AT"]["D"]] == ["0.a_f32", "0.a_f32"]
     assert patched[1]["A"][0]["AT"]["#"] == "0.a_f64"  # scalars and other ops are left alone
+
+
+def dead_code_model():
+    """y = x + 1, plus what paddle2onnx leaves: an unread Constant, an unread Shape -> Slice chain, an unread
+    initializer also listed as a graph input, and a Constant read only inside an If branch (must stay)."""
+    then_branch = helper.make_graph([helper.make_node("Add", ["x", "c_branch"], ["t"])], "then", [],
+                                    [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2])])
+    else_branch = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                                    [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2])])
+    scalar = helper.make_tensor("v", TensorProto.FLOAT, [], [1.0])
+    nodes = [
+        helper.make_node("Constant", [], ["one"], value=scalar),
+        helper.make_node("Constant", [], ["unread"], value=scalar),
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Slice", ["s", "start0", "end1"], ["unread_slice"]),
+        helper.make_node("Constant", [], ["c_branch"], value=scalar),
+        helper.make_node("Add", ["x", "one"], ["y"]),
+        helper.make_node("If", ["flag"], ["z"], then_branch=then_branch, else_branch=else_branch),
+    ]
+    inits = [helper.make_tensor("start0", TensorProto.INT64, [1], [0]),
+             helper.make_tensor("end1", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("unused_weight", TensorProto.FLOAT, [2], [0.0, 0.0])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+              helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
+              helper.make_tensor_value_info("unused_weight", TensorProto.FLOAT, [2])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2]),
+               helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])]
+    return helper.make_model(helper.make_graph(nodes, "g", inputs, outputs, inits),
+                             opset_imports=[helper.make_opsetid("", 14)])
+
+
+def test_remove_unused_leaves_nothing_for_onnx_runtime_to_remove(capfd):
+    model = dead_code_model()
+    ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert "Removing initializer 'unread'" in capfd.readouterr().err  # what every load printed
+
+    changes = remove_unused(model)
+    assert changes == ["removed 3 node(s) whose outputs nothing reads (1 Constant, 1 Shape, 1 Slice)",
+                       "removed 3 initializer(s) nothing reads"]
+    assert [i.name for i in model.graph.input] == ["x", "flag"]
+    assert "c_branch" in {o for node in model.graph.node for o in node.output}  # read in a branch: kept
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert "Removing initializer" not in capfd.readouterr().err
+    y, z = session.run(None, {"x": np.array([1, 2], np.float32), "flag": np.array(True)})
+    assert np.array_equal(y, [2, 3]) and np.array_equal(z, [2, 3])
+    assert remove_unused(model) == []
