@@ -6,6 +6,10 @@ ONNX Runtime on the same inputs. The result is renamed into place only when they
 a record of what was verified (`inference.onnx.hpi.json`). A later call with the same Paddle files and converter
 versions reuses it.
 
+Faults: the worker dies with the caller, whatever kills it (see _worker.py). On SIGTERM (when its handler is the
+default) or Ctrl-C the worker is killed and the scratch folder removed before the process ends; after a SIGKILL
+or a power cut the next conversion of the same file, under the same lock, removes the scratch folder left behind.
+
 Opset 14: the lowest opset that every backend here takes with all the ops PP-OCR models export to
 (ONNX Runtime, OpenVINO, TensorRT 8.5+), and what paddle2onnx emits cleanly for them.
 """
@@ -15,10 +19,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -26,14 +30,15 @@ from typing import Dict, Optional
 import yaml
 
 from .._env import library_versions
-from .._fs import file_lock, sha256_files
+from .._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, sha256_files
+from .._signals import sigterm_unwinds
 from ..device import cpu_quota
 from ..errors import ConversionError, MissingDependencyError, ModelDirError
 from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, find_paddle_program
 
 logger = logging.getLogger(__name__)
 
-CONVERTER_VERSION = 1  # bump when the steps change: cached conversions are redone
+CONVERTER_VERSION = 2  # bump when the steps change: cached conversions are redone
 DEFAULT_OPSET = 14
 DEFAULT_TOLERANCE = 1e-4
 RECORD_SUFFIX = ".hpi.json"
@@ -101,15 +106,17 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSE
     if not force and (record := _up_to_date(onnx_path, key)):
         return {**record, "reused": True}
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(onnx_path.parent / f".{onnx_path.name}.lock"):
+    with sigterm_unwinds(), file_lock(onnx_path.parent / f".{onnx_path.name}.lock") as locked:
         if not force and (record := _up_to_date(onnx_path, key)):  # another process just made it
             return {**record, "reused": True}
+        if locked:
+            _remove_dead_scratch(onnx_path)
         if onnx_path.exists() and not record_path(onnx_path).exists() and not force:
             raise ConversionError(f"{str(onnx_path)!r} exists and was not made by hpi; pass force=True "
                                   "(CLI: --force) to replace it")
         started = time.perf_counter()
         # absolute: the worker runs inside workdir, where a relative path would point somewhere else
-        workdir = Path(tempfile.mkdtemp(prefix=".hpi-convert-", dir=onnx_path.parent)).resolve()
+        workdir = make_scratch_dir(onnx_path.parent, _scratch_prefix(onnx_path)).resolve()
         try:
             report = _run_worker(workdir, program, params, opset_version, tolerance, _dynamic_shapes(model_dir))
             verification = report["verification"]
@@ -132,6 +139,19 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSE
     return {**record, "reused": False}
 
 
+def _scratch_prefix(onnx_path: Path) -> str:
+    return f".hpi-convert-{onnx_path.name}-"
+
+
+def _remove_dead_scratch(onnx_path: Path) -> None:
+    """Scratch folders of conversions to `onnx_path` that died; the caller holds that file's lock."""
+    removed = remove_scratch_dirs(onnx_path.parent, re.escape(_scratch_prefix(onnx_path)) + SCRATCH_TAG)
+    # converter 1 did not name the target: one of those untouched for longer than any conversion lasts is dead too
+    removed += remove_scratch_dirs(onnx_path.parent, r"\.hpi-convert-" + MKDTEMP_TAG, older_than_s=2 * WORKER_TIMEOUT_S)
+    if removed:
+        logger.info("removed the scratch folders of interrupted conversions: %s", ", ".join(removed))
+
+
 def _run_worker(workdir: Path, program: Path, params: Path, opset: int, tolerance: float, dynamic_shapes) -> dict:
     request = {"workdir": str(workdir), "program": str(program.resolve()), "params": str(params.resolve()),
                "output": str(workdir / "inference.onnx"), "opset": opset, "tolerance": tolerance,
@@ -140,12 +160,23 @@ def _run_worker(workdir: Path, program: Path, params: Path, opset: int, toleranc
     threads = str(cpu_quota())  # Paddle's OpenMP pool would otherwise oversubscribe a small CPU quota
     env = {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0", "P2O_KEEP_TEMP_MODEL": "0", "TMPDIR": str(workdir),
            "OMP_NUM_THREADS": threads}
+    command = [sys.executable, "-m", "hpi.converters._worker", "request.json", "report.json", str(os.getpid())]
+    log = workdir / "worker.log"
+    worker = None
     try:
-        done = subprocess.run([sys.executable, "-m", "hpi.converters._worker", "request.json", "report.json"],
-                              cwd=workdir, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+        with open(log, "wb") as out:  # stdin stays an open pipe: the worker exits when it reads its end
+            worker = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=out,
+                                      stderr=subprocess.STDOUT)
+        returncode = worker.wait(timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise ConversionError(f"converting {str(program)!r} took over {WORKER_TIMEOUT_S} s; gave up") from exc
-    if done.returncode != 0 or not (workdir / "report.json").is_file():
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+    finally:  # also on KeyboardInterrupt and SIGTERM (sigterm_unwinds): no worker outlives the call
+        if worker is not None:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            worker.stdin.close()
+    if returncode != 0 or not (workdir / "report.json").is_file():
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-8:])
         raise ConversionError(f"converting {str(program)!r} to ONNX failed:\n{tail}")
     return json.loads((workdir / "report.json").read_text(encoding="utf-8"))
