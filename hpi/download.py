@@ -5,17 +5,19 @@ models PaddleX already downloaded are reused), downloading it first if needed. S
 `HPI_MODEL_MIRROR` (an internal mirror serving `<base>/<name>_infer.tar`) when set, then PaddleX's hosts in
 PaddleX's order (see `hpi.sources`). Each attempt downloads to a temp file with a timeout and a progress bar,
 checks size and archive integrity, extracts safely (no absolute paths, no `..`, no links or devices), checks
-the expected files, then renames the model folder into place. A lock makes concurrent processes download once;
-a failure leaves nothing behind, so the next call starts clean.
+the expected files, then renames the model folder into place (modes as the umask gives, whatever the archive
+says). A lock makes concurrent processes download once; a failure, Ctrl-C or SIGTERM (when its handler is the
+default) leaves nothing behind, so the next call starts clean; a staging folder left by a process killed outright
+is removed by the next download of that model, under its lock.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
-from ._fs import file_lock
+from ._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, umask_modes
+from ._signals import sigterm_unwinds
 from .errors import HPIError
 from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, find_paddle_program
 
@@ -77,14 +80,18 @@ def ensure_official_model(name: str, sources: Optional[List[Source]] = None, pro
     if is_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(target.parent / f".{name}.lock"):
+    staging_prefix = f".{name}.download-"
+    with sigterm_unwinds(), file_lock(target.parent / f".{name}.lock") as locked:
         if is_complete(target):  # another process finished it while we waited
             return target
+        if locked:  # staging folders of downloads that died (older versions named them with mkdtemp)
+            remove_scratch_dirs(target.parent, re.escape(staging_prefix) + f"(?:{SCRATCH_TAG}|{MKDTEMP_TAG})")
         failures = []
         for source in sources if sources is not None else model_sources(name):
-            staging = Path(tempfile.mkdtemp(prefix=f".{name}.download-", dir=target.parent))
+            staging = make_scratch_dir(target.parent, staging_prefix)
             try:
                 folder = _fetch(source, name, staging, progress)
+                umask_modes(folder)
                 if target.exists():  # an incomplete leftover of an older tool: replace it
                     shutil.rmtree(target)
                 os.replace(folder, target)

@@ -1,6 +1,11 @@
 """Official model download against a local HTTP server on loopback, with a real model archive."""
 import http.server
 import io
+import os
+import signal
+import stat
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -126,6 +131,51 @@ def test_failures_are_clear_and_leave_the_cache_clean(server, cache, monkeypatch
     assert not (cache.parent / "evil.txt").exists()
     use_mirror(monkeypatch, server, "good")  # a later call starts clean and succeeds
     assert (ensure_official_model(NAME, progress=False) / "inference.yml").is_file()
+
+
+def start_download_process():
+    code = "from hpi.download import ensure_official_model; ensure_official_model(%r, progress=False)" % NAME
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_download_leaves_no_staging_folder_behind(server, cache, monkeypatch, signum):
+    use_mirror(monkeypatch, server, "hang")  # the server waits 3 s before the archive
+    monkeypatch.setenv("HPI_DOWNLOAD_TIMEOUT", "30")
+    proc = start_download_process()
+    staging = lambda: [p.name for p in cache.glob(f".{NAME}.download-*")]  # noqa: E731
+    wait_for(lambda: cache.is_dir() and staging(), proc)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signum, err
+    if signum == signal.SIGTERM:  # removed on the way out, then ended by SIGTERM itself
+        assert sorted(p.name for p in cache.iterdir()) == [f".{NAME}.lock"]
+        return
+    assert len(staging()) == 1  # SIGKILL: nothing can run; the next download of this model removes it
+    (cache / f".{NAME}.download-k2j3h4g5").mkdir()  # the form older versions (mkdtemp) gave it
+    (cache / ".other_model.download-0123456789ab").mkdir()  # another model's: its own lock, maybe at work
+    use_mirror(monkeypatch, server, "good")
+    ensure_official_model(NAME, progress=False)
+    assert {p.name for p in cache.iterdir()} == {f".{NAME}.lock", NAME, ".other_model.download-0123456789ab"}
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o002])
+def test_the_downloaded_model_follows_the_umask(server, cache, monkeypatch, umask):
+    use_mirror(monkeypatch, server, "good")
+    previous = os.umask(umask)  # whatever modes the archive holds
+    try:
+        model_dir = ensure_official_model(NAME, progress=False)
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [model_dir, *model_dir.iterdir()]}
+    assert modes == {NAME: 0o777 & ~umask, **{p.name: 0o666 & ~umask for p in model_dir.iterdir()}}
 
 
 def test_offline_error_lists_every_source(cache, monkeypatch):
