@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from types import ModuleType
 
+from ._logging import framework_import
 from .errors import MissingDependencyError
 
 # module name -> (pip extra of hpi-runtime, what provides it)
@@ -21,8 +23,11 @@ _EXTRAS = {
 
 def require(module: str) -> ModuleType:
     """Import `module` or raise MissingDependencyError naming the pip extra that installs it."""
+    if module in sys.modules:
+        return sys.modules[module]
     try:
-        return importlib.import_module(module)
+        with framework_import(module):
+            return importlib.import_module(module)
     except ImportError as exc:
         extra, package = _EXTRAS.get(module.split(".")[0], (None, module))
         hint = f"pip install 'hpi-runtime[{extra}]'" if extra else f"pip install {package}"

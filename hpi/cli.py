@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from ._logging import configure_cli
 from .errors import ConfigError, HPIError
 
 logger = logging.getLogger("hpi")
@@ -97,6 +98,11 @@ def _add_text_recognition(subparsers) -> None:
     parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
     parser.add_argument("--batch_size", type=at_least(1), default=1)
     parser.add_argument("--save_path", default=None, help="directory for <stem>_res.json and <stem>_res.png")
+    parser.add_argument("--on_bad_input", choices=["raise", "skip"], default="raise",
+                        help="an input that cannot be read: stop there with an error (raise, as PaddleX), or warn, "
+                             "go on with the rest and list the skipped inputs at the end (skip)")
+    parser.add_argument("--max_image_pixels", type=at_least(0), default=None,
+                        help="larger images are bad inputs (default: $HPI_MAX_IMAGE_PIXELS or 89,478,485; 0: no limit)")
     parser.set_defaults(handler=_run_text_recognition)
 
 
@@ -109,8 +115,11 @@ def _run_text_recognition(args) -> int:
                             use_hpip=use_hpip, hpi_config=args.hpi_config)
     print(f"backend: {model.backend} ({_describe(model.config)})", file=sys.stderr, flush=True)
     inputs = args.input if len(args.input) > 1 else args.input[0]
+    skipped: list = []
+    on_bad_input = skipped.append if args.on_bad_input == "skip" else "raise"
     started = time.perf_counter()
-    for index, result in enumerate(model.predict_iter(inputs, batch_size=args.batch_size)):
+    for index, result in enumerate(model.predict_iter(inputs, batch_size=args.batch_size, on_bad_input=on_bad_input,
+                                                      max_image_pixels=args.max_image_pixels)):
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.info("Processed item %d in %.2f ms", index, elapsed_ms)
         result.print()
@@ -118,6 +127,10 @@ def _run_text_recognition(args) -> int:
             result.save_all(args.save_path)
         started = time.perf_counter()
     model.close()
+    for error in skipped:
+        logger.warning("skipped: %s", error)
+    if skipped:
+        logger.warning("%d bad input(s) skipped; the others were recognized", len(skipped))
     return 0
 
 
@@ -345,11 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] hpi %(levelname)s: %(message)s", "%Y/%m/%d %H:%M:%S"))
-    logger.addHandler(handler)
-    logger.setLevel(args.log_level)
-    logger.propagate = False
+    configure_cli(args.log_level)
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a reader that left early (`| head`) shows here at the latest, inside the try

@@ -36,6 +36,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class UniqueNames:
+    """The file stems of one call's results: two inputs with the same name in different folders (or an image
+    `a_0.png` beside page 0 of `a.pdf`) would overwrite each other's saved files, so a stem already taken gets
+    the first free `_1`, `_2`... suffix. The first keeps PaddleX's name."""
+
+    def __init__(self):
+        self._taken: set = set()
+
+    def assign(self, result: "BaseResult") -> None:
+        stem = candidate = result._input_stem()
+        suffix = 0
+        while candidate in self._taken:
+            suffix += 1
+            candidate = f"{stem}_{suffix}"
+        self._taken.add(candidate)
+        result.__dict__["_save_stem"] = candidate
+
+
 class BaseResult(dict):
     """A dict with `.json`, `.img`, `print()`, `save_to_json()` and `save_to_img()`."""
 
@@ -66,7 +84,10 @@ class BaseResult(dict):
         print(text, file=file or sys.stdout, flush=True)
 
     def _input_stem(self) -> str:
-        """File stem for saved outputs: the input's name, `_<page>` for a page; a unique name for arrays."""
+        """File stem for saved outputs: the input's name, `_<page>` for a page; a unique name for arrays. Within
+        one predict call, a stem already taken gets `_1`, `_2`... (see UniqueNames)."""
+        if "_save_stem" in self.__dict__:
+            return self.__dict__["_save_stem"]
         input_path = self.get("input_path")
         if input_path is None:
             if "_generated_stem" not in self.__dict__:

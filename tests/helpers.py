@@ -5,3 +5,8 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 DATA = TESTS / "data"
 
+
+
+def texts(results):
+    """The recognized texts of a list of results, in order."""
+    return [result["rec_text"] for result in results]

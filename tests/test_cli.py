@@ -136,3 +136,21 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
     monkeypatch.setattr(hpi.cli, "_run_models", interrupted)
     assert main(["models"]) == 130
     assert capsys.readouterr().err == "hpi: interrupted\n"
+
+
+def test_cli_skips_bad_inputs_and_lists_them(v4_onnx_dir, samples_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = str(samples_dir / "hello_world.png")
+    argv = ["text_recognition", "-i", good, str(empty), good, "--model_dir", str(v4_onnx_dir), "--device", "cpu",
+            "--use_hpip", "--save_path", str(tmp_path / "out")]
+    assert main(argv) == 1  # PaddleX's way by default: the first bad input stops the run, with its name
+    captured = capsys.readouterr()
+    assert "empty.png" in captured.err and "Traceback" not in captured.err
+    assert main(argv + ["--on_bad_input", "skip"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("Hello World 2026") == 2
+    assert "empty.png" in captured.err and "1 bad input(s) skipped" in captured.err
+    # the same file name twice in one call: two result files, none overwritten
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == ["hello_world_1_res.json",
+                                                                         "hello_world_res.json"]

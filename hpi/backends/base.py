@@ -104,6 +104,9 @@ class InferenceBackend(ABC):
     device_kinds: ClassVar[Tuple[str, ...]] = ("cpu",)
     # option name -> (check, description of what is allowed)
     option_checks: ClassVar[Dict[str, Tuple[OptionCheck, str]]] = {}
+    # True for frameworks whose execution state belongs to the thread that runs it: every call then runs on one
+    # of the backend's own worker threads, each keeping its context for life, so a context never changes thread.
+    context_per_thread: ClassVar[bool] = False
 
     def __init__(self, model_dir: ModelDir, device: Device, options: Optional[Mapping[str, Any]] = None):
         if device.kind not in self.device_kinds:
@@ -116,6 +119,8 @@ class InferenceBackend(ABC):
         self._loaded = False
         self._load_lock = threading.Lock()
         self._contexts = ContextPool(self._new_context, max_contexts())
+        self._context_workers: Optional[ThreadPoolExecutor] = None  # with context_per_thread
+        self._worker_contexts: List[Any] = []
         self._stream_pool: Optional[ThreadPoolExecutor] = None
         self.stream_count = 1  # batches this backend can run at once on its streams (see submit)
         self._in_flight = 0  # calls submitted and not finished, over all threads
@@ -157,8 +162,14 @@ class InferenceBackend(ABC):
                 return self
             try:
                 self._load_impl()
-                try:
-                    self._contexts.add(self._new_context())  # the first one now: its errors are load errors
+                try:  # the first context now: its errors are load errors
+                    if self.context_per_thread:
+                        self._context_workers = ThreadPoolExecutor(max_contexts(),
+                                                                   thread_name_prefix=f"hpi-{self.name}-context")
+                        self._worker_context = threading.local()
+                        self._context_workers.submit(self._context_of_this_worker).result()
+                    else:
+                        self._contexts.add(self._new_context())
                 except BaseException:
                     self._release()
                     raise
@@ -217,8 +228,20 @@ class InferenceBackend(ABC):
         return [future.result() for future in futures]
 
     def _infer_borrowed(self, batch: np.ndarray) -> np.ndarray:
+        if self._context_workers is not None:
+            return self._context_workers.submit(self._infer_on_this_worker, batch).result()
         with self._contexts.borrow() as context:
             return self._infer_impl(context, batch)
+
+    def _infer_on_this_worker(self, batch: np.ndarray) -> np.ndarray:
+        return self._infer_impl(self._context_of_this_worker(), batch)
+
+    def _context_of_this_worker(self) -> Any:
+        context = getattr(self._worker_context, "context", None)
+        if context is None:
+            context = self._worker_context.context = self._new_context()
+            self._worker_contexts.append(context)  # list.append is atomic: closed with the backend
+        return context
 
     def _infer_on_free_stream(self, batch: np.ndarray) -> np.ndarray:
         stream = self._free_streams.get()
@@ -246,8 +269,12 @@ class InferenceBackend(ABC):
         if self._stream_pool is not None:
             self._stream_pool.shutdown(wait=True)
             self._stream_pool, self.stream_count = None, 1
-        for context in self._contexts.drain():
+        if self._context_workers is not None:
+            self._context_workers.shutdown(wait=True)
+            self._context_workers = None
+        for context in self._contexts.drain() + self._worker_contexts:
             self._close_context(context)
+        self._worker_contexts = []
         self._close_impl()
 
     def __enter__(self) -> "InferenceBackend":

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from .._deps import require
+from .._logging import onnxruntime_severity
 from ..device import Device
 from .base import InferenceBackend, one_of, positive_int
 
@@ -86,6 +87,7 @@ class ONNXRuntimeBackend(InferenceBackend):
         session_options.intra_op_num_threads = threads
         session_options.inter_op_num_threads = 1
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.log_severity_level = onnxruntime_severity()
         return ort.InferenceSession(str(self.model_path()), sess_options=session_options, providers=self._providers())
 
     def _load_impl(self) -> None:

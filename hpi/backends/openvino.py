@@ -7,6 +7,7 @@ from typing import Any, Dict
 import numpy as np
 
 from .._deps import require
+from .._logging import openvino_log_level
 from ..device import Device
 from .base import InferenceBackend, one_of, positive_int
 
@@ -59,6 +60,10 @@ class OpenVINOBackend(InferenceBackend):
             "PERFORMANCE_HINT": self.options["performance_hint"].upper(),
             "INFERENCE_NUM_THREADS": int(self.options["cpu_num_threads"]),
         }
+        try:
+            core.set_property({"LOG_LEVEL": openvino_log_level()})
+        except RuntimeError:  # a build without the property: it logs little anyway
+            pass
         if "cache_dir" in self.options:
             core.set_property({"CACHE_DIR": self.options["cache_dir"]})
         model = core.read_model(str(self.model_path()))

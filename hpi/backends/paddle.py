@@ -21,6 +21,9 @@ class PaddleBackend(InferenceBackend):
     model_format = "paddle"
     framework = "paddle"
     device_kinds = ("cpu", "gpu")
+    # Paddle's oneDNN kernels keep state per thread: measured, a predictor that moved to another thread after
+    # the thread it ran on had ended failed ("std::exception") on 1 call in 10 once input shapes varied.
+    context_per_thread = True
     option_checks = {
         "run_mode": (one_of(*RUN_MODES["cpu"], *RUN_MODES["gpu"]),
                      f"one of {list(RUN_MODES['cpu'])} on the CPU, {list(RUN_MODES['gpu'])} on a GPU"),
@@ -48,8 +51,8 @@ class PaddleBackend(InferenceBackend):
         self._paddle_inference = require("paddle.inference")
 
     def _new_context(self) -> "_PredictorContext":
-        # A Paddle predictor and its input/output handles serve one call at a time. Each context is a predictor
-        # of its own: Predictor.clone() fails on these models with the new IR and memory optimisation ("Tensor
+        # A Paddle predictor and its input/output handles serve one call at a time, on one thread (see
+        # context_per_thread). Each context is a predictor of its own: Predictor.clone() fails on these models with the new IR and memory optimisation ("Tensor
         # holds no memory"), and a mobile recognition model's weights are small (about 10 MB).
         predictor = self._paddle_inference.create_predictor(self._config(self._paddle_inference))
         return _PredictorContext(predictor, predictor.get_input_handle(predictor.get_input_names()[0]),

@@ -6,15 +6,16 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ...config import HPIConfig
-from ...device import parse_device
-from ...errors import ConfigError, ModelDirError
+from ...device import parse_device, require_device
+from ...errors import ConfigError, InputError, ModelDirError
 from ...inputs import InputItem, iter_inputs
 from ...model_dir import ModelDir, load_model_dir
+from ...results import UniqueNames
 from ...selector import load_backend
 from .postprocess import CTCDecoder
 from .preprocess import pad_batch, rec_image_shape_from_config, resize_norm
@@ -49,7 +50,7 @@ class TextRecognition:
             use_hpip = enable_hpi
         if not isinstance(use_hpip, bool):
             raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
-        self.device = parse_device(device)
+        self.device = require_device(parse_device(device))  # before any download
         self.use_hpip = use_hpip
         self.hpi_config = HPIConfig.from_user(hpi_config)
         self.model_dir: ModelDir = load_model_dir(_resolve_model_dir(model_name, model_dir), model_name)
@@ -76,19 +77,32 @@ class TextRecognition:
                 **self._backend.config}
 
     # -- prediction -----------------------------------------------------------------------------------------
-    def predict(self, input, batch_size: int = 1) -> List[TextRecResult]:
-        return list(self.predict_iter(input, batch_size=batch_size))
+    def predict(self, input, batch_size: int = 1, *, on_bad_input: OnBadInput = "raise",
+                max_image_pixels: Optional[int] = None) -> List[TextRecResult]:
+        return list(self.predict_iter(input, batch_size=batch_size, on_bad_input=on_bad_input,
+                                      max_image_pixels=max_image_pixels))
 
-    def predict_iter(self, input, batch_size: int = 1) -> Iterator[TextRecResult]:
+    def predict_iter(self, input, batch_size: int = 1, *, on_bad_input: OnBadInput = "raise",
+                     max_image_pixels: Optional[int] = None) -> Iterator[TextRecResult]:
+        """Results in input order. An input that cannot be read (`InputError`, naming it) is raised where it
+        stands, after every result before it; `on_bad_input="skip"` logs a warning and goes on, and a callable
+        gets each `InputError` (its `.source` names the input) and goes on: a way to collect a report.
+        `max_image_pixels`: larger images are bad inputs (None: $HPI_MAX_IMAGE_PIXELS or the default; 0: none).
+
+        Thread-safe: any number of threads may call it on one TextRecognition at once.
+        """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        report_bad_input = _bad_input_handler(on_bad_input)
+        inputs = iter_inputs(input, max_image_pixels=max_image_pixels)  # a bad limit fails here, before any work
+        names = UniqueNames()
         # Normal mode batches exactly as PaddleX: consecutive lines, padded to the widest. High-performance
         # mode regroups lines of equal padded width within a window, so batching leaves each line's text alone.
         window = batch_size * SORT_WINDOW_BATCHES if self.use_hpip and batch_size > 1 else batch_size
         # Reading and preprocessing the next window overlaps inference of this one (OpenCV and the runtimes
         # release the GIL); one window's batches stay in flight while the next is submitted, so streams never
         # wait at a window's end. Results still come out in input order.
-        windows = _read_ahead(self._prepare, _chunks(iter_inputs(input), window))
+        windows = _read_ahead(self._prepare, _chunks(inputs, window))
         in_flight: Optional[Window] = None
         while True:
             try:
@@ -97,44 +111,62 @@ class TextRecognition:
                 break
             except Exception:
                 if in_flight is not None:  # the lines before a bad input still come out first
-                    yield from self._finish(in_flight)
+                    yield from self._finish(in_flight, report_bad_input, names)
                 raise
             submitted = self._submit(ready, batch_size, idle=in_flight is None)
             if in_flight is not None:
-                yield from self._finish(in_flight)
+                yield from self._finish(in_flight, report_bad_input, names)
             in_flight = submitted
         if in_flight is not None:
-            yield from self._finish(in_flight)
+            yield from self._finish(in_flight, report_bad_input, names)
 
     def _prepare(self, chunk: List[InputItem]) -> "Window":
-        images = [item.load() for item in chunk]
-        return Window(chunk, images, [self.preprocess(image) for image in images])
+        window = Window(chunk)
+        for index, item in enumerate(chunk):
+            try:
+                image = item.load()
+            except InputError as exc:  # kept in its place: the lines around it are still recognized
+                window.errors[index] = exc
+                continue
+            window.images[index] = image
+            window.lines[index] = self.preprocess(image)
+        return window
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """One BGR line -> the model's 3xHxW input (PaddleX's, padded further only in reduced precision)."""
         return resize_norm(image, self.rec_image_shape, self._width_multiple)
 
     def _submit(self, window: "Window", batch_size: int, idle: bool) -> "Window":
+        readable = [index for index, line in enumerate(window.lines) if line is not None]
         if self.use_hpip:
             # With streams, every line is its own request: no padding at all (the text of batch size 1), and
             # measured faster than width groups on CPU streams (ONNX Runtime: 70 vs 62 lines/s on 400 lines).
             per_request = 1 if self._backend.stream_count > 1 else batch_size
-            widths = [line.shape[2] for line in window.lines]
-            window.groups = group_by_width(widths, per_request, WIDTH_TOLERANCE_PX)
+            widths = [window.lines[index].shape[2] for index in readable]
+            window.groups = [[readable[i] for i in group]
+                             for group in group_by_width(widths, per_request, WIDTH_TOLERANCE_PX)]
         else:
-            window.groups = [list(range(len(window.lines)))]
+            window.groups = [readable] if readable else []
         batches = [pad_batch([window.lines[i] for i in group]) for group in window.groups]
         lone = len(batches) == 1 and idle
         window.outputs = [self._backend.submit(batch, lone=lone) for batch in batches]
         return window
 
-    def _finish(self, window: "Window") -> Iterator[TextRecResult]:
+    def _finish(self, window: "Window", report_bad_input: Callable[[InputError], None],
+                names: "UniqueNames") -> Iterator[TextRecResult]:
         decoded: List = [None] * len(window.items)
         for group, output in zip(window.groups, window.outputs):
             for index, text_score in zip(group, self.decoder(output.result())):
                 decoded[index] = text_score
-        for item, image, (text, score) in zip(window.items, window.images, decoded):
-            yield _result(item, image, text, score)
+        for index, item in enumerate(window.items):
+            if index in window.errors:
+                report_bad_input(window.errors[index])  # raises, unless the caller asked to go on
+                continue
+            text, score = decoded[index]
+            result = TextRecResult(input_path=item.input_path, page_index=item.page_index,
+                                   input_img=window.images[index], rec_text=text, rec_score=score)
+            names.assign(result)
+            yield result
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -161,13 +193,37 @@ def group_by_width(widths: Sequence[int], batch_size: int, tolerance: int) -> Li
 
 @dataclass
 class Window:
-    """Lines read and preprocessed together; `groups` (indices per batch) and `outputs` once submitted."""
+    """Inputs read and preprocessed together: an image and a line per input (None where it could not be read,
+    `errors` says why); `groups` (indices per batch) and `outputs` once submitted."""
 
     items: List[InputItem]
-    images: List[np.ndarray]
-    lines: List[np.ndarray]
+    images: List[Optional[np.ndarray]] = field(default_factory=list)
+    lines: List[Optional[np.ndarray]] = field(default_factory=list)
+    errors: Dict[int, InputError] = field(default_factory=dict)
     groups: List[List[int]] = field(default_factory=list)
     outputs: List["Future[np.ndarray]"] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.images = self.images or [None] * len(self.items)
+        self.lines = self.lines or [None] * len(self.items)
+
+
+OnBadInput = Union[str, Callable[[InputError], None]]
+
+
+def _bad_input_handler(on_bad_input: OnBadInput) -> Callable[[InputError], None]:
+    if callable(on_bad_input):
+        return on_bad_input
+    if on_bad_input == "raise":
+        def raise_it(error: InputError) -> None:
+            raise error
+        return raise_it
+    if on_bad_input == "skip":
+        def log_it(error: InputError) -> None:
+            logger.warning("skipped a bad input: %s", error)
+        return log_it
+    raise ConfigError(f"on_bad_input must be 'raise', 'skip' or a callable taking the InputError, "
+                      f"got {on_bad_input!r}")
 
 
 def _read_ahead(prepare: Callable, chunks: Iterator) -> Iterator:
@@ -210,11 +266,6 @@ def _chunks(items: Iterator[InputItem], size: int) -> Iterator[List[InputItem]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _result(item: InputItem, image: np.ndarray, text: str, score: float) -> TextRecResult:
-    return TextRecResult(input_path=item.input_path, page_index=item.page_index, input_img=image,
-                         rec_text=text, rec_score=score)
 
 
 def _resolve_model_dir(model_name: Optional[str], model_dir) -> Path:
