@@ -9,7 +9,7 @@ import pytest
 from capabilities import HAS_OPENVINO, HAS_PADDLE
 from helpers import texts
 
-LINES_PER_THREAD = 12
+LINES_PER_THREAD = 6
 
 
 def _available(backend: str) -> bool:
