@@ -215,10 +215,10 @@ class InferenceBackend(ABC):
                 self._call_done()
             return future
         future = self._stream_pool.submit(self._infer_on_free_stream, batch)
-        future.add_done_callback(self._call_done)
+        future.add_done_callback(lambda done: done.cancelled() and self._call_done())  # it never ran
         return future
 
-    def _call_done(self, _future=None) -> None:
+    def _call_done(self) -> None:
         with self._in_flight_lock:
             self._in_flight -= 1
 
@@ -249,6 +249,9 @@ class InferenceBackend(ABC):
             return self._infer_stream_impl(stream, batch)
         finally:
             self._free_streams.put(stream)
+            # Done here, before the future is: a done callback may run after result() has returned, and a lone
+            # batch submitted then would still find this call in flight.
+            self._call_done()
 
     def _start_streams(self, count: int) -> None:
         """Called by a backend's `_load_impl` once it has `count` > 1 streams ready for `_infer_stream_impl`."""

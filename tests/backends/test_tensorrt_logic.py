@@ -5,7 +5,9 @@ import enum
 import json
 import multiprocessing
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
@@ -240,7 +242,7 @@ class FakeCudart:
         cudaMemcpyDeviceToHost = 2
 
     def __init__(self):
-        self.allocations, self.streams = {}, set()
+        self.allocations, self.streams, self.streams_made = {}, set(), 0
 
     def _ok(self, *values):
         return (self.cudaError_t.cudaSuccess, *values)
@@ -261,8 +263,9 @@ class FakeCudart:
         return self._ok()
 
     def cudaStreamCreate(self):
-        self.streams.add(7)
-        return self._ok(7)
+        self.streams_made += 1
+        self.streams.add(6 + self.streams_made)  # 7, 8, ...: each stream its own id
+        return self._ok(6 + self.streams_made)
 
     def cudaStreamDestroy(self, stream):
         self.streams.discard(stream)
@@ -299,6 +302,49 @@ def test_backend_flow_with_fakes(fakes, fake_model_dir, tmp_path):
         assert again.config["engine_source"] == "cache" and flags.count("build") == 1
     with TensorRTBackend(fake_model_dir(), GPU, {**options, "precision": "fp16"}) as half:
         assert half.config["engine_source"] == "built" and "fp16" in flags
+
+
+class YieldingContext(FakeContext):
+    """Lets other threads run between its input's copy and its execution, as a GPU would: a context whose input
+    buffer another call shares computes on that call's input."""
+
+    def __init__(self):
+        super().__init__()
+        self.streams_seen = set()
+
+    def execute_async_v3(self, stream):
+        self.streams_seen.add(stream)
+        time.sleep(0.001)
+        return super().execute_async_v3(stream)
+
+
+def test_threads_sharing_one_backend_get_their_own_outputs(fakes, fake_model_dir, tmp_path, monkeypatch):
+    _, cudart = fakes
+    monkeypatch.setattr("hpi.backends.base.max_contexts", lambda: 4)  # whatever this machine's CPUs
+    contexts = []
+    engine = sys.modules["tensorrt"].Runtime(None).deserialize_cuda_engine(b"fake-engine")
+    engine.create_execution_context = lambda: contexts.append(YieldingContext()) or contexts[-1]
+    rng = np.random.default_rng(0)
+    work = [[rng.uniform(-1, 1, (1 + (thread + call) % 4, 3, 48, 160 + 8 * thread)).astype(np.float32)
+             for call in range(5)] for thread in range(8)]
+    backend = TensorRTBackend(fake_model_dir(), GPU, {"cache_dir": str(tmp_path / "engines")}).load()
+    start = threading.Barrier(len(work))
+
+    def run(batches):
+        start.wait()
+        return [backend.infer(batch) for _ in range(6) for batch in batches]
+
+    with ThreadPoolExecutor(len(work)) as pool:
+        outputs = list(pool.map(run, work, timeout=60))
+    for batches, got in zip(work, outputs):
+        for index, output in enumerate(got):
+            np.testing.assert_allclose(output, batches[index % len(batches)].sum(axis=(1, 2)), rtol=1e-5)
+    assert 1 < len(contexts) <= 4
+    assert all(len(context.streams_seen) == 1 for context in contexts)  # each context on its own stream
+    assert len(set.union(*(context.streams_seen for context in contexts))) == len(contexts)
+    assert len(cudart.streams) == cudart.streams_made == len(contexts)
+    backend.close()
+    assert cudart.allocations == {} and cudart.streams == set()
 
 
 # -- the real engine --------------------------------------------------------------------------------------------
