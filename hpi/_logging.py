@@ -49,13 +49,21 @@ def framework_import(module: str) -> Iterator[None]:
     the Python warnings it raises captured into hpi's logger."""
     if module.split(".")[0] == "paddle":
         os.environ.setdefault("GLOG_minloglevel", glog_min_level())
+    with captured_warnings(f"importing {module}"):
+        yield
+    if module == "onnxruntime" and "onnxruntime" in sys.modules:
+        sys.modules["onnxruntime"].set_default_logger_severity(onnxruntime_severity())
+
+
+@contextlib.contextmanager
+def captured_warnings(during: str, level: int = logging.DEBUG) -> Iterator[None]:
+    """Python warnings raised by a framework in the block go to hpi's logger, not to stderr. (The warnings
+    filter is process-wide: a warning another thread raises meanwhile is captured too, and logged the same way.)"""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for warning in caught:
-        logger.debug("%s while importing %s: %s", warning.category.__name__, module, warning.message)
-    if module == "onnxruntime" and "onnxruntime" in sys.modules:
-        sys.modules["onnxruntime"].set_default_logger_severity(onnxruntime_severity())
+        logger.log(level, "%s while %s: %s", warning.category.__name__, during, warning.message)
 
 
 def configure_cli(level: str) -> None:

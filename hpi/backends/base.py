@@ -14,6 +14,7 @@ beyond that waits for a free one) or runs on a free stream. Nothing per call is 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -22,6 +23,7 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optio
 
 import numpy as np
 
+from .._logging import captured_warnings
 from ..device import Device, cpu_quota
 from ..errors import BackendError, ConfigError, HPIError
 from ..model_dir import ModelDir
@@ -161,7 +163,8 @@ class InferenceBackend(ABC):
             if self._loaded:
                 return self
             try:
-                self._load_impl()
+                with captured_warnings(f"loading {self.name}", logging.WARNING):  # e.g. a provider it lacks
+                    self._load_impl()
                 try:  # the first context now: its errors are load errors
                     if self.context_per_thread:
                         self._context_workers = ThreadPoolExecutor(max_contexts(),
