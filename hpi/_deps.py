@@ -18,6 +18,8 @@ _EXTRAS = {
     "tensorrt": ("gpu", "tensorrt"),
     "cuda": ("gpu", "cuda-python"),
     "pypdfium2": ("pdf", "pypdfium2"),
+    "fastapi": ("serve", "fastapi"),
+    "uvicorn": ("serve", "uvicorn"),
 }
 
 

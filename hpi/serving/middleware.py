@@ -1,0 +1,97 @@
+"""ASGI middleware: request metrics around everything, and the request body limit.
+
+The body limit is checked on Content-Length (refused before reading) and again while reading (a chunked body, or
+a Content-Length that lies), so at most `max_bytes` of a body are ever held. The body read here is handed on to
+the app unchanged (and kept in the scope, for the logId of an error response).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+from .envelope import encode, failure, new_log_id
+from .metrics import ServingMetrics
+
+BODY_KEY = "hpi.body"
+DRAIN_BYTES = 16 * 1024 * 1024  # beyond this much of a refused body, the connection is closed on the client
+
+
+class MetricsMiddleware:
+    def __init__(self, app, metrics: ServingMetrics, endpoints: Iterable[str]):
+        self.app, self.metrics, self.endpoints = app, metrics, frozenset(endpoints)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = [500]  # if the app fails before it answers
+
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            path = scope.get("path", "")
+            endpoint = path if path in self.endpoints else "other"  # unknown paths share one label
+            self.metrics.observe_request(endpoint, status[0], time.perf_counter() - started)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app, max_bytes: int, describe_limit: Callable[[int], str]):
+        self.app, self.max_bytes, self.describe_limit = app, max_bytes, describe_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return await _reply(send, 400, f"invalid Content-Length {length[:40]!r}")
+            if int(length) > self.max_bytes:
+                await self._drain(receive, 0)
+                return await _reply(send, 413, self.describe_limit(int(length)))
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                await self._drain(receive, 0 if message.get("more_body", False) else None)
+                return await _reply(send, 413, self.describe_limit(total))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        scope[BODY_KEY] = body
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # later calls: wait for the disconnect, as the server would
+
+        await self.app(scope, replay, send)
+
+    async def _drain(self, receive, read: "int | None") -> None:
+        """Read and drop the rest of a refused body, up to DRAIN_BYTES: a client that sends its whole body before
+        reading the answer (most do) then gets the 413 instead of a reset connection. Nothing is kept."""
+        while read is not None and read <= max(self.max_bytes, DRAIN_BYTES):
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            read += len(message.get("body", b""))
+
+
+async def _reply(send, status: int, message: str) -> None:
+    body = encode(failure(new_log_id(), status, message))
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
