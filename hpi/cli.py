@@ -2,6 +2,7 @@
 
     hpi text_recognition -i INPUT [--model_name N] [--model_dir D] [--device cpu|gpu|gpu:0]
                          [--use_hpip | --enable_hpi True] [--hpi_config FILE.yaml] [--batch_size N] [--save_path DIR]
+    hpi serve [--model_name N] [--model_dir D] ... [--host 127.0.0.1] [--port 8080] [limits: see --help]
 
 Exit status: 0 success, 1 a runtime failure (download, conversion, backend, unreadable input; also stdout closed
 early, as by `| head`), 2 a usage error (argparse's, or a ConfigError: a bad option value, device or hpi_config; every
@@ -340,6 +341,69 @@ def _run_benchmark(args) -> int:
     return 0
 
 
+def _add_serve(subparsers) -> None:
+    from .serving.settings import ServeSettings
+
+    d = ServeSettings()
+    parser = subparsers.add_parser("serve", help="serve text recognition over HTTP (PaddleX's envelope; needs the "
+                                                 "'serve' extra)")
+    parser.add_argument("--model_name", default=None)
+    parser.add_argument("--model_dir", default=None, type=existing_dir)
+    parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
+    parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
+    parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
+    parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
+    parser.add_argument("--batch_size", type=at_least(1), default=d.batch_size,
+                        help="predict's batch_size for each gathered batch")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=at_least(0), default=8080)
+    parser.add_argument("--max_body_mb", type=float, default=d.max_body_mb,
+                        help="largest request body, and largest URL download (413 beyond)")
+    parser.add_argument("--max_image_pixels", type=at_least(0), default=d.max_image_pixels,
+                        help="largest image or PDF page, width x height (422 beyond; 0: no limit)")
+    parser.add_argument("--max_lines_per_request", type=at_least(1), default=d.max_lines_per_request,
+                        help="images, crops or PDF pages in one request (413 beyond)")
+    parser.add_argument("--max_queue_lines", type=at_least(1), default=d.max_queue_lines,
+                        help="lines waiting for the model, all requests together (503 beyond)")
+    parser.add_argument("--batch_wait_ms", type=float, default=d.batch_wait_ms,
+                        help="how long a line waits for lines of other requests to share its predict call "
+                             "(0: no cross-request batching, one predict call per request)")
+    parser.add_argument("--max_batch_lines", type=at_least(1), default=d.max_batch_lines,
+                        help="a gathered batch runs at once when it has this many lines")
+    parser.add_argument("--batch_workers", type=at_least(1), default=d.batch_workers,
+                        help="gathered batches running at once")
+    parser.add_argument("--allow_url_fetch", action="store_true",
+                        help="accept an http(s) URL as `file` (public addresses only, unless --allow_private_urls)")
+    parser.add_argument("--allow_private_urls", action="store_true",
+                        help="let fetched URLs reach private, loopback and link-local addresses")
+    parser.add_argument("--url_timeout_s", type=float, default=d.url_timeout_s, help="time limit of a URL download")
+    parser.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from .serving.server import serve
+    from .serving.settings import ServeSettings
+
+    use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
+    if args.model_name is None and args.model_dir is None:
+        raise ConfigError("give --model_name, --model_dir, or both")
+    _check_hpi_config(args.hpi_config, use_hpip)
+    settings = ServeSettings(max_body_mb=args.max_body_mb, max_image_pixels=args.max_image_pixels,
+                             max_lines_per_request=args.max_lines_per_request, max_queue_lines=args.max_queue_lines,
+                             batch_wait_ms=args.batch_wait_ms, max_batch_lines=args.max_batch_lines,
+                             batch_workers=args.batch_workers, batch_size=args.batch_size,
+                             allow_url_fetch=args.allow_url_fetch, allow_private_urls=args.allow_private_urls,
+                             url_timeout_s=args.url_timeout_s)
+
+    def load_model():
+        from .tasks.text_recognition import TextRecognition
+
+        return TextRecognition(model_name=args.model_name, model_dir=args.model_dir, device=args.device,
+                               use_hpip=use_hpip, hpi_config=args.hpi_config)
+
+    return serve(load_model, settings, host=args.host, port=args.port, log_level=args.log_level)
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
 
@@ -353,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tune(subparsers)
     _add_models(subparsers)
     _add_benchmark(subparsers)
+    _add_serve(subparsers)
     return parser
 
 
