@@ -1,0 +1,191 @@
+"""`hpi batch --ray`: the same job on Ray Data, one TextRecognition per actor, results written by the driver.
+
+The pending paths go to Ray Data in waves (`from_items`, WAVE_PATHS at a time, so the driver never holds a
+Dataset of millions of rows); `map_batches` runs `RecognizeBatch`, a callable class, on a pool of actors
+(`concurrency=workers`), each taking a batch of paths and returning one JSON record per line or bad input. The
+driver writes the records in order of completion into the same store as the in-process job, so a Ray run resumes
+an in-process one and the other way round.
+
+Threads: each actor reserves `cpus_per_worker` CPUs from Ray and its backend gets that many threads (hpi_config
+backend_config `cpu_num_threads` / `num_streams` / Paddle's `cpu_threads`, unless the user set them), so actors x
+threads never oversubscribes the machine: without it each actor would take every CPU of its node.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any, Callable, Dict, Iterable, Optional
+
+from .._deps import require
+from ..config import HPIConfig
+from ..device import Device, cpu_quota
+from ..errors import BackendError, ConfigError
+from .records import recognize
+from .sources import chunked
+from .store import ResultStore
+
+logger = logging.getLogger(__name__)
+
+WAVE_PATHS = 100_000  # paths per Dataset: the driver's memory for rows, and an actor pool start per wave
+RAY_BATCH_PATHS = 64  # paths per map_batches call: small enough to spread, large enough for the backend's batches
+DEFAULT_THREADS_PER_WORKER = 2
+THREAD_KEYS = ("cpu_num_threads", "num_streams", "cpu_threads")
+_RAY_DATA_LOG = logging.getLogger("ray.data")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerPlan:
+    workers: int
+    cpus_per_worker: float
+    threads: int  # backend threads per actor (CPU); 0 on a GPU
+    gpus_per_worker: float = 0.0
+
+
+def plan_workers(resources: Dict[str, float], num_workers: Optional[int], device: Device) -> WorkerPlan:
+    """How many actors, and the CPUs (or GPUs) each reserves, from the cluster's resources."""
+    if device.kind == "gpu":
+        gpus = float(resources.get("GPU", 0))
+        workers = num_workers or max(1, int(gpus))
+        return WorkerPlan(workers, 1.0, 0, gpus / workers if gpus else 1.0)
+    cpus = float(resources.get("CPU", 1)) or 1.0
+    workers = num_workers or max(1, int(cpus) // DEFAULT_THREADS_PER_WORKER)
+    share = cpus / workers  # may be a fraction: more actors than CPUs still all start, each with one thread
+    return WorkerPlan(workers, share, max(1, int(share)))
+
+
+def threaded_hpi_config(hpi_config, use_hpip: bool, model_name: Optional[str], device: Device,
+                        threads: int) -> Dict[str, Any]:
+    """hpi_config as a dict, with thread settings for `threads` CPUs added for each backend that may run (what
+    the user set wins)."""
+    from ..backends import get_backend_class
+    from ..selector import default_candidates
+
+    config = HPIConfig.from_user(hpi_config)
+    if not use_hpip:
+        backends = ["paddle"] if config.backend in (None, "paddle") else []
+    elif config.backend is None:
+        backends = [candidate.backend for candidate in default_candidates(model_name, device)]
+    else:
+        backends = [config.backend]
+    values = {"cpu_num_threads": threads, "num_streams": 2 if threads >= 2 else 1, "cpu_threads": threads}
+    taken = {key for name in backends for key in THREAD_KEYS if key in get_backend_class(name).option_checks}
+    backend_config = {**{key: values[key] for key in THREAD_KEYS if key in taken and threads},
+                      **config.backend_config}
+    return {**dataclasses.asdict(config), "backend_config": backend_config}
+
+
+class RecognizeBatch:
+    """The map_batches callable: one TextRecognition for the actor's life, a batch of paths in, JSON records out
+    (one string column, so blocks of results and of errors always share a schema)."""
+
+    def __init__(self, options: Dict[str, Any], batch_size: int, max_image_pixels: Optional[int]):
+        from ..tasks.text_recognition import TextRecognition
+
+        self.model = TextRecognition(**options)
+        self.batch_size, self.max_image_pixels = batch_size, max_image_pixels
+
+    def __call__(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        import numpy as np
+
+        paths = [str(path) for path in batch["path"]]
+        records = [json.dumps(r, ensure_ascii=False)
+                   for r in recognize(self.model, paths, self.batch_size, self.max_image_pixels)]
+        return {"record": np.array(records, dtype=object)}
+
+
+def run_on_ray(pending: Iterable[str], store: ResultStore, options: Dict[str, Any], device: Device,
+               model_name: str, *, batch_size: int, max_image_pixels: Optional[int], address: Optional[str],
+               num_workers: Optional[int], on_progress: Callable[[], None]) -> WorkerPlan:
+    """Recognize `pending` on Ray (a local cluster started for the call, the cluster at `address`, or the one this
+    process is already connected to) and write the records into `store`. Returns the worker plan used."""
+    ray = require("ray")
+    require("ray.data")
+    check_address(address)
+    started_here = connect(ray, address)
+    context = ray.data.DataContext.get_current()
+    saved = context.enable_progress_bars, context.execution_options.preserve_order, _RAY_DATA_LOG.level
+    context.enable_progress_bars = False  # our own progress line instead (and Ray's warning that it is off, once)
+    ray.util.debug.log_once("ray_data_progress_manager_disabled")
+    context.execution_options.preserve_order = False  # records as they complete
+    _RAY_DATA_LOG.setLevel(max(logging.WARNING, _RAY_DATA_LOG.getEffectiveLevel()))  # not a line per Dataset
+    try:
+        plan = plan_workers(ray.cluster_resources(), num_workers, device)
+        worker_options = _worker_options(options, device, model_name, plan, local=not address)
+        logger.info("Ray: %d worker(s), %.3g CPU(s) and %d thread(s) each%s", plan.workers, plan.cpus_per_worker,
+                    plan.threads, f", {plan.gpus_per_worker:g} GPU each" if plan.gpus_per_worker else "")
+        for wave in chunked(pending, WAVE_PATHS):
+            dataset = ray.data.from_items([{"path": path} for path in wave]).map_batches(
+                RecognizeBatch, batch_size=RAY_BATCH_PATHS, batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=plan.workers), num_cpus=plan.cpus_per_worker,
+                num_gpus=plan.gpus_per_worker or None,
+                fn_constructor_kwargs={"options": worker_options, "batch_size": batch_size,
+                                       "max_image_pixels": max_image_pixels})
+            try:
+                for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    for text in block["record"]:
+                        store.add(json.loads(text))
+                    store.maybe_flush()  # a block holds whole inputs
+                    on_progress()
+            except ray.exceptions.RayError as exc:
+                raise BackendError(f"the Ray Data job failed (results so far are kept): {_cause(exc)}") from exc
+        return plan
+    finally:
+        context.enable_progress_bars, context.execution_options.preserve_order, level = saved
+        _RAY_DATA_LOG.setLevel(level)
+        if started_here:
+            ray.shutdown()
+
+
+def connect(ray, address: Optional[str]) -> bool:
+    """Join the cluster at `address`, or start a local one of this process's CPUs (a new one, even if a cluster
+    runs on this machine), unless this process is already connected. True when started (or joined) here: the
+    caller then shuts it down."""
+    if ray.is_initialized():
+        if address:
+            logger.warning("Ray is already initialized in this process: using that cluster, not %s", address)
+        return False
+    init = {"include_dashboard": False, "logging_level": logging.WARNING}
+    try:
+        if address:
+            ray.init(address=address, **init)
+        else:
+            ray.init(address="local", num_cpus=cpu_quota(), **init)
+    except Exception as exc:  # ConnectionError (no cluster there), RuntimeError, ValueError (a bad address)
+        where = f"join the Ray cluster at {address!r}" if address else "start a local Ray cluster"
+        raise BackendError(f"could not {where}: {exc}") from exc
+    return True
+
+
+def check_address(address: Optional[str]) -> None:
+    if address and address.startswith("ray://"):
+        raise ConfigError(f"--address {address!r}: Ray Data does not run over Ray Client (ray://): with Ray 2.60 "
+                          "its streaming executor fails on a client. Run hpi batch on a node of the cluster with "
+                          "--address auto, or submit it there: ray job submit -- hpi batch ... --ray --address auto")
+
+
+def _worker_options(options: Dict[str, Any], device: Device, model_name: str, plan: WorkerPlan,
+                    local: bool) -> Dict[str, Any]:
+    """TextRecognition's arguments for an actor: an absolute model dir (a model name is resolved here for a local
+    cluster, by each node for a remote one), its share of threads, and the GPU Ray gives it as gpu:0."""
+    from pathlib import Path
+
+    worker = dict(options)
+    if worker.get("model_dir") is not None:
+        worker["model_dir"] = str(Path(worker["model_dir"]).expanduser().resolve())
+    elif local:
+        from ..download import ensure_official_model
+
+        worker["model_dir"] = str(ensure_official_model(worker["model_name"]).resolve())
+    worker["device"] = "gpu:0" if device.kind == "gpu" else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per actor
+    worker["hpi_config"] = threaded_hpi_config(options.get("hpi_config"), options["use_hpip"], model_name, device,
+                                               plan.threads)
+    return worker
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost message of a Ray error (its str holds the worker's whole traceback)."""
+    cause = getattr(exc, "cause", None) or exc.__cause__
+    while cause is not None and (getattr(cause, "cause", None) or cause.__cause__) is not None:
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc).splitlines()[0]
