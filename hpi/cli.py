@@ -404,6 +404,53 @@ def _run_serve(args) -> int:
     return serve(load_model, settings, host=args.host, port=args.port, log_level=args.log_level)
 
 
+def _add_batch(subparsers) -> None:
+    parser = subparsers.add_parser("batch", help="recognize folders, patterns or lists of line images into a "
+                                                 "resumable JSONL/Parquet output, in-process or on Ray Data")
+    parser.add_argument("-i", "--input", required=True, nargs="+",
+                        help="folders (recursive), glob patterns (quote them), .txt lists (one path per line, or "
+                             "labels.txt lines path<TAB>text; relative to the list's folder) or image files")
+    parser.add_argument("-o", "--output", required=True,
+                        help="folder for results.jsonl (or results.parquet/) and errors.jsonl; a rerun resumes it")
+    parser.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                        help="results as JSON lines, or a folder of Parquet parts (needs pyarrow)")
+    parser.add_argument("--model_name", default=None)
+    parser.add_argument("--model_dir", default=None, type=existing_dir)
+    parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
+    parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
+    parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
+    parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
+    parser.add_argument("--batch_size", type=at_least(1), default=8)
+    parser.add_argument("--max_image_pixels", type=at_least(0), default=None,
+                        help="larger images are errors (default: $HPI_MAX_IMAGE_PIXELS or 89,478,485; 0: no limit)")
+    parser.add_argument("--chunk_size", type=at_least(1), default=1000,
+                        help="records written at a time: a killed run loses at most this many")
+    parser.add_argument("--retry_errors", action="store_true",
+                        help="do the inputs of errors.jsonl again (it starts empty) instead of skipping them")
+    parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    parser.add_argument("--ray", action="store_true", help="run on Ray Data, one model per actor (needs the 'ray' "
+                                                           "extra; a local cluster unless --address)")
+    parser.add_argument("--address", default=None,
+                        help="with --ray: the cluster to join, from one of its nodes ('auto' after `ray start`, or "
+                             "HEAD_IP:6379); without it a local Ray cluster is started for the run")
+    parser.add_argument("--num_workers", type=at_least(1), default=None,
+                        help="with --ray: actors (default: the cluster's CPUs / 2, each with 2 threads)")
+    parser.set_defaults(handler=_run_batch)
+
+
+def _run_batch(args) -> int:
+    from .batchjob import run_batch
+
+    use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
+    summary = run_batch(args.input, args.output, model_name=args.model_name, model_dir=args.model_dir,
+                        device=args.device, use_hpip=use_hpip, hpi_config=args.hpi_config, batch_size=args.batch_size,
+                        format=args.format, chunk_size=args.chunk_size, retry_errors=args.retry_errors,
+                        max_image_pixels=args.max_image_pixels, ray=args.ray, address=args.address,
+                        num_workers=args.num_workers, progress=False if args.quiet else None)
+    print(summary)
+    return 0
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
 
@@ -417,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tune(subparsers)
     _add_models(subparsers)
     _add_benchmark(subparsers)
+    _add_batch(subparsers)
     _add_serve(subparsers)
     return parser
 
