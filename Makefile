@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hpi-installed
-EXTRAS ?= cpu,paddle,pdf,test
+EXTRAS ?= cpu,paddle,pdf,test,serve,ray
 MODELS ?= .cache/test_models
 export HPI_TEST_MODELS := $(abspath $(MODELS))
 # A peer for the benchmark race test, in its own venv (RapidOCR pulls opencv-python, which clashes with ours)
 RAPIDOCR_VENV := .cache/peers/rapidocr-onnxruntime
 export HPI_TEST_RAPIDOCR_PYTHON := $(abspath $(RAPIDOCR_VENV))/bin/python
 
-.PHONY: run test venv models peers clean
+.PHONY: run test venv models peers browser clean
 
 venv: $(STAMP)
 
@@ -30,11 +30,20 @@ $(RAPIDOCR_VENV)/.installed:
 	$(RAPIDOCR_VENV)/bin/python -m pip install --quiet rapidocr_onnxruntime==1.4.4
 	touch $@
 
+# A real browser for the serving page's test: Debian's chromium and its driver (root and apt needed; without
+# them the browser test skips and says why).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+			>/dev/null) || echo "could not install chromium: the browser test will skip"; \
+	else echo "chromium/chromedriver not installed and no root apt-get: the browser test will skip"; fi
+
 run: models
 	$(PY) -m hpi text_recognition -i tests/data/samples --model_dir $(MODELS)/PP-OCRv4_mobile_rec_onnx \
 		--use_hpip --device cpu --batch_size 8 --save_path output/run
 
-test: models peers
+test: models peers browser
 	$(PY) -m pytest -q tests
 
 clean:
