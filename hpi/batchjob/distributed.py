@@ -184,8 +184,12 @@ def _worker_options(options: Dict[str, Any], device: Device, model_name: str, pl
 
 
 def _cause(exc: BaseException) -> str:
-    """The innermost message of a Ray error (its str holds the worker's whole traceback)."""
-    cause = getattr(exc, "cause", None) or exc.__cause__
-    while cause is not None and (getattr(cause, "cause", None) or cause.__cause__) is not None:
-        cause = getattr(cause, "cause", None) or cause.__cause__
-    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc).splitlines()[0]
+    """What went wrong on a worker, from a Ray error whose text holds the worker's traceback: the last hpi error
+    there with its detail lines (a model that no actor could load, say), else the error's first line."""
+    text = str(exc)
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("hpi.errors.")]
+    if starts:
+        detail = lines[starts[-1]:starts[-1] + 12]
+        return "\n".join(line for line in detail if line.strip()).replace("hpi.errors.", "", 1)
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -36,3 +36,16 @@ def test_ray_resumes_an_in_process_run_from_the_cli(corpus, tiny_dir, check_text
     assert f"{len(corpus.good) - 10} lines done, 10 inputs skipped as already done, 1 errors" in \
         capsys.readouterr().out
     check_texts(read_jsonl(tmp_path / "out" / "results.jsonl"), corpus.good)
+
+
+def test_a_model_no_actor_can_load_fails_with_its_reason(corpus, tiny_dir, tmp_path):
+    import shutil
+
+    from hpi.errors import BackendError
+
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_dir, broken)
+    (broken / "inference.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(BackendError, match="Ray Data job failed .*no backend could run"):
+        run_batch(corpus.root, tmp_path / "out", model_dir=broken, use_hpip=True, ray=True, num_workers=1)
+    assert run_batch(corpus.good[:1], tmp_path / "out", model_dir=tiny_dir, use_hpip=True).results == 1  # unlocked
