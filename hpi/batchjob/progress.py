@@ -23,6 +23,7 @@ class Progress:
         self.results = self.errors = 0
         self._started = time.monotonic()
         self._drawn = 0.0
+        self._closed = False
 
     def count_in_background(self, paths: Callable[[], Iterable[str]], done: Container[str]) -> None:
         """Count the paths not in `done` in a daemon thread; the bar appears when the count is in."""
@@ -30,10 +31,15 @@ class Progress:
             return
 
         def count() -> None:
+            total = 0
             try:
-                self.total = sum(1 for path in paths() if path not in done)
+                for path in paths():
+                    if self._closed:
+                        return  # the job ended first: stop listing
+                    total += path not in done
             except Exception:  # the count is only for show; the job reports its own errors
-                pass
+                return
+            self.total = total
 
         threading.Thread(target=count, name="hpi-batch-count", daemon=True).start()
 
@@ -45,6 +51,7 @@ class Progress:
             self._draw(now)
 
     def close(self) -> None:
+        self._closed = True
         if self.enabled:
             self._draw(time.monotonic())
             self.stream.write("\n")
