@@ -18,7 +18,7 @@ _EXTRAS = {
     "tensorrt": ("gpu", "tensorrt"),
     "cuda": ("gpu", "cuda-python"),
     "pypdfium2": ("pdf", "pypdfium2"),
-    "ray": ("ray", "ray[data]"),
+    "ray": ("ray", "ray[data,serve]"),
     "fastapi": ("serve", "fastapi"),
     "uvicorn": ("serve", "uvicorn"),
 }

@@ -3,6 +3,7 @@
     hpi text_recognition -i INPUT [--model_name N] [--model_dir D] [--device cpu|gpu|gpu:0]
                          [--use_hpip | --enable_hpi True] [--hpi_config FILE.yaml] [--batch_size N] [--save_path DIR]
     hpi serve [--model_name N] [--model_dir D] ... [--host 127.0.0.1] [--port 8080] [limits: see --help]
+              [--ray [--num_replicas N | --autoscaling MIN:MAX] [--address ADDR]]
 
 Exit status: 0 success, 1 a runtime failure (download, conversion, backend, unreadable input; also stdout closed
 early, as by `| head`), 2 a usage error (argparse's, or a ConfigError: a bad option value, device or hpi_config; every
@@ -377,6 +378,19 @@ def _add_serve(subparsers) -> None:
     parser.add_argument("--allow_private_urls", action="store_true",
                         help="let fetched URLs reach private, loopback and link-local addresses")
     parser.add_argument("--url_timeout_s", type=float, default=d.url_timeout_s, help="time limit of a URL download")
+    ray = parser.add_argument_group("Ray Serve (needs the 'ray' extra)")
+    ray.add_argument("--ray", action="store_true", help="serve on Ray Serve: replicas each holding one model, Serve's "
+                                                        "HTTP proxy on --host/--port")
+    scale = ray.add_mutually_exclusive_group()
+    scale.add_argument("--num_replicas", type=at_least(1), default=None, help="with --ray: replicas (default 1)")
+    scale.add_argument("--autoscaling", default=None, metavar="MIN:MAX",
+                       help="with --ray: replicas scaled by Serve between MIN and MAX with the load")
+    ray.add_argument("--address", default=None,
+                     help="with --ray: the cluster to join ('auto' after `ray start --head`, or HEAD_IP:6379); "
+                          "without it a local Ray cluster of this machine's CPUs is started")
+    ray.add_argument("--replica_cpus", type=float, default=None,
+                     help="with --ray: CPUs each replica reserves, and its backend threads (default: the cluster's "
+                          "CPUs / the most replicas, at most one node's)")
     parser.set_defaults(handler=_run_serve)
 
 
@@ -395,6 +409,13 @@ def _run_serve(args) -> int:
                              allow_url_fetch=args.allow_url_fetch, allow_private_urls=args.allow_private_urls,
                              url_timeout_s=args.url_timeout_s)
 
+    if args.ray:
+        return _run_serve_on_ray(args, use_hpip, settings)
+    given = [f"--{name}" for name in ("num_replicas", "autoscaling", "address", "replica_cpus")
+             if getattr(args, name) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} need(s) --ray")
+
     def load_model():
         from .tasks.text_recognition import TextRecognition
 
@@ -402,6 +423,19 @@ def _run_serve(args) -> int:
                                use_hpip=use_hpip, hpi_config=args.hpi_config)
 
     return serve(load_model, settings, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _run_serve_on_ray(args, use_hpip: bool, settings) -> int:
+    from .serving.ray_app import parse_autoscaling, serve_on_ray
+
+    autoscaling = parse_autoscaling(args.autoscaling) if args.autoscaling is not None else None
+    if args.replica_cpus is not None and args.replica_cpus <= 0:
+        raise ConfigError(f"--replica_cpus must be a number > 0, got {args.replica_cpus:g}")
+    options = {"model_name": args.model_name, "model_dir": args.model_dir, "device": args.device,
+               "use_hpip": use_hpip, "hpi_config": args.hpi_config}
+    return serve_on_ray(options, settings, host=args.host, port=args.port, address=args.address,
+                        num_replicas=args.num_replicas, autoscaling=autoscaling, replica_cpus=args.replica_cpus,
+                        log_level=args.log_level)
 
 
 def _add_batch(subparsers) -> None:

@@ -15,11 +15,13 @@ import contextlib
 import io
 import logging
 from importlib import resources
-from typing import Callable, List, Optional
+from typing import Awaitable, Callable, List, Optional
+
+import numpy as np
 
 from .._deps import require
 from ..errors import InputError, MissingDependencyError
-from .batcher import Closed, QueueFull
+from .batcher import Closed, LineResult, QueueFull
 from .envelope import ServingError, failure, log_id_of, new_log_id, success
 from .metrics import CONTENT_TYPE, ServingMetrics
 from .middleware import BODY_KEY, BodyLimitMiddleware, MetricsMiddleware
@@ -30,6 +32,8 @@ from .state import ModelState
 
 logger = logging.getLogger("hpi.serving")
 
+Recognize = Callable[[List[np.ndarray]], Awaitable[List[LineResult]]]
+
 ENDPOINT = "/text-recognition"
 ENDPOINTS = ("/", "/health", "/ready", "/metrics", ENDPOINT, "/docs", "/openapi.json")
 # The page makes no request but to this server, and loads nothing from elsewhere.
@@ -38,12 +42,16 @@ PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-i
 
 
 def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
-               settings: Optional[ServeSettings] = None,
+               recognize: Optional[Recognize] = None, settings: Optional[ServeSettings] = None,
+               metrics: Optional[ServingMetrics] = None,
                on_load_error: Optional[Callable[[BaseException], None]] = None):
     """A FastAPI app serving `model` (a TextRecognition, shared by every request; the caller closes it), or the
-    model `load_model()` returns, loaded in the background once the server starts (closed at shutdown)."""
-    if (model is None) == (load_model is None):
-        raise ValueError("give either model or load_model")
+    model `load_model()` returns, loaded in the background once the server starts (closed at shutdown), both
+    batched across requests by a Batcher; or lines recognized by `recognize(images)`, a coroutine function giving
+    one result per image in order (a TextRecResult, or that image's InputError): the caller's own model and
+    batching (a Ray Serve replica's), ready at once. `metrics`: what /metrics shows (a new ServingMetrics if None)."""
+    if sum(given is not None for given in (model, load_model, recognize)) != 1:
+        raise ValueError("give one of model, load_model or recognize")
     fastapi = require("fastapi")
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -51,13 +59,25 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
     from starlette.exceptions import HTTPException
 
     settings = settings or ServeSettings()
-    metrics = ServingMetrics()
+    metrics = ServingMetrics() if metrics is None else metrics
     state = ModelState(settings, metrics)
+    if recognize is None:
+        async def recognize(images: List[np.ndarray]) -> List[LineResult]:
+            return await asyncio.wrap_future(state.batcher.submit(images))
+    else:
+        metrics.ready.set(1)
+    external = model is None and load_model is None
+
+    def ready() -> bool:
+        return external or state.ready
     schemas = models()
     page = resources.files("hpi.serving").joinpath("index.html").read_text(encoding="utf-8")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        if external:
+            yield
+            return
         state.open()
         if model is not None:
             state.start(model)
@@ -100,11 +120,11 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
               responses=errors)
     async def text_recognition(body: schemas.TextRecognitionRequest, request: fastapi.Request):
         log_id = request.state.log_id = body.logId or new_log_id()
-        if not state.ready:
+        if not ready():
             raise ServingError(503, _not_ready(state), {"Retry-After": "1"})
         try:
             decoded = await run_in_threadpool(decode_request, body.file, body.fileType, body.files, settings)
-            results = await asyncio.wrap_future(state.batcher.submit([line.image for line in decoded.lines]))
+            results = await recognize([line.image for line in decoded.lines])
             entries = [_entry(line, result, index) for index, (line, result) in enumerate(zip(decoded.lines, results))]
             if body.visualize:
                 images = await run_in_threadpool(lambda: [_png_base64(result.img["res"]) for result in results])
@@ -134,8 +154,8 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
 
     @app.get("/ready", operation_id="checkReady", response_model=schemas.NoResultResponse,
              responses={503: {"model": schemas.NoResultResponse}})
-    async def ready():
-        if state.ready:
+    async def readiness():
+        if ready():
             return success(new_log_id(), None, "Ready")
         return JSONResponse(failure(new_log_id(), 503, _not_ready(state)), status_code=503)
 

@@ -57,7 +57,7 @@ class Batcher:
         self.max_batch_lines, self.max_queue_lines = max_batch_lines, max_queue_lines
         self.metrics = metrics or ServingMetrics()
         # normal mode pads a batch to its widest line: requests must not share a predict call there
-        self._mix = self.wait_s > 0 and (getattr(model, "use_hpip", True) or batch_size == 1)
+        self._mix = self.wait_s > 0 and mixes_requests(model, batch_size)
         self._jobs: Deque[_Job] = deque()
         self._queued_lines = 0
         self._closing = False
@@ -133,29 +133,44 @@ class Batcher:
         return [job for job in jobs if job.future.set_running_or_notify_cancel()]
 
     def _run(self, jobs: List[_Job]) -> None:
-        images = [image for job in jobs for image in job.images]
-        if not images:
-            return
-        self.metrics.batch_lines.observe(len(images))
-        results = self._predict(images)
-        start = 0
-        for job in jobs:
-            job.future.set_result(results[start:start + len(job.images)])
-            start += len(job.images)
-
-    def _predict(self, images: List[np.ndarray]) -> List[LineResult]:
-        """One result per image: a bad image gets its InputError in its place, the others their results."""
-        bad = {}
-
-        def keep_error(error: InputError) -> None:
-            bad[error.source] = error
-
-        # the images were decoded and checked against the pixel limit already
-        recognized = iter(self.model.predict(images, batch_size=self.batch_size, on_bad_input=keep_error,
-                                             max_image_pixels=0))
-        sources = [f"input[{index}]" for index in range(len(images))]  # predict's names for a list's entries
-        return [bad[source] if source in bad else next(recognized) for source in sources]
+        results = predict_requests(self.model, [job.images for job in jobs], self.batch_size, self.metrics)
+        for job, job_results in zip(jobs, results):
+            job.future.set_result(job_results)
 
     def _set_queued(self, lines: int) -> None:
         self._queued_lines = lines
         self.metrics.queue_lines.set(lines)
+
+
+def mixes_requests(model, batch_size: int) -> bool:
+    """Whether lines of different requests may share a predict call: yes in high-performance mode (lines are grouped
+    by padded width, so a line's text never depends on its neighbours); in normal mode only with batch_size 1."""
+    return getattr(model, "use_hpip", True) or batch_size == 1
+
+
+def predict_requests(model, requests: Sequence[Sequence[np.ndarray]], batch_size: int,
+                     metrics: ServingMetrics) -> List[List[LineResult]]:
+    """The lines of several requests through ONE predict call (see predict_lines); each request's results in order."""
+    images = [image for request in requests for image in request]
+    if images:
+        metrics.batch_lines.observe(len(images))
+    results = predict_lines(model, images, batch_size) if images else []
+    split, start = [], 0
+    for request in requests:
+        split.append(results[start:start + len(request)])
+        start += len(request)
+    return split
+
+
+def predict_lines(model, images: List[np.ndarray], batch_size: int) -> List[LineResult]:
+    """ONE `model.predict` call over `images`; one result per image: a bad image gets its InputError in its place,
+    the others their results."""
+    bad = {}
+
+    def keep_error(error: InputError) -> None:
+        bad[error.source] = error
+
+    # the images were decoded and checked against the pixel limit already
+    recognized = iter(model.predict(images, batch_size=batch_size, on_bad_input=keep_error, max_image_pixels=0))
+    sources = [f"input[{index}]" for index in range(len(images))]  # predict's names for a list's entries
+    return [bad[source] if source in bad else next(recognized) for source in sources]
