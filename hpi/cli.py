@@ -468,7 +468,8 @@ def _add_batch(subparsers) -> None:
                         help="with --ray: the cluster to join, from one of its nodes ('auto' after `ray start`, or "
                              "HEAD_IP:6379); without it a local Ray cluster is started for the run")
     parser.add_argument("--num_workers", type=at_least(1), default=None,
-                        help="with --ray: actors (default: the cluster's CPUs / 2, each with 2 threads)")
+                        help="with --ray: actors, one model each (default: one per CPU of the cluster); each "
+                             "reserves CPUs / N and runs its backend on that many threads")
     parser.set_defaults(handler=_run_batch)
 
 

@@ -191,7 +191,8 @@ def test_ray_workers_share_the_cpus_and_their_backends_take_that_many_threads(ti
     from hpi.device import parse_device
 
     cpu = parse_device("cpu")
-    assert plan_workers({"CPU": 8.0}, None, cpu) == WorkerPlan(4, 2.0, 2)
+    assert plan_workers({"CPU": 8.0}, None, cpu) == WorkerPlan(8, 1.0, 1)
+    assert plan_workers({"CPU": 8.0}, 4, cpu) == WorkerPlan(4, 2.0, 2)
     assert plan_workers({"CPU": 2.0}, 2, cpu) == WorkerPlan(2, 1.0, 1)
     assert plan_workers({"CPU": 2.0}, 4, cpu) == WorkerPlan(4, 0.5, 1)  # more actors than CPUs: 1 thread each
     assert threaded_hpi_config(None, True, "PP-OCRv6_tiny_rec", cpu, 1)["backend_config"] == \
