@@ -155,6 +155,16 @@ def test_written_files_follow_the_umask(models_root, tmp_path, umask):
 
 @pytest.mark.skipif(signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, reason="SIGTERM is handled here")
 def test_sigterm_unwinds_only_borrows_a_default_handler():
+    # Earlier tests in this process may have left a handler of their own (ray.init installs one): start from
+    # the default, as a fresh process does, and put theirs back after.
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        _check_sigterm_unwinds_borrows_only_the_default()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _check_sigterm_unwinds_borrows_only_the_default():
     with sigterm_unwinds():
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -36,8 +36,9 @@ MAX_CHUNK = 150  # chunk sizes are drawn from 1..MAX_CHUNK: single lines, one wi
 BATCH_SIZE = 8
 RSS_CHECKPOINTS = 4  # RSS sampled when this many equal parts of the work are done (and once before)
 # Growth allowed over the second half of the soak. Generous: the allocator keeps some freed memory and threads
-# meet new shapes late; a leak of one image or result per line (16,000 of them) would be far above it.
-MAX_RSS_GROWTH_SECOND_HALF_MB = 25
+# meet new shapes late (+27 MB seen, flattening, in a process that had run the whole suite); a leak of one image
+# or result per line (16,000 of them) would be far above it (the one this found grew ~270 MB per 1,000 lines).
+MAX_RSS_GROWTH_SECOND_HALF_MB = 64
 # Above the RSS at the start by more than this, the soak stops at once and fails, rather than take the machine's
 # memory (a run that kept each window with a bad input alive reached 4.6 GB). A healthy run grows ~300 MB in all.
 MAX_RSS_RUNAWAY_MB = 1024
