@@ -225,13 +225,15 @@ class Server:
 # -- the clients -------------------------------------------------------------------------------------------------
 @dataclass
 class Run:
-    """Requests answered inside the measured window [ramp, ramp + seconds] count for rates and latencies; those
-    answered during the ramp or the drain after it are still checked (errors count wherever they happen)."""
+    """Rates: each answered request counts for the share of its time (sent to answered) that lies inside the
+    measured window [ramp, ramp + seconds], so that answers coming in bursts (a gathered batch answers many requests
+    at once) do not make the count jump. Latencies: the requests answered inside the window. Requests answered
+    during the ramp or the drain after it are still checked (errors count wherever they happen)."""
 
     window_s: float = 0.0
-    requests: int = 0                 # answered inside the window
-    lines: int = 0
-    latencies: List[float] = field(default_factory=list)
+    requests: float = 0.0             # answered requests' time shares inside the window
+    lines: float = 0.0
+    latencies: List[float] = field(default_factory=list)  # of the requests answered inside the window
     answered: int = 0                 # all, ramp and drain included
     errors: int = 0
     wrong_lines: int = 0
@@ -247,7 +249,8 @@ class Run:
         def quantile(q: float) -> Optional[float]:
             return cuts[min(len(cuts) - 1, int(q * len(cuts)))] * 1000 if cuts else None
 
-        return {"requests": self.requests, "lines": self.lines, "window_s": round(self.window_s, 3),
+        return {"requests": round(self.requests, 2), "lines": round(self.lines, 2),
+                "latency_samples": len(cuts), "window_s": round(self.window_s, 3),
                 "lines_per_s": self.lines / self.window_s, "requests_per_s": self.requests / self.window_s,
                 "p50_ms": quantile(0.50), "p99_ms": quantile(0.99), "max_ms": quantile(1.0),
                 "answered": self.answered, "wall_s": round(self.wall_s, 3),
@@ -300,7 +303,7 @@ def drive(server: Server, clients: int, seconds: float, max_requests: int, *, ra
 
     def client() -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        latencies, answered = [], 0
+        latencies, spans = [], []
         start_gate.wait()
         try:
             while time.perf_counter() < window[1]:
@@ -318,7 +321,7 @@ def drive(server: Server, clients: int, seconds: float, max_requests: int, *, ra
                     fail(f"{type(exc).__name__}: {exc}")
                     continue
                 ended = time.perf_counter()
-                answered += 1
+                spans.append((began, ended))
                 if window[0] <= ended <= window[1]:
                     latencies.append(ended - began)
                 check(number, response.status, data)
@@ -328,7 +331,9 @@ def drive(server: Server, clients: int, seconds: float, max_requests: int, *, ra
             connection.close()
             with lock:
                 run.latencies.extend(latencies)
-                run.answered += answered
+                run.answered += len(spans)
+                run.requests += sum(max(0.0, min(end, window[1]) - max(start, window[0])) / max(end - start, 1e-9)
+                                    for start, end in spans)
 
     threads = [threading.Thread(target=client, name=f"client-{i}", daemon=True) for i in range(clients)]
     for thread in threads:
@@ -342,7 +347,6 @@ def drive(server: Server, clients: int, seconds: float, max_requests: int, *, ra
     run.wall_s = time.perf_counter() - began
     if time.perf_counter() < window[1]:  # max_requests ended it early: the window is what it lasted
         run.window_s = max(1e-9, run.wall_s - ramp)
-    run.requests = len(run.latencies)
     run.lines = run.requests * (payloads.per_request if payloads else 0)
     cpus = usable_cpus()
     run.client_cpu = 100 * (time.process_time() - cpu_before) / run.wall_s / cpus
@@ -466,7 +470,7 @@ def table_row(clients: int, k: int, measured: List[dict], ceilings: List[dict]) 
         run["in_process_lines_per_s"] = statistics.mean(c["lines_per_s"] for c in around)
         run["in_process_cpu_ms_per_line"] = statistics.mean(c["cpu_ms_per_line"] for c in around)
         shares.append(100 * run["lines_per_s"] / run["in_process_lines_per_s"])
-    timed = [run for run in measured if run["requests"]]
+    timed = [run for run in measured if run["latency_samples"]]
 
     def median(key):
         values = [run[key] for run in measured if run[key] is not None]
@@ -567,7 +571,7 @@ def soak(args, server: Server, payloads: Payloads, expected) -> dict:
     print(f"  soak: {total} requests, {args.soak_clients} clients, RSS every {every}", flush=True)
     run = drive(server, args.soak_clients, args.soak_seconds, total, payloads=payloads, expected=expected,
                 timeout=args.timeout, on_request=checkpoint).summary()
-    samples.append({"requests": run["requests"], "rss_mib": server.rss_mib(), "s": round(time.monotonic() - began, 1),
+    samples.append({"requests": run["answered"], "rss_mib": server.rss_mib(), "s": round(time.monotonic() - began, 1),
                     "after": True})
     samples.sort(key=lambda s: (s["requests"], s.get("after", False)))
     rss = [s["rss_mib"] for s in samples if s["rss_mib"] is not None]
