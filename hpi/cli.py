@@ -207,6 +207,52 @@ def _run_tune(args) -> int:
     return 0
 
 
+def _add_quantize(subparsers) -> None:
+    parser = subparsers.add_parser("quantize", help="make an INT8 model from real lines, kept only if it holds "
+                                                    "accuracy (the gate)")
+    parser.add_argument("--model_dir", required=True, type=existing_dir,
+                        help="model dir with inference.onnx (convert a Paddle model first: hpi convert)")
+    parser.add_argument("--calib_data", required=True,
+                        help="a folder of real line images (every image in it), or a PaddleOCR labels.txt")
+    parser.add_argument("--val_data", default=None,
+                        help="a folder with labels.txt, a labels file, or a folder of images (then agreement with "
+                             "FP32 is the gate); default: the calibration data")
+    parser.add_argument("--max_drop", type=float, default=0.5,
+                        help="most accuracy (and 1-NED) the INT8 model may lose, in points; without labels, the "
+                             "most disagreement with FP32 text in percent (default 0.5)")
+    parser.add_argument("--backend", default="openvino", choices=["openvino"],
+                        help="the runtime the INT8 model is made for")
+    parser.add_argument("--force", action="store_true", help="quantize again even if an up-to-date model exists")
+    parser.set_defaults(handler=_run_quantize)
+
+
+def _run_quantize(args) -> int:
+    from .model_dir import load_model_dir
+    from .quantization import quantize_model
+    from .quantization.record import int8_path
+    from .tasks.text_recognition.calibration import recognition_workload
+
+    model_dir = load_model_dir(args.model_dir)
+    workload = recognition_workload(model_dir, args.calib_data, args.val_data)
+    record = quantize_model(model_dir, workload, backend=args.backend, max_drop=args.max_drop, force=args.force,
+                            progress=lambda message: print(message, flush=True))
+    target = int8_path(model_dir.path, args.backend)
+    if record["reused"]:
+        print(f"{target}: up to date (same FP32 model, data and settings), reused")
+    fp32, int8 = record["fp32"], record["int8"]
+    metric = "accuracy" if record["data"]["labelled"] else "agreement"
+    print(f"| model | {metric} % | 1-NED % | agreement with FP32 % | float layers | ms/line (model only) |")
+    print("|---|---|---|---|---|---|")
+    timing = record["timing"]
+    print(f"| FP32 | {fp32[metric]} | {fp32['norm_edit'] or '-'} | 100 | all | {timing['fp32_ms']} |")
+    print(f"| INT8 | {int8[metric]} | {int8['norm_edit'] or '-'} | {int8['agreement']} | "
+          f"{len(record['float_layers'])} of {record['layers']} | {timing['int8_ms']} ({timing['speedup']}x) |")
+    print(f"gate: {record['gate']['rule']}: holds")
+    print(f"written: {target} (record {target.name}.hpi.json); run it with hpi_config "
+          f"{{'backend': '{args.backend}', 'backend_config': {{'precision': 'int8'}}}}")
+    return 0
+
+
 def _add_models(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list the text recognition models hpi knows")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -497,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_recognition(subparsers)
     _add_convert(subparsers)
     _add_tune(subparsers)
+    _add_quantize(subparsers)
     _add_models(subparsers)
     _add_benchmark(subparsers)
     _add_batch(subparsers)

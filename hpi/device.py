@@ -120,3 +120,38 @@ def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> Optional[float]:
     except (OSError, ValueError):
         pass
     return None
+
+
+# /proc/cpuinfo flags -> what reduced precision the CPU runs natively
+_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # 8-bit dot products (VNNI) or AMX tiles
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class CPUCapabilities:
+    """Reduced-precision arithmetic this CPU has in hardware. Without `bf16`, OpenVINO and oneDNN emulate bf16 in
+    f32 (slower than f32, and still rounded): it is never offered there. Without `int8_dot`, INT8 still runs but
+    gains little (AVX2/AVX-512 without VNNI multiply 8-bit values in 16-bit steps)."""
+
+    int8_dot: bool
+    bf16: bool
+    amx: bool
+    flags: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"int8_dot": self.int8_dot, "bf16": self.bf16, "amx": self.amx, "flags": list(self.flags)}
+
+
+def cpu_capabilities(cpuinfo: Path = Path("/proc/cpuinfo")) -> CPUCapabilities:
+    """From the first processor's flags (Linux x86); on other systems, nothing is claimed."""
+    flags: set = set()
+    try:
+        for line in cpuinfo.read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    found = tuple(sorted(f for f in flags if f in _INT8_FLAGS + _BF16_FLAGS + ("amx_tile",)))
+    return CPUCapabilities(int8_dot=any(f in flags for f in _INT8_FLAGS), bf16=any(f in flags for f in _BF16_FLAGS),
+                           amx="amx_tile" in flags, flags=found)

@@ -41,3 +41,7 @@ class NoBackendAvailableError(BackendError):
 
 class ConversionError(HPIError):
     """A model could not be converted, or the converted model did not match the original."""
+
+
+class QuantizationError(HPIError):
+    """No reduced-precision model held its accuracy gate (the message gives the numbers), or quantizing failed."""

@@ -24,7 +24,7 @@ def non_negative_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-_PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
+_PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16", "int8": "int8"}
 
 
 class OpenVINOBackend(InferenceBackend):
@@ -55,8 +55,10 @@ class OpenVINOBackend(InferenceBackend):
         ov = require("openvino")
         core = ov.Core()
         precision = _PRECISIONS[self.options["precision"]]
+        # int8: the gated model's quantized layers run in INT8, the layers its gate kept in float run in f32
+        float_precision = "f32" if precision == "int8" else precision
         properties = {
-            "INFERENCE_PRECISION_HINT": precision,
+            "INFERENCE_PRECISION_HINT": float_precision,
             "PERFORMANCE_HINT": self.options["performance_hint"].upper(),
             "INFERENCE_NUM_THREADS": int(self.options["cpu_num_threads"]),
         }
@@ -87,9 +89,16 @@ class OpenVINOBackend(InferenceBackend):
             self._start_streams(streams)
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()
-        self._actual_precision = actual
-        if actual != precision:
-            logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", precision, actual)
+        if actual != float_precision:
+            logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", float_precision, actual)
+        self._actual_precision = f"int8 (float layers {actual})" if precision == "int8" else actual
+
+    def model_path(self):
+        if self.options.get("precision") == "int8":
+            from ..quantization import gated_model_path
+
+            return gated_model_path(self.model_dir, super().model_path(), self.name)
+        return super().model_path()
 
     def _new_context(self):
         return self._compiled.create_infer_request()  # a request runs one call at a time
