@@ -1,9 +1,22 @@
 """Native TensorRT backend (NVIDIA GPU): builds an engine from inference.onnx once, caches it, runs it.
 
-Engine cache: under `cache_dir` (default `<model_dir>/.cache/tensorrt`), named by a key over the ONNX file's
-sha256, the TensorRT version, the GPU (compute capability and name), the precision and the shape profiles. A JSON
-sidecar beside each engine holds those fields; an engine whose sidecar does not match is rebuilt, never reused.
-Builds hold a file lock, so processes starting together build once, and engines are written atomically.
+Precision: "fp32" (TF32 off: true FP32). "fp16" lets TensorRT run layers in FP16 but pins the layers FP16
+overflows in to FP32: every Softmax, every normalization layer, and each LayerNorm an exporter decomposed into
+mean/sub/pow/mean/add/sqrt/div (`_trt_logic.fp32_layers`). "int8" runs the gated QDQ model `hpi quantize` made
+(`inference.int8.onnx`, refused unless its record says it passed its accuracy gate for the FP32 model present):
+explicit quantization, so the Q/DQ scales come from the model and no calibrator is used. The layers it keeps in
+float stay FP32, as the gate measured them, unless the option `int8_allow_fp16` is true (faster; those layers
+then run in FP16, the same fragile layers pinned to FP32 as for "fp16", and the gate's numbers no longer hold
+exactly). TensorRT takes symmetric INT8 Q/DQ only (int8 with zero point 0, not uint8): the quantizer that makes
+the file for tensorrt has to quantize that way.
+
+Engine cache: under `cache_dir` (default `<model_dir>/.cache/tensorrt`), named by a key over the built ONNX file's
+sha256, the TensorRT version, the GPU (compute capability and name), the precision, the shape profiles, whether
+FP16 is allowed and which layers are pinned to FP32, and for int8 the quantization record's key. A JSON sidecar
+beside each engine holds those fields; an engine whose sidecar does not match is rebuilt, never reused. Builds hold
+a file lock, so processes starting together build once, and engines are written atomically. With FP16 allowed,
+loading a cached engine parses the ONNX model once (well under a second for the OCR models), because the pinned
+layers are read from the parsed network.
 
 Inputs outside the profile: a batch above the profile's maximum is split into chunks whose outputs are joined
 (each sample's result does not depend on its batch). A height or width outside [min, max] raises BackendError
@@ -11,29 +24,33 @@ saying what the profile allows and how to widen it (the `dynamic_shapes` option)
 a build takes minutes and would stall a running service on one odd input. We never pad: padding changes results.
 
 TensorRT 8.6 and 10.x both have the tensor-name API used here (set_input_shape, set_tensor_address,
-execute_async_v3); only network creation differs (8.x needs the EXPLICIT_BATCH flag). CUDA memory and streams
-come from cuda-python (`cuda.bindings.runtime`, or `cuda.cudart` in older releases).
+execute_async_v3); only network creation differs (8.x needs the EXPLICIT_BATCH flag). Both have the INT8, FP16 and
+OBEY_PRECISION_CONSTRAINTS builder flags and per-layer precision used here (TensorRT 11 drops them for strongly
+typed networks). CUDA memory and streams come from cuda-python (`cuda.bindings.runtime`, or `cuda.cudart` in older
+releases).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .._deps import require
 from .._fs import sha256_files
 from ..device import Device
-from ..errors import BackendError, MissingDependencyError
-from ._trt_logic import (REC_DEFAULT_PROFILE, check_within_profile, engine_key_fields,
+from ..errors import BackendError, ConfigError, MissingDependencyError
+from ._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_key_fields, fp32_layers,
                          load_or_build_engine, normalize_profiles, split_batch)
 from .base import InferenceBackend, one_of, positive_int
 
 YML_DYNAMIC_SHAPES = ("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")
 # PaddleX exports name a recognition model's image input "x"; the profile default assumes it.
 DEFAULT_INPUT_NAME = "x"
+# The Python binding hands out every layer as ILayer; its operation is read once it is given its own class.
+_LAYER_CLASSES = {"ELEMENTWISE": "IElementWiseLayer", "UNARY": "IUnaryLayer", "REDUCE": "IReduceLayer"}
 
 
 def _valid_dynamic_shapes(value: Any) -> bool:
@@ -52,6 +69,35 @@ def _import_cudart():
                                  "pip install 'hpi-runtime[gpu]'")
 
 
+def _enum_name(value: Any) -> str:
+    return getattr(value, "name", None) or str(value).rsplit(".", 1)[-1]  # "LayerType.SOFTMAX" -> "SOFTMAX"
+
+
+def describe_network(trt, network) -> List[LayerInfo]:
+    """The parsed network's layers as plain data, for `fp32_layers`."""
+    layers = [network.get_layer(index) for index in range(network.num_layers)]
+    producer = {layer.get_output(k).name: index for index, layer in enumerate(layers)
+                for k in range(layer.num_outputs)}
+    described = []
+    for index, layer in enumerate(layers):
+        kind, op = _enum_name(layer.type), ""
+        if kind in _LAYER_CLASSES:
+            layer.__class__ = getattr(trt, _LAYER_CLASSES[kind])  # as Polygraphy does, to reach `.op`
+            op = _enum_name(layer.op)
+        tensors = (layer.get_input(k) for k in range(layer.num_inputs))
+        inputs = tuple(-1 if tensor is None else producer.get(tensor.name, -1) for tensor in tensors)
+        described.append(LayerInfo(index, kind, op, inputs))
+    return described
+
+
+def _pin_fp32(trt, network, indices: Sequence[int]) -> None:
+    for index in indices:
+        layer = network.get_layer(index)
+        layer.precision = trt.float32  # where it computes
+        for k in range(layer.num_outputs):
+            layer.set_output_type(k, trt.float32)  # and what it hands on: an FP16 output would overflow as well
+
+
 def _cuda_ok(cudart, result) -> Any:
     """cuda-python returns (error, *values): raise on an error, else return the value (or None)."""
     error, *values = result
@@ -66,8 +112,12 @@ class TensorRTBackend(InferenceBackend):
     framework = "tensorrt"
     device_kinds = ("gpu",)
     option_checks = {
-        "precision": (one_of("fp32", "fp16"), "'fp32' or 'fp16' (int8 needs a calibration set and is not "
-                                              "supported yet: it is a later issue)"),
+        "precision": (one_of("fp32", "fp16", "int8"),
+                      "'fp32', 'fp16' (Softmax and LayerNorm stay FP32) or 'int8' (the gated QDQ model that "
+                      "`hpi quantize --backend onnxruntime` makes; its float layers stay FP32)"),
+        "int8_allow_fp16": (lambda value: isinstance(value, bool),
+                            "true or false: with precision 'int8', whether the layers the QDQ model keeps in float "
+                            "may run in FP16 (default false: FP32, as its accuracy gate measured them)"),
         "dynamic_shapes": (_valid_dynamic_shapes, "{input_name: [min, opt, max]}, each shape 4 positive integers"),
         "cache_dir": (lambda value: isinstance(value, str) and bool(value), "a directory path"),
         "workspace_mb": (positive_int, "a positive integer (MiB of builder workspace)"),
@@ -75,6 +125,9 @@ class TensorRTBackend(InferenceBackend):
 
     def __init__(self, model_dir, device: Device, options=None):
         super().__init__(model_dir, device, options)
+        if self.options.get("int8_allow_fp16") and self.options["precision"] != "int8":
+            raise ConfigError(f"tensorrt.int8_allow_fp16 applies to precision 'int8' only, not "
+                              f"{self.options['precision']!r}")
         # These defaults depend on the model dir, which default_options() does not see.
         self.options.setdefault("dynamic_shapes", model_dir.section(*YML_DYNAMIC_SHAPES)
                                 or {DEFAULT_INPUT_NAME: [list(shape) for shape in REC_DEFAULT_PROFILE]})
@@ -87,6 +140,17 @@ class TensorRTBackend(InferenceBackend):
     def default_options(cls, device: Device) -> Dict[str, Any]:
         return {"precision": "fp32", "workspace_mb": 1024}
 
+    def model_path(self):
+        if self.options.get("precision") == "int8":
+            from ..quantization import gated_model_path
+
+            return gated_model_path(self.model_dir, super().model_path(), self.name)
+        return super().model_path()
+
+    @property
+    def _allow_fp16(self) -> bool:
+        return self.options["precision"] == "fp16" or bool(self.options.get("int8_allow_fp16"))
+
     # -- loading --------------------------------------------------------------------------------------------
     def _load_impl(self) -> None:
         trt = require("tensorrt")
@@ -94,17 +158,16 @@ class TensorRTBackend(InferenceBackend):
         _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))
         self._profiles = normalize_profiles(self.options["dynamic_shapes"])
         onnx_path = self.model_path()
-        props = _cuda_ok(self._cudart, self._cudart.cudaGetDeviceProperties(self.device.gpu_id))
-        gpu_name = props.name.decode("utf-8", "replace") if isinstance(props.name, bytes) else str(props.name)
-        fields = engine_key_fields(onnx_sha256=sha256_files(onnx_path), tensorrt_version=trt.__version__,
-                                   compute_capability=f"{props.major}.{props.minor}",
-                                   gpu_name=gpu_name.split("\x00")[0].strip(),
-                                   precision=self.options["precision"], profiles=self._profiles)
         trt_logger = trt.Logger(trt.Logger.WARNING)
+        # The pinned layers belong in the key, so with FP16 the network is parsed before the cache is looked at.
+        parsed = self._parse(trt, trt_logger, onnx_path) if self._allow_fp16 else None
+        self._fp32_layers = pinned = fp32_layers(describe_network(trt, parsed[1])) if parsed else []
+        fields = self._key_fields(trt, onnx_path, pinned)
         self._runtime = trt.Runtime(trt_logger)
         try:
             self._engine, self._engine_path, self._engine_source = load_or_build_engine(
-                Path(self.options["cache_dir"]), fields, lambda: self._build(trt, trt_logger, onnx_path),
+                Path(self.options["cache_dir"]), fields,
+                lambda: self._build(trt, parsed or self._parse(trt, trt_logger, onnx_path), pinned, onnx_path),
                 self._runtime.deserialize_cuda_engine)
             if self._engine is None:
                 raise BackendError(f"tensorrt could not deserialize the engine it built for {str(onnx_path)!r}")
@@ -113,7 +176,23 @@ class TensorRTBackend(InferenceBackend):
             self._close_impl()  # base.load() does not close a backend that failed to load
             raise
 
-    def _build(self, trt, trt_logger, onnx_path: Path) -> bytes:
+    def _key_fields(self, trt, onnx_path: Path, pinned: Sequence[int]) -> Dict[str, Any]:
+        quantization_key = None
+        if self.options["precision"] == "int8":
+            from ..quantization import read_record
+
+            quantization_key = (read_record(onnx_path) or {}).get("key")
+        props = _cuda_ok(self._cudart, self._cudart.cudaGetDeviceProperties(self.device.gpu_id))
+        gpu_name = props.name.decode("utf-8", "replace") if isinstance(props.name, bytes) else str(props.name)
+        return engine_key_fields(onnx_sha256=sha256_files(onnx_path), tensorrt_version=trt.__version__,
+                                 compute_capability=f"{props.major}.{props.minor}",
+                                 gpu_name=gpu_name.split("\x00")[0].strip(), precision=self.options["precision"],
+                                 profiles=self._profiles, allow_fp16=self._allow_fp16, fp32_layers=pinned,
+                                 quantization_key=quantization_key)
+
+    @staticmethod
+    def _parse(trt, trt_logger, onnx_path: Path) -> Tuple[Any, Any, Any]:
+        """(builder, network, parser): the parser owns the network's weights, so it lives until the build ends."""
         builder = trt.Builder(trt_logger)
         major = int(trt.__version__.split(".")[0])
         flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
@@ -122,12 +201,26 @@ class TensorRTBackend(InferenceBackend):
         if not parser.parse_from_file(str(onnx_path)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendError(f"tensorrt could not parse {str(onnx_path)!r}: {errors}")
+        return builder, network, parser
+
+    def _build(self, trt, parsed: Tuple[Any, Any, Any], pinned: Sequence[int], onnx_path: Path) -> bytes:
+        builder, network, _parser = parsed
         normalize_profiles(self.options["dynamic_shapes"],
                            [network.get_input(i).name for i in range(network.num_inputs)])
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.options["workspace_mb"]) << 20)
-        if self.options["precision"] == "fp16":
+        if self.options["precision"] == "int8":
+            # Explicit quantization: the Q/DQ layers carry the scales, so there is no calibrator; the flag lets
+            # TensorRT run the quantized layers in INT8 (8.6 requires it for Q/DQ networks, 10.x accepts it).
+            config.set_flag(trt.BuilderFlag.INT8)
+        if self._allow_fp16:
             config.set_flag(trt.BuilderFlag.FP16)
+            _pin_fp32(trt, network, pinned)
+            # OBEY, not PREFER: PREFER drops a pin with only a log warning where TensorRT has no FP32 kernel for
+            # it, and these pins stand between a result and inf/NaN, so a failed build is better than a silent
+            # one. Softmax, reduce, elementwise, unary and normalization layers all have FP32 kernels.
+            if pinned:
+                config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
         else:
             # TensorRT runs fp32 convolutions in TF32 by default on Ampere and newer: about 1e-3 off true fp32.
             config.clear_flag(trt.BuilderFlag.TF32)
@@ -224,7 +317,8 @@ class TensorRTBackend(InferenceBackend):
         config = super().config
         if self._loaded:
             config["profiles"] = {name: [list(shape) for shape in shapes] for name, shapes in self._profiles.items()}
-            config.update(engine_path=str(self._engine_path), engine_source=self._engine_source)
+            config.update(engine_path=str(self._engine_path), engine_source=self._engine_source,
+                          fp32_layers=len(self._fp32_layers))
         return config
 
 

@@ -1,5 +1,7 @@
-"""TensorRT backend: its plain logic on a CPU (profiles, cache key, engine cache, batch splitting), its control flow
-against fake tensorrt/cuda modules (a check of our own code, not of TensorRT), and the real engine on a GPU."""
+"""TensorRT backend: its plain logic on a CPU (profiles, cache key, engine cache, batch splitting, the layers FP16
+keeps in FP32), its control flow against fake tensorrt/cuda modules (a check of our own code, not of TensorRT), and
+the real engine on a GPU."""
+import collections
 import ctypes
 import enum
 import json
@@ -8,6 +10,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,8 +18,10 @@ import pytest
 from capabilities import CUDA_IS_AVAILABLE, HAS_ONNXRUNTIME
 
 from hpi._deps import is_installed
-from hpi.backends._trt_logic import (REC_DEFAULT_PROFILE, check_within_profile, engine_cache_key, engine_key_fields,
-                                     load_or_build_engine, normalize_profiles, split_batch)
+from hpi._fs import sha256_files
+from hpi.backends._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_cache_key,
+                                     engine_key_fields, fp32_layers, load_or_build_engine, normalize_profiles,
+                                     split_batch)
 from hpi.backends.tensorrt import TensorRTBackend
 from hpi.device import Device
 from hpi.errors import BackendError, ConfigError
@@ -59,6 +64,7 @@ def test_profiles_must_name_the_model_inputs():
     ("onnx_sha256", "cd" * 32), ("tensorrt_version", "8.6.1"), ("compute_capability", "8.9"),
     ("gpu_name", "NVIDIA L4"), ("precision", "fp16"),
     ("profiles", {"x": ((1, 3, 48, 160), (1, 3, 48, 320), (16, 3, 48, 3200))}),
+    ("allow_fp16", True), ("fp32_layers", [12]), ("quantization_key", "ef" * 32),
 ])
 def test_cache_key_changes_with_each_component(field, other):
     base = engine_cache_key(engine_key_fields(**KEY_FIELDS))
@@ -66,9 +72,133 @@ def test_cache_key_changes_with_each_component(field, other):
     assert engine_cache_key(engine_key_fields(**{**KEY_FIELDS, field: other})) != base
 
 
+def test_int8_key_changes_with_the_quantization_and_the_pinned_layers():
+    int8 = {**KEY_FIELDS, "precision": "int8", "quantization_key": "k1" * 32, "onnx_sha256": "1a" * 32}
+    base = engine_cache_key(engine_key_fields(**int8))
+    requantized = engine_cache_key(engine_key_fields(**{**int8, "quantization_key": "k2" * 32}))
+    other_file = engine_cache_key(engine_key_fields(**{**int8, "onnx_sha256": "2b" * 32}))
+    assert len({base, requantized, other_file}) == 3
+    half = {**KEY_FIELDS, "precision": "fp16", "allow_fp16": True}
+    keys = {engine_cache_key(engine_key_fields(**half, fp32_layers=pinned)) for pinned in ([], [3, 9], [3, 10])}
+    assert len(keys) == 3
+    assert engine_key_fields(**half, fp32_layers=[9, 3])["fp32_layers"] == [3, 9]  # order-free
+
+
 def test_key_fields_survive_a_json_round_trip():
     fields = engine_key_fields(**KEY_FIELDS)
     assert json.loads(json.dumps(fields)) == fields  # the sidecar comparison relies on it
+
+
+# -- layers kept in FP32 under FP16 ----------------------------------------------------------------------------
+# What the TensorRT ONNX parser makes of each ONNX op: (layer type, operation). GlobalAveragePool becomes a REDUCE
+# AVG too (a mean that is no LayerNorm); initializers become CONSTANT layers.
+TRT_LAYER_OF_ONNX = {
+    "Softmax": ("SOFTMAX", ""), "LayerNormalization": ("NORMALIZATION", ""), "ReduceMean": ("REDUCE", "AVG"),
+    "GlobalAveragePool": ("REDUCE", "AVG"), "Pow": ("ELEMENTWISE", "POW"), "Add": ("ELEMENTWISE", "SUM"),
+    "Sub": ("ELEMENTWISE", "SUB"), "Mul": ("ELEMENTWISE", "PROD"), "Div": ("ELEMENTWISE", "DIV"),
+    "Sqrt": ("UNARY", "SQRT"), "Transpose": ("SHUFFLE", ""), "Reshape": ("SHUFFLE", ""), "Squeeze": ("SHUFFLE", ""),
+    "Unsqueeze": ("SHUFFLE", ""), "Constant": ("CONSTANT", ""), "Conv": ("CONVOLUTION", ""),
+    "MatMul": ("MATRIX_MULTIPLY", ""), "Clip": ("ACTIVATION", ""), "Sigmoid": ("ACTIVATION", ""),
+    "Relu": ("ACTIVATION", ""), "HardSigmoid": ("ACTIVATION", ""), "HardSwish": ("ACTIVATION", ""),
+    "BatchNormalization": ("SCALE", ""), "AveragePool": ("POOLING", ""), "Concat": ("CONCATENATION", ""),
+}
+
+
+def _layers_of_onnx(path):
+    """A real model's graph as the layer descriptions the backend makes of the parsed network, with the ONNX node
+    behind each layer (None for the constants)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    nodes = [None] * len(graph.initializer) + list(graph.node)
+    producer = {init.name: index for index, init in enumerate(graph.initializer)}
+    layers = [LayerInfo(index, "CONSTANT") for index in range(len(graph.initializer))]
+    for index in range(len(graph.initializer), len(nodes)):
+        node = nodes[index]
+        kind, op = TRT_LAYER_OF_ONNX.get(node.op_type, (node.op_type.upper(), ""))
+        layers.append(LayerInfo(index, kind, op, tuple(producer.get(name, -1) for name in node.input if name)))
+        producer.update((name, index) for name in node.output)
+    return layers, nodes
+
+
+@pytest.mark.parametrize("model", ["PP-OCRv4_mobile_rec_onnx", "PP-OCRv5_mobile_rec_onnx"])
+def test_fp16_pins_softmax_and_each_decomposed_layer_norm_of_a_real_model(models_root, model):
+    layers, nodes = _layers_of_onnx(models_root / model / "inference.onnx")
+    pinned = fp32_layers(layers)
+    pinned_ops = collections.Counter(nodes[index].op_type for index in pinned)
+    # 3 Softmax (two attention blocks, the classifier) and 5 LayerNorms of 7 layers each: 2 means, sub, pow, add
+    # of epsilon, sqrt, div
+    assert pinned_ops == {"Softmax": 3, "ReduceMean": 10, "Sub": 5, "Pow": 5, "Add": 5, "Sqrt": 5, "Div": 5}
+    by_output = {name: index for index, node in enumerate(nodes) if node for name in node.output}
+    for index in pinned:
+        node = nodes[index]
+        if node.op_type == "Div":  # ends a LayerNorm: x - mean over sqrt(...)
+            assert [nodes[by_output[name]].op_type for name in node.input] == ["Sub", "Sqrt"]
+        if node.op_type == "Add":  # the epsilon, added to a variance
+            assert nodes[by_output[node.input[0]]].op_type == "ReduceMean"
+    # what stays free: the LayerNorm's scale (the Mul after each Div) and the global average pools (REDUCE AVG too)
+    consumers = collections.defaultdict(list)
+    for index, node in enumerate(nodes):
+        for name in (node.input if node else ()):
+            consumers[name].append(index)
+    scales = {consumer for index in pinned if nodes[index].op_type == "Div"
+              for consumer in consumers[nodes[index].output[0]]}
+    assert len(scales) == 5 and {nodes[index].op_type for index in scales} == {"Mul"} and not scales & set(pinned)
+    pools = [index for index, node in enumerate(nodes) if node and node.op_type == "GlobalAveragePool"]
+    assert pools and not set(pools) & set(pinned)
+
+
+# The decomposed LayerNorm of PP-OCR, then its scale and a Softmax: (kind, op, input layers); -1 the network input.
+SMALL_NET = [
+    ("SHUFFLE", "", (-1,)),                # 0: transpose x
+    ("REDUCE", "AVG", (0,)),               # 1: mean
+    ("ELEMENTWISE", "SUB", (0, 1)),        # 2: x - mean
+    ("CONSTANT", "", ()),                  # 3: 2.0
+    ("ELEMENTWISE", "POW", (2, 3)),        # 4: squared
+    ("REDUCE", "AVG", (4,)),               # 5: variance
+    ("CONSTANT", "", ()),                  # 6: epsilon
+    ("ELEMENTWISE", "SUM", (5, 6)),        # 7: + epsilon
+    ("UNARY", "SQRT", (7,)),               # 8: standard deviation
+    ("ELEMENTWISE", "DIV", (2, 8)),        # 9: normalized
+    ("CONSTANT", "", ()),                  # 10: gamma
+    ("ELEMENTWISE", "PROD", (9, 10)),      # 11: scaled
+    ("SOFTMAX", "", (11,)),                # 12
+]
+SMALL_NET_PINNED = [1, 2, 4, 5, 7, 8, 9, 12]
+
+
+def _infos(spec):
+    return [LayerInfo(index, kind, op, inputs) for index, (kind, op, inputs) in enumerate(spec)]
+
+
+def test_small_layer_norm_and_softmax_are_pinned_scale_and_constants_are_not():
+    assert fp32_layers(_infos(SMALL_NET)) == SMALL_NET_PINNED
+    assert fp32_layers([LayerInfo(0, "NORMALIZATION", "", (-1,)), LayerInfo(1, "ELEMENTWISE", "DIV", (0, -1))]) == [0]
+    assert fp32_layers([]) == []
+
+
+def test_layer_norm_variants_the_parser_or_exporter_make():
+    # a reshape the parser puts between the square and its mean is pinned too: FP16 there would overflow as well
+    reshaped = SMALL_NET[:5] + [("SHUFFLE", "", (4,)), ("REDUCE", "AVG", (5,))] + [
+        (kind, op, tuple(i + 1 if i >= 5 else i for i in inputs)) for kind, op, inputs in SMALL_NET[6:]]
+    assert fp32_layers(_infos(reshaped)) == [1, 2, 4, 5, 6, 8, 9, 10, 13]
+    # the square as (x - mean) * (x - mean)
+    product = list(SMALL_NET)
+    product[4] = ("ELEMENTWISE", "PROD", (2, 2))
+    assert fp32_layers(_infos(product)) == SMALL_NET_PINNED
+
+
+@pytest.mark.parametrize("change", [
+    {1: ("REDUCE", "AVG", (-1,))},           # the mean of another tensor than the one it is subtracted from
+    {1: ("REDUCE", "MAX", (0,))},            # not a mean
+    {4: ("ELEMENTWISE", "POW", (3, 2))},     # 2 ** (x - mean): not a square of the difference
+    {4: ("ELEMENTWISE", "PROD", (2, 0))},    # (x - mean) * x
+    {8: ("UNARY", "EXP", (7,))},             # not a standard deviation
+    {9: ("ELEMENTWISE", "DIV", (8, 2))},     # upside down
+])
+def test_near_misses_are_not_layer_norms(change):
+    spec = [change.get(index, layer) for index, layer in enumerate(SMALL_NET)]
+    assert fp32_layers(_infos(spec)) == [12]  # the Softmax only
 
 
 # -- batches and out-of-profile inputs ------------------------------------------------------------------------
@@ -160,7 +290,9 @@ def fake_model_dir(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"precision": "int8"}, "int8 needs a calibration set and is not supported yet"),
+    ({"precision": "int4"}, r"'fp32', 'fp16' \(Softmax and LayerNorm stay FP32\) or 'int8'"),
+    ({"int8_allow_fp16": True}, "int8_allow_fp16 applies to precision 'int8' only, not 'fp32'"),
+    ({"precision": "int8", "int8_allow_fp16": "yes"}, "true or false"),
     ({"workspace_mb": 0}, "invalid value 0 for tensorrt.workspace_mb"),
     ({"dynamic_shapes": {"x": [[1, 3, 48, 160]]}}, "three shapes"),
     ({"threads": 2}, "unknown option 'threads' for backend 'tensorrt'"),
@@ -213,14 +345,43 @@ class FakeContext:
         return True
 
 
-def _fake_tensorrt(flags):
+class FakeLayer:
+    """A parsed network's layer as the binding hands it out: no `op` until it is given its own class."""
+
+    def __init__(self, index, kind, op, inputs):
+        self.type, self._op, self.precision, self.output_types = SimpleNamespace(name=kind), op, None, {}
+        self.num_inputs, self.num_outputs, self._inputs, self._index = len(inputs), 1, inputs, index
+
+    def get_input(self, k):
+        return None if self._inputs[k] is None else SimpleNamespace(name="x" if self._inputs[k] < 0
+                                                                     else f"t{self._inputs[k]}")
+
+    def get_output(self, k):
+        return SimpleNamespace(name=f"t{self._index}")
+
+    def set_output_type(self, k, dtype):
+        self.output_types[k] = dtype
+
+
+class FakeOpLayer(FakeLayer):
+    op = property(lambda self: SimpleNamespace(name=self._op))
+
+
+def _fake_network(spec):
+    layers = [FakeLayer(index, kind, op, inputs) for index, (kind, op, inputs) in enumerate(spec)]
+    return SimpleNamespace(num_inputs=1, get_input=lambda i: SimpleNamespace(name="x"), num_layers=len(layers),
+                           get_layer=layers.__getitem__, layers=layers)
+
+
+def _fake_tensorrt(flags, spec=()):
+    network = _fake_network(spec)
     engine = SimpleNamespace(num_io_tensors=2, get_tensor_name=["x", "out"].__getitem__,
                              get_tensor_mode=lambda name: "in" if name == "x" else "out",
                              get_tensor_dtype=lambda name: "float", create_execution_context=FakeContext)
     config = SimpleNamespace(set_memory_pool_limit=lambda pool, size: None, set_flag=flags.append,
                              clear_flag=lambda flag: flags.append("-" + flag), add_optimization_profile=lambda p: None)
     builder = SimpleNamespace(
-        create_network=lambda flags: SimpleNamespace(num_inputs=1, get_input=lambda i: SimpleNamespace(name="x")),
+        create_network=lambda flags: network,
         create_builder_config=lambda: config,
         create_optimization_profile=lambda: SimpleNamespace(set_shape=lambda *shapes: None),
         build_serialized_network=lambda network, config: flags.append("build") or b"fake-engine")
@@ -230,7 +391,9 @@ def _fake_tensorrt(flags):
         OnnxParser=lambda network, logger: SimpleNamespace(parse_from_file=lambda path: True),
         Runtime=lambda logger: SimpleNamespace(deserialize_cuda_engine={b"fake-engine": engine}.get),
         TensorIOMode=SimpleNamespace(INPUT="in"), MemoryPoolType=SimpleNamespace(WORKSPACE="ws"),
-        BuilderFlag=SimpleNamespace(FP16="fp16", TF32="tf32"), nptype=lambda dtype: np.float32)
+        BuilderFlag=SimpleNamespace(FP16="fp16", TF32="tf32", INT8="int8", OBEY_PRECISION_CONSTRAINTS="obey"),
+        nptype=lambda dtype: np.float32, float32="float32", network=network,
+        IElementWiseLayer=FakeOpLayer, IUnaryLayer=FakeOpLayer, IReduceLayer=FakeOpLayer)
 
 
 class FakeCudart:
@@ -282,7 +445,7 @@ class FakeCudart:
 @pytest.fixture
 def fakes(monkeypatch):
     flags, cudart = [], FakeCudart()
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(flags))
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(flags, SMALL_NET))
     monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
     return flags, cudart
 
@@ -301,7 +464,70 @@ def test_backend_flow_with_fakes(fakes, fake_model_dir, tmp_path):
     with TensorRTBackend(fake_model_dir(), GPU, options) as again:
         assert again.config["engine_source"] == "cache" and flags.count("build") == 1
     with TensorRTBackend(fake_model_dir(), GPU, {**options, "precision": "fp16"}) as half:
-        assert half.config["engine_source"] == "built" and "fp16" in flags
+        assert half.config["engine_source"] == "built" and flags[-3:] == ["fp16", "obey", "build"]
+        assert half.config["fp32_layers"] == len(SMALL_NET_PINNED)
+    network = sys.modules["tensorrt"].network
+    assert [layer._index for layer in network.layers if layer.precision == "float32"] == SMALL_NET_PINNED
+    assert all(network.layers[index].output_types == {0: "float32"} for index in SMALL_NET_PINNED)
+    assert not any(layer.output_types for layer in network.layers if layer._index not in SMALL_NET_PINNED)
+    with TensorRTBackend(fake_model_dir(), GPU, {**options, "precision": "fp16"}) as again:
+        assert again.config["engine_source"] == "cache"
+        sidecar = json.loads(Path(again.config["engine_path"]).with_suffix(".json").read_text())
+    assert (sidecar["fp32_layers"], sidecar["allow_fp16"]) == (SMALL_NET_PINNED, True)
+
+
+# -- int8 -----------------------------------------------------------------------------------------------------
+def _write_gated(model_dir, key, content=b"qdq onnx", passed=True):
+    """An INT8 model and the record `hpi quantize` writes beside it."""
+    path = model_dir.path / "inference.int8.onnx"
+    path.write_bytes(content)
+    record = {"key": key, "gate": {"passed": passed}, "fp32_sha256": sha256_files(model_dir.onnx),
+              "files": {path.name: sha256_files(path)}}
+    (model_dir.path / "inference.int8.onnx.hpi.json").write_text(json.dumps(record))
+    return path
+
+
+def test_int8_refuses_without_a_gated_model(fake_model_dir):
+    model_dir = fake_model_dir()
+    backend = TensorRTBackend(model_dir, GPU, {"precision": "int8"})  # constructing it does not look yet
+    with pytest.raises(BackendError, match="hpi quantize"):
+        backend.model_path()
+    _write_gated(model_dir, "k1", passed=False)
+    with pytest.raises(BackendError, match="gate.*hpi quantize"):
+        backend.model_path()
+    assert _write_gated(model_dir, "k1") == backend.model_path()
+    assert TensorRTBackend(model_dir, GPU).model_path() == model_dir.onnx  # fp32 runs the FP32 model
+
+
+def test_int8_load_without_a_gated_model_says_to_quantize(fakes, fake_model_dir, tmp_path):
+    flags, _ = fakes
+    with pytest.raises(BackendError, match="hpi quantize"):
+        TensorRTBackend(fake_model_dir(), GPU, {"precision": "int8", "cache_dir": str(tmp_path)}).load()
+    assert "build" not in flags
+
+
+def test_int8_builds_from_the_gated_model_and_a_new_quantization_rebuilds(fakes, fake_model_dir, tmp_path):
+    flags, _ = fakes
+    model_dir = fake_model_dir()
+    int8_path = _write_gated(model_dir, "k1")
+    options = {"precision": "int8", "cache_dir": str(tmp_path / "engines")}
+
+    def load(extra=None):
+        with TensorRTBackend(model_dir, GPU, {**options, **(extra or {})}) as backend:
+            sidecar = json.loads(Path(backend.config["engine_path"]).with_suffix(".json").read_text())
+            return backend.config["engine_source"], sidecar
+
+    source, sidecar = load()
+    assert source == "built" and flags == ["int8", "-tf32", "build"]  # no calibrator, float layers true FP32
+    assert (sidecar["quantization_key"], sidecar["onnx_sha256"]) == ("k1", sha256_files(int8_path))
+    assert (sidecar["allow_fp16"], sidecar["fp32_layers"]) == (False, [])
+    assert load()[0] == "cache"
+    _write_gated(model_dir, "k2", b"qdq onnx, quantized again")
+    source, sidecar = load()
+    assert source == "built" and sidecar["quantization_key"] == "k2" and flags.count("build") == 2
+    source, sidecar = load({"int8_allow_fp16": True})
+    assert source == "built" and flags[-4:] == ["int8", "fp16", "obey", "build"]
+    assert sidecar["fp32_layers"] == SMALL_NET_PINNED
 
 
 class YieldingContext(FakeContext):
