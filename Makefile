@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hpi-installed
-EXTRAS ?= cpu,paddle,pdf,test,serve,ray
+EXTRAS ?= cpu,paddle,pdf,test,serve,ray,quantize
 MODELS ?= .cache/test_models
 export HPI_TEST_MODELS := $(abspath $(MODELS))
 # A peer for the benchmark race test, in its own venv (RapidOCR pulls opencv-python, which clashes with ours)

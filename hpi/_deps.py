@@ -20,6 +20,7 @@ _EXTRAS = {
     "pypdfium2": ("pdf", "pypdfium2"),
     "ray": ("ray", "ray[data,serve]"),
     "fastapi": ("serve", "fastapi"),
+    "nncf": ("quantize", "nncf"),
     "uvicorn": ("serve", "uvicorn"),
 }
 

@@ -181,6 +181,11 @@ def _add_tune(subparsers) -> None:
     parser.add_argument("--model_dir", required=True, type=existing_dir)
     parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
     parser.add_argument("--lines", type=at_least(1), default=None, help="rendered lines to time (default 64)")
+    parser.add_argument("--val_data", default=None,
+                        help="your real lines (a folder with labels.txt, a labels file, or a folder of images): bf16 "
+                             "and FP16 candidates are considered only when their gate holds there")
+    parser.add_argument("--max_drop", type=float, default=0.5,
+                        help="the gate, as hpi quantize: most accuracy lost in points (default 0.5)")
     parser.set_defaults(handler=_run_tune)
 
 
@@ -189,18 +194,26 @@ def _run_tune(args) -> int:
     from .model_dir import load_model_dir
     from .tuning import MIN_AGREEMENT, TUNE_LINES, cache_dir, tune
 
-    result = tune(load_model_dir(args.model_dir), parse_device(args.device), lines=args.lines or TUNE_LINES)
-    print(f"| backend | options | ms/line, new widths | ms/line, widths seen | agreement with FP32 | "
-          f"kept (>= {MIN_AGREEMENT:.1%}) |")
-    print("|---|---|---|---|---|---|")
+    model_dir = load_model_dir(args.model_dir)
+    validation = None
+    if args.val_data:
+        from .tasks.text_recognition.calibration import recognition_workload
+
+        validation = recognition_workload(model_dir, args.val_data, args.val_data)
+    result = tune(model_dir, parse_device(args.device), lines=args.lines or TUNE_LINES, validation=validation,
+                  max_drop=args.max_drop)
+    print(f"| backend | options | ms/line, new widths | ms/line, widths seen | agreement with FP32 | gate on your "
+          f"data | kept (FP32: agreement >= {MIN_AGREEMENT:.1%}; reduced: gate) |")
+    print("|---|---|---|---|---|---|---|")
     for timing in result.candidates:
         options = ", ".join(f"{k}={v}" for k, v in timing.options.items())
         if timing.error:
-            print(f"| {timing.backend} | {options} | failed: {timing.error} | | | no |")
+            print(f"| {timing.backend} | {options} | not timed: {timing.error} | | | | no |")
         else:
+            gate = "-" if timing.gate is None else ("holds" if timing.gate["passed"] else "fails") + \
+                f" ({timing.gate.get('judged_by', 'measured now')})"
             print(f"| {timing.backend} | {options} | {timing.ms_per_line:.2f} | {timing.warm_ms_per_line:.2f} | "
-                  f"{timing.agreement:.1%} | "
-                  f"{'yes' if timing.kept else 'no'} |")
+                  f"{timing.agreement:.1%} | {gate} | {'yes' if timing.kept else 'no'} |")
     winner = result.winner
     print(f"winner: {winner.backend} {winner.options}" if winner else "winner: none kept the FP32 text")
     print(f"cached: {cache_dir() / (result.key + '.json')}")
@@ -222,6 +235,13 @@ def _add_quantize(subparsers) -> None:
                              "most disagreement with FP32 text in percent (default 0.5)")
     parser.add_argument("--backend", default="openvino", choices=["openvino"],
                         help="the runtime the INT8 model is made for")
+    parser.add_argument("--preset", default="performance", choices=["performance", "mixed"],
+                        help="NNCF preset: symmetric activations (performance) or asymmetric where it helps (mixed)")
+    parser.add_argument("--bias_correction", default="fast", choices=["fast", "full", "none"])
+    parser.add_argument("--ranges", default="minmax", choices=["minmax", "mean_minmax", "quantile", "histogram"],
+                        help="how activation ranges are estimated from the calibration lines")
+    parser.add_argument("--smooth_quant", type=float, default=None, metavar="ALPHA",
+                        help="SmoothQuant alpha for MatMul layers (e.g. 0.5); default off")
     parser.add_argument("--force", action="store_true", help="quantize again even if an up-to-date model exists")
     parser.set_defaults(handler=_run_quantize)
 
@@ -234,8 +254,10 @@ def _run_quantize(args) -> int:
 
     model_dir = load_model_dir(args.model_dir)
     workload = recognition_workload(model_dir, args.calib_data, args.val_data)
+    settings = {"preset": args.preset, "bias_correction": args.bias_correction, "ranges": args.ranges,
+                "smooth_quant": args.smooth_quant}
     record = quantize_model(model_dir, workload, backend=args.backend, max_drop=args.max_drop, force=args.force,
-                            progress=lambda message: print(message, flush=True))
+                            settings=settings, progress=lambda message: print(message, flush=True))
     target = int8_path(model_dir.path, args.backend)
     if record["reused"]:
         print(f"{target}: up to date (same FP32 model, data and settings), reused")

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MIN_AGREEMENT = 0.995
 TUNE_LINES = 64
-TUNE_VERSION = 2  # bump when the measurement changes: cached winners are redone
+TUNE_VERSION = 3  # bump when the measurement changes: cached winners are redone
 
 
 @dataclass
@@ -48,11 +48,16 @@ class CandidateTiming:
     ms_per_line: Optional[float] = None  # first pass, every width new to the runtime (the score)
     warm_ms_per_line: Optional[float] = None  # the same lines again, widths already seen
     agreement: Optional[float] = None
+    gate: Optional[dict] = None  # reduced precision (not INT8, gated when made): judged on the user's validation data
     error: Optional[str] = None
 
     @property
     def kept(self) -> bool:
-        return self.error is None and self.agreement is not None and self.agreement >= MIN_AGREEMENT
+        if self.error is not None or self.agreement is None:
+            return False
+        if self.gate is not None:  # judged on the user's real data, which rendered lines cannot overrule
+            return self.gate["passed"]
+        return self.agreement >= MIN_AGREEMENT
 
 
 @dataclass
@@ -79,28 +84,77 @@ def machine_facts(device: Device) -> dict:
             "versions": versions, "tune_version": TUNE_VERSION}
 
 
-def tune_key(model_dir: ModelDir, device: Device) -> str:
-    model_hash = sha256_files(*[p for p in (model_dir.onnx, model_dir.paddle_params) if p is not None])
-    facts = json.dumps(machine_facts(device), sort_keys=True)
+def tune_key(model_dir: ModelDir, device: Device, validation=None, max_drop: float = 0.5) -> str:
+    """Model files (INT8 ones too), machine, and the validation data that judged reduced precision."""
+    from .quantization.record import INT8_FILES
+
+    int8 = sorted({model_dir.path / name for name in INT8_FILES.values() if (model_dir.path / name).is_file()})
+    model_hash = sha256_files(*[p for p in (model_dir.onnx, model_dir.paddle_params, *int8) if p is not None])
+    judged = [validation.fingerprint, max_drop] if validation is not None else None
+    facts = json.dumps([machine_facts(device), judged], sort_keys=True)
     return hashlib.sha256(f"{model_hash}{facts}".encode()).hexdigest()[:24]
 
 
 def load_cached(model_dir: ModelDir, device: Device) -> Optional[dict]:
-    path = cache_dir() / f"{tune_key(model_dir, device)}.json"
+    path = cache_dir() / f"{tune_key(model_dir, device)}.json"  # tuned without validation data (auto_config)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
-def tuning_candidates(model_dir: ModelDir, device: Device):
-    """Every backend x precision worth timing here; the first is the FP32 reference."""
-    from .selector import Candidate, default_candidates
+REDUCED = {"bf16", "fp16", "f16", "mkldnn_bf16", "trt_fp16", "int8"}
+
+
+def is_reduced(options: dict) -> bool:
+    return options.get("precision") in REDUCED or options.get("run_mode") in REDUCED
+
+
+def reduced_candidates(model_dir: ModelDir, device: Device):
+    """(candidate, None) for each reduced-precision candidate this hardware runs natively, or (candidate, reason
+    it is left out): bf16 only where the CPU has bf16 instructions (elsewhere it is emulated: slower and still
+    rounded), INT8 only where a model that held its gate exists."""
+    from .device import cpu_capabilities
+    from .selector import Candidate
+
+    if device.kind != "cpu":
+        return [(Candidate("tensorrt", {"precision": "fp16"}), None),
+                (Candidate("paddle", {"run_mode": "trt_fp16"}), None),
+                *[(Candidate(name, {"precision": "int8"}), _gated(model_dir, name)) for name in ("tensorrt",)]]
+    capabilities = cpu_capabilities()
+    no_bf16 = None if capabilities.bf16 else "this CPU has no bf16 instructions (avx512_bf16 or amx_bf16)"
+    return [(Candidate("openvino", {"precision": "bf16"}), no_bf16),
+            (Candidate("paddle", {"run_mode": "mkldnn_bf16"}), no_bf16),
+            *[(Candidate(name, {"precision": "int8"}), _gated(model_dir, name)) for name in ("openvino", "onnxruntime")]]
+
+
+def _gated(model_dir: ModelDir, backend: str) -> Optional[str]:
+    """None when `backend` has an INT8 model of this model dir that held its gate, else why not."""
+    from .quantization import gated_model_path
+
+    try:
+        gated_model_path(model_dir, model_dir.onnx, backend)
+    except HPIError as exc:
+        return str(exc)
+    return None
+
+
+def _int8_gate(model_dir: ModelDir, backend: str) -> dict:
+    from .quantization import read_record
+    from .quantization.record import int8_path
+
+    record = read_record(int8_path(model_dir.path, backend)) or {}
+    return {"fp32": record.get("fp32"), "candidate": record.get("int8"), "rule": record.get("gate", {}).get("rule"),
+            "passed": bool(record.get("gate", {}).get("passed")), "judged_by": "hpi quantize"}
+
+
+def tuning_candidates(model_dir: ModelDir, device: Device, with_reduced: bool = True):
+    """Every backend x precision worth timing here; the first is the FP32 reference. Reduced-precision ones only
+    with `with_reduced` and where `reduced_candidates` admits them."""
+    from .selector import default_candidates
 
     base = default_candidates(model_dir.model_name, device)
-    extra = [Candidate("openvino", {"precision": "bf16"}), Candidate("paddle", {"run_mode": "mkldnn_bf16"})] \
-        if device.kind == "cpu" else [Candidate("tensorrt", {"precision": "fp16"}),
-                                      Candidate("paddle", {"run_mode": "trt_fp16"})]
+    extra = [c for c, reason in reduced_candidates(model_dir, device) if reason is None] if with_reduced else []
     usable = []
     for candidate in base + extra:
         backend_class = get_backend_class(candidate.backend)
@@ -110,7 +164,11 @@ def tuning_candidates(model_dir: ModelDir, device: Device):
     return usable
 
 
-def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: int = 3) -> TuneResult:
+def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: int = 3, validation=None,
+         max_drop: float = 0.5) -> TuneResult:
+    """Time the candidates; `validation` (a quantization Workload of the user's data) admits bf16/fp16 candidates
+    whose gate holds on it (`max_drop` points, as `hpi quantize`). INT8 candidates were gated when made."""
+    from .quantization.search import Gate
     from .tasks.text_recognition.postprocess import CTCDecoder
     from .tasks.text_recognition.preprocess import rec_image_shape_from_config, resize_norm
     from .textlines import render_lines
@@ -120,9 +178,15 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
     inputs = [resize_norm(image, shape)[None] for image, _ in render_lines(lines, seed=0)]
     warmup = np.zeros((1, *shape), np.float32)
     decoder = CTCDecoder(model_dir.section("PostProcess", "character_dict") or list("0123456789abcdefghijklmnopqrstuvwxyz"))
-    timings, reference = [], None
+    gate = Gate(max_drop, validation.labelled) if validation is not None else None
+    timings, reference, fp32_validation, fp32_metrics = [], None, None, None
     for candidate in tuning_candidates(model_dir, device):
         timing = CandidateTiming(candidate.backend, dict(candidate.options))
+        judged = is_reduced(candidate.options) and candidate.options.get("precision") != "int8"
+        if judged and validation is None:
+            timing.error = "reduced precision is judged on your data: hpi tune --val_data DIR"
+            timings.append(timing)
+            continue
         try:
             with get_backend_class(candidate.backend)(model_dir, device, candidate.options) as backend:
                 backend.infer(warmup)  # one-time setup, not counted
@@ -136,6 +200,18 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
                     backend.infer_many(inputs)
                     per_round.append((time.perf_counter() - start) * 1000 / len(inputs))
                 timing.effective = {k: v for k, v in backend.config.items() if k not in ("backend", "device")}
+                if candidate.options.get("precision") == "int8":
+                    timing.gate = _int8_gate(model_dir, candidate.backend)
+                if validation is not None and (fp32_validation is None or judged):
+                    judged_outputs = backend.infer_many(validation.reduced_validation if judged else
+                                                        validation.validation)
+                    if fp32_validation is None:  # the first candidate is the FP32 reference
+                        fp32_validation = judged_outputs
+                        fp32_metrics = validation.judge(judged_outputs, judged_outputs)
+                    else:
+                        metrics = validation.judge(judged_outputs, fp32_validation)
+                        timing.gate = {"fp32": fp32_metrics.to_dict(), "candidate": metrics.to_dict(),
+                                       "rule": gate.describe(), "passed": gate.holds(fp32_metrics, metrics)}
             timing.warm_ms_per_line = round(statistics.median(per_round), 3)
             reference = reference or texts
             timing.agreement = sum(a == b for a, b in zip(texts, reference)) / len(texts)
@@ -143,9 +219,10 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
             timing.error = str(exc).splitlines()[0][:200]
         timings.append(timing)
         logger.info("tuned %s %s: %s", timing.backend, timing.effective or timing.options, timing.error or
-                    f"{timing.ms_per_line} ms/line (warm {timing.warm_ms_per_line}), agreement {timing.agreement:.3f}")
+                    f"{timing.ms_per_line} ms/line (warm {timing.warm_ms_per_line}), agreement {timing.agreement:.3f}"
+                    + (f", gate {'holds' if timing.gate['passed'] else 'fails'}" if timing.gate else ""))
     kept = [t for t in timings if t.kept]
     winner = min(kept, key=lambda t: t.ms_per_line) if kept else None
-    result = TuneResult(tune_key(model_dir, device), winner, timings, machine_facts(device))
+    result = TuneResult(tune_key(model_dir, device, validation, max_drop), winner, timings, machine_facts(device))
     atomic_write(cache_dir() / f"{result.key}.json", json.dumps(result.to_dict(), indent=2).encode("utf-8"))
     return result

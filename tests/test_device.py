@@ -85,3 +85,21 @@ def test_tuning_refuses_a_gpu_that_is_not_here(v4_onnx_dir, tmp_path, monkeypatc
     with pytest.raises(DeviceUnavailableError, match="no NVIDIA GPU is visible here"):
         tune(load_model_dir(v4_onnx_dir), Device("gpu", 0), lines=2, rounds=1)
     assert not (tmp_path / "tuning").exists()  # no winner cached for a device that did not run
+
+
+def test_cpu_capabilities_read_the_flags(tmp_path):
+    from hpi.device import cpu_capabilities
+
+    cascade_lake = tmp_path / "cpuinfo"
+    cascade_lake.write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6271C\n"
+                            "flags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
+    assert cpu_capabilities(cascade_lake).to_dict() == {"int8_dot": True, "bf16": False, "amx": False,
+                                                        "flags": ["avx512_vnni"]}
+    sapphire = tmp_path / "sapphire"
+    sapphire.write_text("flags\t: avx512f avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16\n")
+    assert cpu_capabilities(sapphire).to_dict() == {"int8_dot": True, "bf16": True, "amx": True, "flags": [
+        "amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni"]}
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t: fma avx avx2\n")
+    assert not cpu_capabilities(plain).int8_dot and not cpu_capabilities(plain).bf16
+    assert cpu_capabilities(tmp_path / "missing").flags == ()

@@ -27,6 +27,7 @@ def test_tune_times_candidates_filters_by_agreement_and_caches(v4_onnx_dir):
     reference = result.candidates[0]
     assert reference.agreement == 1.0 and reference.kept  # the FP32 reference agrees with itself
     for timing in result.candidates:
+        assert timing.gate is None  # no validation data: nothing reduced-precision was judged, or timed
         assert timing.kept == (timing.error is None and timing.agreement >= MIN_AGREEMENT)
     assert result.winner is not None and result.winner.kept
     assert result.winner.ms_per_line == min(c.ms_per_line for c in result.candidates if c.kept)
@@ -56,3 +57,22 @@ def test_cli_tune_prints_a_table(v4_onnx_dir, capsys):
     assert "| openvino |" in out and "winner:" in out and "cached:" in out
     cached_path = out.rsplit("cached: ", 1)[1].strip()
     assert json.loads(open(cached_path).read())["min_agreement"] == MIN_AGREEMENT
+
+
+def test_bf16_is_offered_only_on_a_cpu_with_bf16_and_judged_only_on_validation_data(v4_onnx_dir, monkeypatch):
+    import hpi.device
+    from hpi.tuning import reduced_candidates
+
+    model_dir = load_model_dir(v4_onnx_dir)
+    without = hpi.device.CPUCapabilities(int8_dot=True, bf16=False, amx=False)
+    monkeypatch.setattr(hpi.device, "cpu_capabilities", lambda: without)
+    reasons = {(c.backend, c.options.get("precision") or c.options.get("run_mode")): r
+               for c, r in reduced_candidates(model_dir, Device("cpu"))}
+    assert "no bf16 instructions" in reasons[("openvino", "bf16")]
+    assert "hpi quantize" in reasons[("openvino", "int8")]  # no gated INT8 model in this dir
+
+    with_bf16 = hpi.device.CPUCapabilities(int8_dot=True, bf16=True, amx=False)
+    monkeypatch.setattr(hpi.device, "cpu_capabilities", lambda: with_bf16)
+    result = tune(model_dir, Device("cpu"), lines=4, rounds=1)
+    bf16 = next(t for t in result.candidates if t.options.get("precision") == "bf16")
+    assert "--val_data" in bf16.error and not bf16.kept and bf16.ms_per_line is None

@@ -36,7 +36,8 @@ class ONNXRuntimeBackend(InferenceBackend):
     device_kinds = ("cpu", "gpu")
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
-        "precision": (one_of("fp32", "fp16"), "'fp32', or 'fp16' with the tensorrt execution provider"),
+        "precision": (one_of("fp32", "fp16", "int8"), "'fp32', 'fp16' with the tensorrt execution provider, or "
+                                                      "'int8' on the CPU (a gated model made by `hpi quantize`)"),
         "execution_provider": (one_of("cpu", "cuda", "tensorrt"), "'cpu', 'cuda' or 'tensorrt'"),
         "cudnn_conv_algo_search": (one_of("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
                                    "'EXHAUSTIVE', 'HEURISTIC' or 'DEFAULT'"),
@@ -57,7 +58,7 @@ class ONNXRuntimeBackend(InferenceBackend):
     def _providers(self) -> List:
         provider = self.options["execution_provider"]
         if provider == "cpu":
-            if self.options["precision"] != "fp32":
+            if self.options["precision"] == "fp16":
                 raise ValueError("ONNX Runtime runs fp16 only with execution_provider 'tensorrt'")
             return ["CPUExecutionProvider"]
         device_id = {"device_id": self.device.gpu_id}
@@ -70,13 +71,23 @@ class ONNXRuntimeBackend(InferenceBackend):
             min_s, opt_s, max_s = trt_profile_strings("x", shapes)
             cache = self.options.get("trt_engine_cache_dir") or str(self.model_dir.path / ".cache" / "ort_trt")
             Path(cache).mkdir(parents=True, exist_ok=True)
+            # int8: the gated QDQ model, explicit quantization (its scales are in the graph: no calibration table)
             trt = {**device_id, "trt_fp16_enable": self.options["precision"] == "fp16",
+                   "trt_int8_enable": self.options["precision"] == "int8",
                    "trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
                    "trt_profile_min_shapes": min_s, "trt_profile_opt_shapes": opt_s, "trt_profile_max_shapes": max_s}
             chain.insert(0, ("TensorrtExecutionProvider", trt))
         elif self.options["precision"] != "fp32":
-            raise ValueError("ONNX Runtime runs fp16 only with execution_provider 'tensorrt'")
+            raise ValueError(f"ONNX Runtime runs {self.options['precision']} on a GPU only with the tensorrt "
+                             "execution provider")
         return chain
+
+    def model_path(self):
+        if self.options.get("precision") == "int8":
+            from ..quantization import gated_model_path
+
+            return gated_model_path(self.model_dir, super().model_path(), self.name)
+        return super().model_path()
 
     def _yml_shapes(self):
         shapes = self.model_dir.section("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")

@@ -91,7 +91,8 @@ class OpenVINOBackend(InferenceBackend):
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()
         if actual != float_precision:
             logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", float_precision, actual)
-        self._actual_precision = f"int8 (float layers {actual})" if precision == "int8" else actual
+        self._actual_precision = "int8" if precision == "int8" else actual
+        self._float_precision = actual  # of the layers an INT8 model's gate kept in float
 
     def model_path(self):
         if self.options.get("precision") == "int8":
@@ -118,6 +119,8 @@ class OpenVINOBackend(InferenceBackend):
         config = super().config
         if self._loaded:
             config["precision"] = self._actual_precision
+            if self._actual_precision == "int8":
+                config["float_layers_precision"] = self._float_precision
         return config
 
 

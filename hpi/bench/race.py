@@ -27,7 +27,6 @@ PEER_WORKER = Path(__file__).with_name("peer_worker.py")
 PEER_SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime")
 # RapidOCR runs its own bundled model, the upstream ONNX export of this one; it stands in only for this model.
 RAPIDOCR_MODEL = "PP-OCRv4_mobile_rec"
-BF16_CONFIG = {"backend": "openvino", "backend_config": {"precision": "bf16"}}  # the opt-in users write
 LATENCY_CHUNK = 10  # lines each system times in turn in the batch-1 pass
 
 
@@ -220,16 +219,32 @@ def profile_stages(model, paths: Sequence[str], batch_size: int) -> Dict[str, fl
     return {key: 1000 * seconds / len(items) for key, seconds in times.items()}
 
 
-def make_systems(model_dir, device: str, peers: Dict[str, str], bf16: bool,
+def reduced_precision_systems(model_dir, device) -> Tuple[Dict[str, dict], List[dict]]:
+    """({name: hpi_config} of the reduced-precision modes this hardware runs natively, with INT8 only where a gated
+    model exists), [skipped, with the reason]): e.g. "hpi openvino int8"."""
+    from ..tuning import reduced_candidates
+
+    systems, skipped = {}, []
+    for candidate, reason in reduced_candidates(model_dir, device):
+        precision = candidate.options.get("precision") or candidate.options.get("run_mode")
+        name = f"hpi {candidate.backend} {precision}"
+        if candidate.backend == "paddle":
+            continue  # Paddle's bf16 lost 9 points of agreement when measured: not raced
+        if reason is None:
+            systems[name] = {"backend": candidate.backend, "backend_config": dict(candidate.options)}
+        else:
+            skipped.append({"system": name, "error": reason.splitlines()[0]})
+    return systems, skipped
+
+
+def make_systems(model_dir, device: str, peers: Dict[str, str], reduced: Optional[Dict[str, dict]] = None,
                  extra: Optional[Dict[str, dict]] = None) -> Tuple[list, List[dict]]:
-    """hpi's default, its normal mode (Paddle models), its bf16 opt-in (OpenVINO), `extra` hpi configurations
-    ({name: hpi_config}), then each peer that fits."""
+    """hpi's default, its normal mode (Paddle models), its `reduced` precision modes ({name: hpi_config}), `extra`
+    hpi configurations ({name: hpi_config}), then each peer that fits."""
     wanted = [("hpi", lambda: HpiSystem("hpi", model_dir.path, device, True, None))]
     if model_dir.paddle_program is not None:
         wanted.append(("hpi normal mode", lambda: HpiSystem("hpi normal mode", model_dir.path, device, False, None)))
-    if bf16:
-        wanted.append(("hpi bf16", lambda: HpiSystem("hpi bf16", model_dir.path, device, True, BF16_CONFIG)))
-    for name, config in (extra or {}).items():
+    for name, config in {**(reduced or {}), **(extra or {})}.items():
         wanted.append((name, lambda name=name, config=config: HpiSystem(name, model_dir.path, device, True, config)))
     skipped = []
     for name, python in peers.items():

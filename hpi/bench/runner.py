@@ -21,7 +21,6 @@ import numpy as np
 
 from .._env import cpu_model, library_versions
 from ..backends import get_backend_class
-from .._deps import is_installed
 from ..config import HPIConfig
 from ..device import Device, cpu_quota
 from ..errors import ConfigError, HPIError
@@ -211,12 +210,14 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
               bar: "Progress", extra_systems: Optional[Dict[str, dict]] = None) -> List[dict]:
     """One race per model: hpi's systems and the peers, interleaved, at the threads the process may use."""
     from .flops import matmul_peak_gflops
-    from .race import add_ratios, line_gflop, make_systems, profile_stages, race, rss_over_lines
+    from .race import add_ratios, line_gflop, make_systems, profile_stages, race, reduced_precision_systems, \
+        rss_over_lines
 
     races = []
     for model_dir in model_dirs:
-        systems, skipped = make_systems(model_dir, str(device), peers, bf16=device.kind == "cpu"
-                                        and is_installed("openvino"), extra=extra_systems)
+        reduced, not_raced = reduced_precision_systems(model_dir, device)
+        systems, skipped = make_systems(model_dir, str(device), peers, reduced=reduced, extra=extra_systems)
+        skipped = not_raced + skipped
         names = [s.name for s in systems]
         try:
             reference = "paddlex" if "paddlex" in names else ("hpi normal mode" if "hpi normal mode" in names

@@ -32,18 +32,19 @@ logger = logging.getLogger(__name__)
 QUANTIZERS = ("openvino",)
 
 
-def _quantizer(backend: str, fp32_path: Path, threads: int):
+def _quantizer(backend: str, fp32_path: Path, threads: int, settings: dict):
     if backend == "openvino":
         from .openvino import OpenVINOQuantizer
 
-        return OpenVINOQuantizer(fp32_path, threads)
+        return OpenVINOQuantizer(fp32_path, threads, **settings)
     raise ConfigError(f"hpi quantize --backend must be one of {list(QUANTIZERS)}, got {backend!r}")
 
 
 def quantize_model(model_dir: ModelDir, workload: Workload, backend: str = "openvino", max_drop: float = 0.5,
-                   force: bool = False, threads: Optional[int] = None,
+                   force: bool = False, threads: Optional[int] = None, settings: Optional[dict] = None,
                    progress: Callable[[str], None] = lambda message: None) -> dict:
-    """Make (or reuse) the gated INT8 model of `model_dir` for `backend`; return its record.
+    """Make (or reuse) the gated INT8 model of `model_dir` for `backend`; return its record. `settings`: the
+    quantizer's own (for OpenVINO: preset, bias_correction, ranges, smooth_quant).
 
     QuantizationError, and nothing written, when no model holds the gate."""
     if model_dir.onnx is None:
@@ -55,7 +56,7 @@ def quantize_model(model_dir: ModelDir, workload: Workload, backend: str = "open
     versions = library_versions(("openvino", "nncf", "onnxruntime", "onnx"))
     fp32_hash = sha256_files(model_dir.onnx)
     target = int8_path(model_dir.path, backend)
-    quantizer = _quantizer(backend, model_dir.onnx, threads)
+    quantizer = _quantizer(backend, model_dir.onnx, threads, dict(settings or {}))
     key = hashlib.sha256(json.dumps([QUANTIZER_VERSION, fp32_hash, workload.fingerprint, quantizer.settings,
                                      versions, max_drop]).encode()).hexdigest()
     if not force and (record := _current(target, key)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -17,32 +17,47 @@ from .._deps import require
 
 logger = logging.getLogger(__name__)
 
-PRESETS = ("performance", "mixed")
+PRESETS = ("performance", "mixed")  # symmetric activations everywhere / asymmetric ones where they help
+BIAS_CORRECTIONS = ("fast", "full", "none")
+# activation ranges: the extremes seen (minmax, NNCF's default for activations), or robust to outliers
+RANGES = {"minmax": "MINMAX", "mean_minmax": "MEAN_MINMAX", "quantile": "MEAN_QUANTILE", "histogram": "HISTOGRAM"}
 
 
 class OpenVINOQuantizer:
     name = "openvino"
-    method = "nncf.quantize (post-training, min-max ranges, fast bias correction)"
+    method = "NNCF post-training quantization (OpenVINO IR with FakeQuantize), calibrated on the given lines"
 
-    def __init__(self, fp32_path: Path, threads: int, preset: str = "performance", fast_bias_correction: bool = True):
+    def __init__(self, fp32_path: Path, threads: int, preset: str = "performance", bias_correction: str = "fast",
+                 ranges: str = "minmax", smooth_quant: Optional[float] = None):
         self._ov = require("openvino")
         self._core = self._ov.Core()
         self.fp32_path = Path(fp32_path)
         self.threads = threads
-        self.preset = preset
-        self.fast_bias_correction = fast_bias_correction
+        self.preset, self.bias_correction, self.ranges, self.smooth_quant = preset, bias_correction, ranges, smooth_quant
         self.fp32_model = self._core.read_model(str(self.fp32_path))
 
     @property
     def settings(self) -> dict:
-        return {"preset": self.preset, "fast_bias_correction": self.fast_bias_correction}
+        return {"preset": self.preset, "bias_correction": self.bias_correction, "ranges": self.ranges,
+                "smooth_quant": self.smooth_quant}
 
     def quantize(self, calibration: Sequence[np.ndarray]):
         nncf = require("nncf")
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
         preset = {"performance": nncf.QuantizationPreset.PERFORMANCE,
                   "mixed": nncf.QuantizationPreset.MIXED}[self.preset]
+        advanced = AdvancedQuantizationParameters(
+            disable_bias_correction=self.bias_correction == "none",
+            activations_range_estimator_params=getattr(RangeEstimatorParametersSet, RANGES[self.ranges]))
+        kwargs = {}
+        if self.smooth_quant is not None:  # SmoothQuant moves activation outliers into the MatMul weights
+            kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+            advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(matmul=self.smooth_quant)
         return nncf.quantize(self.fp32_model, nncf.Dataset(list(calibration)), subset_size=len(calibration),
-                             preset=preset, fast_bias_correction=self.fast_bias_correction)
+                             preset=preset, fast_bias_correction=self.bias_correction != "full",
+                             advanced_parameters=advanced, **kwargs)
 
     def layers(self, quantized) -> Dict[str, List[str]]:
         """layer name -> names of the FakeQuantize nodes on its inputs, in graph order."""

@@ -89,7 +89,7 @@ def search(quantizer, workload: Workload, max_drop: float,
     def attempt(float_layers: List[str]) -> Attempt:
         members = [q for layer in float_layers for q in layers[layer]]
         model = quantizer.with_float(quantized, members) if members else quantized
-        metrics = workload.judge(_outputs(quantizer.runner(model), workload.validation), reference)
+        metrics = workload.judge(_outputs(quantizer.runner(model), workload.reduced_validation), reference)
         tried = Attempt(list(float_layers), metrics, gate.holds(fp32, metrics))
         result.attempts.append(tried)
         progress(f"INT8 with {len(float_layers)} of {len(layers)} layers in float: {_describe(metrics)}"
@@ -102,8 +102,8 @@ def search(quantizer, workload: Workload, max_drop: float,
     if not chosen.passed:
         step = time.perf_counter()
         probe_index = np.linspace(0, len(workload.validation) - 1, min(PROBE_INPUTS, len(workload.validation)))
-        probe = [workload.validation[int(i)] for i in probe_index]
-        probe_reference = [reference[int(i)] for i in probe_index]
+        probe = [workload.reduced_validation[int(i)] for i in probe_index]
+        probe_reference = [fp32_run(x) for x in probe]  # the same shapes as the candidate's outputs
         result.ranking = rank_layers(quantizer, quantized, layers, probe, probe_reference)
         seconds["sensitivity"] = round(time.perf_counter() - step, 1)
         progress("most sensitive layers: " + ", ".join(f"{name} {score:.3f}" for name, score in result.ranking[:5]))
@@ -131,26 +131,29 @@ def search(quantizer, workload: Workload, max_drop: float,
             chosen = None
     result.chosen = chosen
     if chosen is not None:
-        result.timing = time_models(quantizer, quantizer.fp32_model, result.model, workload.validation)
+        result.timing = time_models(quantizer, quantizer.fp32_model, result.model, workload.validation,
+                                    workload.reduced_validation)
         progress(f"model only, one input per call: FP32 {result.timing['fp32_ms']:.2f} ms, INT8 "
                  f"{result.timing['int8_ms']:.2f} ms ({result.timing['speedup']:.2f}x)")
     seconds["total"] = round(time.perf_counter() - started, 1)
     return result
 
 
-def time_models(quantizer, fp32_model, int8_model, inputs: Sequence[np.ndarray], rounds: int = 2) -> dict:
-    """ms per input of both models, side by side: a warm-up pass each, then alternating timed passes (best)."""
-    runs = {"fp32": quantizer.runner(fp32_model), "int8": quantizer.runner(int8_model)}
-    for run in runs.values():
-        _outputs(run, inputs)  # every shape prepared once
+def time_models(quantizer, fp32_model, int8_model, fp32_inputs: Sequence[np.ndarray],
+                int8_inputs: Sequence[np.ndarray], rounds: int = 2) -> dict:
+    """ms per input of both models (each fed as it runs), side by side: a warm-up pass each (every shape prepared
+    once), then alternating timed passes (best of `rounds`)."""
+    runs = {"fp32": (quantizer.runner(fp32_model), fp32_inputs), "int8": (quantizer.runner(int8_model), int8_inputs)}
+    for run, inputs in runs.values():
+        _outputs(run, inputs)
     best = {name: float("inf") for name in runs}
     for _ in range(rounds):
-        for name, run in runs.items():
+        for name, (run, inputs) in runs.items():
             start = time.perf_counter()
             _outputs(run, inputs)
             best[name] = min(best[name], (time.perf_counter() - start) * 1000 / len(inputs))
     return {"fp32_ms": round(best["fp32"], 3), "int8_ms": round(best["int8"], 3),
-            "speedup": round(best["fp32"] / best["int8"], 3), "inputs": len(inputs)}
+            "speedup": round(best["fp32"] / best["int8"], 3), "inputs": len(fp32_inputs)}
 
 
 def _describe(metrics: Metrics) -> str:

@@ -110,7 +110,7 @@ def onnx_model_dir(tmp_path, v4_onnx_dir):
 def test_refusal_writes_nothing_and_a_gated_model_is_written_whole(onnx_model_dir, monkeypatch):
     stubs = []
 
-    def make(backend, fp32_path, threads):
+    def make(backend, fp32_path, threads, settings):
         stubs.append(StubQuantizer({i: {i} for i in range(5)} if len(stubs) == 0 else {3: {0}}))
         return stubs[-1]
     monkeypatch.setattr(quantization, "_quantizer", make)

@@ -18,6 +18,7 @@ from ...inputs import iter_inputs
 from ...model_dir import ModelDir
 from ...quantization import Metrics, Workload
 from .postprocess import CTCDecoder
+from .predictor import REDUCED_PRECISION_WIDTH_MULTIPLE
 from .preprocess import rec_image_shape_from_config, resize_norm
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -62,10 +63,10 @@ def _read_labels(labels_file: Path) -> Tuple[List[str], List[str]]:
     return paths, texts
 
 
-def line_inputs(model_dir: ModelDir, paths: Sequence[str]) -> List[np.ndarray]:
-    """One 1x3xHxW input per line, as predict(line, batch_size=1) feeds the model."""
+def line_inputs(model_dir: ModelDir, paths: Sequence[str], width_multiple: int = 1) -> List[np.ndarray]:
+    """One 1x3xHxW input per line, as predict feeds the model one line (at `width_multiple` as it pads it)."""
     shape = rec_image_shape_from_config(model_dir.config)
-    return [resize_norm(item.load(), shape)[None] for item in iter_inputs(list(paths))]
+    return [resize_norm(item.load(), shape, width_multiple)[None] for item in iter_inputs(list(paths))]
 
 
 def recognition_workload(model_dir: ModelDir, calib_data, val_data=None) -> Workload:
@@ -86,5 +87,8 @@ def recognition_workload(model_dir: ModelDir, calib_data, val_data=None) -> Work
     description = {"calibration": str(calib_data), "calibration_items": len(calib_paths),
                    "validation": str(val_data if val_data is not None else calib_data),
                    "validation_items": len(val_paths), "validation_is_calibration": val_data is None}
-    return Workload(line_inputs(model_dir, calib_paths), line_inputs(model_dir, val_paths), judge,
-                    labelled=labels is not None, description=description)
+    # Calibration and the candidate see lines as predict feeds a reduced-precision model: padded to a multiple of
+    # REDUCED_PRECISION_WIDTH_MULTIPLE (few shapes to prepare); FP32 sees them at PaddleX's own widths.
+    return Workload(line_inputs(model_dir, calib_paths, REDUCED_PRECISION_WIDTH_MULTIPLE),
+                    line_inputs(model_dir, val_paths), judge, labelled=labels is not None, description=description,
+                    reduced_validation=line_inputs(model_dir, val_paths, REDUCED_PRECISION_WIDTH_MULTIPLE))
