@@ -53,6 +53,8 @@ def framework_import(module: str) -> Iterator[None]:
         yield
     if module == "onnxruntime" and "onnxruntime" in sys.modules:
         sys.modules["onnxruntime"].set_default_logger_severity(onnxruntime_severity())
+    if module == "nncf":  # its INFO lines name every node it leaves unquantized (hundreds)
+        logging.getLogger("nncf").setLevel(framework_level())
 
 
 @contextlib.contextmanager

@@ -186,6 +186,8 @@ def _add_tune(subparsers) -> None:
                              "and FP16 candidates are considered only when their gate holds there")
     parser.add_argument("--max_drop", type=float, default=0.5,
                         help="the gate, as hpi quantize: most accuracy lost in points (default 0.5)")
+    parser.add_argument("--ignore_case", action="store_true", help="as hpi quantize: compare after NFKC and case "
+                                                                    "folding")
     parser.set_defaults(handler=_run_tune)
 
 
@@ -199,7 +201,7 @@ def _run_tune(args) -> int:
     if args.val_data:
         from .tasks.text_recognition.calibration import recognition_workload
 
-        validation = recognition_workload(model_dir, args.val_data, args.val_data)
+        validation = recognition_workload(model_dir, args.val_data, args.val_data, ignore_case=args.ignore_case)
     result = tune(model_dir, parse_device(args.device), lines=args.lines or TUNE_LINES, validation=validation,
                   max_drop=args.max_drop)
     print(f"| backend | options | ms/line, new widths | ms/line, widths seen | agreement with FP32 | gate on your "
@@ -233,12 +235,16 @@ def _add_quantize(subparsers) -> None:
     parser.add_argument("--max_drop", type=float, default=0.5,
                         help="most accuracy (and 1-NED) the INT8 model may lose, in points; without labels, the "
                              "most disagreement with FP32 text in percent (default 0.5)")
+    parser.add_argument("--ignore_case", action="store_true",
+                        help="compare text and labels after NFKC and case folding (labels that upper-case "
+                             "everything, full-width punctuation)")
     parser.add_argument("--backend", default="openvino", choices=["openvino"],
                         help="the runtime the INT8 model is made for")
     parser.add_argument("--preset", default="performance", choices=["performance", "mixed"],
                         help="NNCF preset: symmetric activations (performance) or asymmetric where it helps (mixed)")
     parser.add_argument("--bias_correction", default="fast", choices=["fast", "full", "none"])
-    parser.add_argument("--ranges", default="minmax", choices=["minmax", "mean_minmax", "quantile", "histogram"],
+    parser.add_argument("--ranges", default="default",
+                        choices=["default", "minmax", "mean_minmax", "quantile", "histogram"],
                         help="how activation ranges are estimated from the calibration lines")
     parser.add_argument("--smooth_quant", type=float, default=None, metavar="ALPHA",
                         help="SmoothQuant alpha for MatMul layers (e.g. 0.5); default off")
@@ -253,7 +259,7 @@ def _run_quantize(args) -> int:
     from .tasks.text_recognition.calibration import recognition_workload
 
     model_dir = load_model_dir(args.model_dir)
-    workload = recognition_workload(model_dir, args.calib_data, args.val_data)
+    workload = recognition_workload(model_dir, args.calib_data, args.val_data, ignore_case=args.ignore_case)
     settings = {"preset": args.preset, "bias_correction": args.bias_correction, "ranges": args.ranges,
                 "smooth_quant": args.smooth_quant}
     record = quantize_model(model_dir, workload, backend=args.backend, max_drop=args.max_drop, force=args.force,

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from .._env import cpu_model, library_versions
 from .._fs import file_lock, make_scratch_dir, sha256_files, umask_modes, atomic_write
 from .._signals import sigterm_unwinds
-from ..device import cpu_quota
+from ..device import cpu_capabilities, cpu_quota
 from ..errors import ConfigError, ModelDirError, QuantizationError
 from ..model_dir import ModelDir
 from .record import QUANTIZER_VERSION, gated_model_path, int8_path, read_record, record_path
@@ -76,7 +76,8 @@ def quantize_model(model_dir: ModelDir, workload: Workload, backend: str = "open
             "int8": result.chosen.metrics.to_dict() if result.chosen else None,
             "sensitivity": [[name, round(score, 5)] for name, score in result.ranking[:20]],
             "timing": result.timing, "seconds": result.seconds,
-            "machine": {"cpu": cpu_model(), "cpus": cpu_quota(), "machine": platform.machine(), "threads": threads},
+            "machine": {"cpu": cpu_model(), "cpus": cpu_quota(), "machine": platform.machine(), "threads": threads,
+                        "capabilities": cpu_capabilities().to_dict()},
             "versions": versions, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if result.chosen is None:

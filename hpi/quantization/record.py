@@ -55,6 +55,13 @@ def gated_model_path(model_dir, fp32_path: Optional[Path], backend: str) -> Path
         raise BackendError(f"{str(path)!r} did not pass its accuracy gate and is not run: {hint}")
     if fp32_path is None or record.get("fp32_sha256") != sha256_files(fp32_path):
         raise BackendError(f"{str(path)!r} was made from another FP32 model than {str(fp32_path)!r}: {hint}")
+    if backend == "openvino" and (record.get("settings") or {}).get("overflow_fix") != "enable":
+        from ..device import cpu_capabilities
+
+        if not cpu_capabilities().int8_dot:  # see quantization/openvino.py: resolve_overflow_fix
+            raise BackendError(f"{str(path)!r} was made for a CPU with 8-bit dot-product instructions (VNNI); this "
+                               "CPU has none, so its INT8 products would saturate and lose accuracy the gate never "
+                               f"measured: {hint} on this machine")
     for name, digest in (record.get("files") or {}).items():
         if not (path.parent / name).is_file() or sha256_files(path.parent / name) != digest:
             raise BackendError(f"{str(path.parent / name)!r} is missing or differs from what its gate measured: {hint}")

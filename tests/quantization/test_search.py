@@ -20,7 +20,7 @@ class StubQuantizer:
 
     name = "stub"
     method = "stub"
-    settings = {}
+    settings = {"overflow_fix": "enable"}  # as the OpenVINO quantizer records it: safe on CPUs without VNNI
 
     def __init__(self, harmful):
         self.harmful = harmful  # layer index -> items it flips
@@ -135,3 +135,22 @@ def test_refusal_writes_nothing_and_a_gated_model_is_written_whole(onnx_model_di
 def test_gated_model_path_says_how_to_make_one(onnx_model_dir):
     with pytest.raises(BackendError, match="hpi quantize --model_dir"):
         gated_model_path(onnx_model_dir, onnx_model_dir.onnx, "openvino")
+
+
+def test_a_model_made_for_vnni_is_refused_on_a_cpu_without_it(onnx_model_dir, monkeypatch):
+    import hpi.device
+
+    StubQuantizer.settings = {"overflow_fix": "first_layer_only"}
+    try:
+        monkeypatch.setattr(quantization, "_quantizer", lambda *args: StubQuantizer({}))
+        quantize_model(onnx_model_dir, workload(), max_drop=0)
+    finally:
+        StubQuantizer.settings = {"overflow_fix": "enable"}
+    for vnni in (True, False):
+        capabilities = hpi.device.CPUCapabilities(int8_dot=vnni, bf16=False, amx=False)
+        monkeypatch.setattr(hpi.device, "cpu_capabilities", lambda: capabilities)
+        if vnni:
+            assert gated_model_path(onnx_model_dir, onnx_model_dir.onnx, "openvino").is_file()
+        else:
+            with pytest.raises(BackendError, match="saturate"):
+                gated_model_path(onnx_model_dir, onnx_model_dir.onnx, "openvino")

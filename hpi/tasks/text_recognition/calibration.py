@@ -7,6 +7,7 @@ recognition metric, spaces ignored); without them the gate uses agreement with t
 """
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -69,9 +70,17 @@ def line_inputs(model_dir: ModelDir, paths: Sequence[str], width_multiple: int =
     return [resize_norm(item.load(), shape, width_multiple)[None] for item in iter_inputs(list(paths))]
 
 
-def recognition_workload(model_dir: ModelDir, calib_data, val_data=None) -> Workload:
+def comparable(text: str) -> str:
+    """`ignore_case`: labels from sources that upper-case everything (SROIE receipts) or write full-width
+    punctuation compare with the model's text after Unicode NFKC and case folding."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def recognition_workload(model_dir: ModelDir, calib_data, val_data=None, ignore_case: bool = False) -> Workload:
     calib_paths, _ = read_lines(calib_data, use_labels=False)
     val_paths, labels = read_lines(val_data) if val_data is not None else read_lines(calib_data)
+    if labels is not None and ignore_case:
+        labels = [comparable(label) for label in labels]
     decoder = CTCDecoder(model_dir.section("PostProcess", "character_dict") or [])
 
     def texts(outputs: Sequence[np.ndarray]) -> List[str]:
@@ -82,11 +91,14 @@ def recognition_workload(model_dir: ModelDir, calib_data, val_data=None) -> Work
         agreement = 100 * sum(a == b for a, b in zip(predicted, expected)) / len(predicted)
         if labels is None:
             return Metrics(agreement)
+        if ignore_case:
+            predicted = [comparable(text) for text in predicted]
         return Metrics(agreement, 100 * accuracy(predicted, labels), 100 * norm_edit_distance(predicted, labels))
 
     description = {"calibration": str(calib_data), "calibration_items": len(calib_paths),
                    "validation": str(val_data if val_data is not None else calib_data),
-                   "validation_items": len(val_paths), "validation_is_calibration": val_data is None}
+                   "validation_items": len(val_paths), "validation_is_calibration": val_data is None,
+                   "ignore_case": ignore_case}
     # Calibration and the candidate see lines as predict feeds a reduced-precision model: padded to a multiple of
     # REDUCED_PRECISION_WIDTH_MULTIPLE (few shapes to prepare); FP32 sees them at PaddleX's own widths.
     return Workload(line_inputs(model_dir, calib_paths, REDUCED_PRECISION_WIDTH_MULTIPLE),
