@@ -238,8 +238,13 @@ def _add_quantize(subparsers) -> None:
     parser.add_argument("--ignore_case", action="store_true",
                         help="compare text and labels after NFKC and case folding (labels that upper-case "
                              "everything, full-width punctuation)")
-    parser.add_argument("--backend", default="openvino", choices=["openvino"],
-                        help="the runtime the INT8 model is made for")
+    parser.add_argument("--backend", default="openvino", choices=["openvino", "onnxruntime"],
+                        help="the runtime the INT8 model is made for: openvino (IR) or onnxruntime (QDQ ONNX, which "
+                             "the tensorrt backend runs too)")
+    parser.add_argument("--calibration", default="minmax", choices=["minmax", "entropy", "percentile"],
+                        help="onnxruntime: how activation ranges are calibrated")
+    parser.add_argument("--ops", default="conv_matmul", choices=["conv_matmul", "all"],
+                        help="openvino: quantize convolutions and MatMuls only (default), or every op NNCF would")
     parser.add_argument("--preset", default="performance", choices=["performance", "mixed"],
                         help="NNCF preset: symmetric activations (performance) or asymmetric where it helps (mixed)")
     parser.add_argument("--bias_correction", default="fast", choices=["fast", "full", "none"])
@@ -260,8 +265,9 @@ def _run_quantize(args) -> int:
 
     model_dir = load_model_dir(args.model_dir)
     workload = recognition_workload(model_dir, args.calib_data, args.val_data, ignore_case=args.ignore_case)
-    settings = {"preset": args.preset, "bias_correction": args.bias_correction, "ranges": args.ranges,
-                "smooth_quant": args.smooth_quant}
+    settings = {"calibration": args.calibration} if args.backend == "onnxruntime" else {
+        "preset": args.preset, "bias_correction": args.bias_correction, "ranges": args.ranges,
+        "smooth_quant": args.smooth_quant, "ops": args.ops}
     record = quantize_model(model_dir, workload, backend=args.backend, max_drop=args.max_drop, force=args.force,
                             settings=settings, progress=lambda message: print(message, flush=True))
     target = int8_path(model_dir.path, args.backend)
@@ -277,7 +283,8 @@ def _run_quantize(args) -> int:
           f"{len(record['float_layers'])} of {record['layers']} | {timing['int8_ms']} ({timing['speedup']}x) |")
     print(f"gate: {record['gate']['rule']}: holds")
     print(f"written: {target} (record {target.name}.hpi.json); run it with hpi_config "
-          f"{{'backend': '{args.backend}', 'backend_config': {{'precision': 'int8'}}}}")
+          f"{{'backend': '{args.backend}', 'backend_config': {{'precision': 'int8'}}}}" +
+          (" (or backend 'tensorrt' on a GPU)" if args.backend == "onnxruntime" else ""))
     return 0
 
 

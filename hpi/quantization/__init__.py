@@ -29,7 +29,7 @@ __all__ = ["Metrics", "Workload", "Gate", "quantize_model", "gated_model_path", 
 
 logger = logging.getLogger(__name__)
 
-QUANTIZERS = ("openvino",)
+QUANTIZERS = ("openvino", "onnxruntime")  # onnxruntime's QDQ model also serves TensorRT
 
 
 def _quantizer(backend: str, fp32_path: Path, threads: int, settings: dict):
@@ -37,7 +37,11 @@ def _quantizer(backend: str, fp32_path: Path, threads: int, settings: dict):
         from .openvino import OpenVINOQuantizer
 
         return OpenVINOQuantizer(fp32_path, threads, **settings)
-    raise ConfigError(f"hpi quantize --backend must be one of {list(QUANTIZERS)}, got {backend!r}")
+    if backend == "onnxruntime":
+        from .onnxruntime import ONNXRuntimeQuantizer
+
+        return ONNXRuntimeQuantizer(fp32_path, threads, **settings)
+    raise ConfigError(f"the INT8 backend must be one of {list(QUANTIZERS)}, got {backend!r}")
 
 
 def quantize_model(model_dir: ModelDir, workload: Workload, backend: str = "openvino", max_drop: float = 0.5,

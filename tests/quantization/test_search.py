@@ -154,3 +154,15 @@ def test_a_model_made_for_vnni_is_refused_on_a_cpu_without_it(onnx_model_dir, mo
         else:
             with pytest.raises(BackendError, match="saturate"):
                 gated_model_path(onnx_model_dir, onnx_model_dir.onnx, "openvino")
+
+
+def test_relative_noise_is_fake_quantize_arithmetic():
+    pytest.importorskip("openvino")
+    from hpi.quantization.openvino import _relative_noise
+
+    on_grid = np.array([-1.0, -0.5, 0.0, 0.5, 1.0], np.float32)  # 5 levels over [-1, 1]: every value representable
+    assert _relative_noise(on_grid, -1.0, 1.0, -1.0, 1.0, 5) == 0.0
+    between = np.array([0.25], np.float32)  # rounds to 0.5 (half to even: 1.5 steps -> 2): error 0.25
+    assert _relative_noise(between, -1.0, 1.0, -1.0, 1.0, 5) == pytest.approx(0.25 ** 2 / 0.25 ** 2)
+    clipped = np.array([3.0], np.float32)  # beyond the range: clipped to 1
+    assert _relative_noise(clipped, -1.0, 1.0, -1.0, 1.0, 256) == pytest.approx((3 - 1) ** 2 / 9)
