@@ -35,10 +35,16 @@ def test_onnxruntime_tensorrt_chain_uses_yml_profiles_and_fp16(v4_onnx_dir, tmp_
     assert options["trt_profile_max_shapes"] == "x:8x3x48x3200"
 
 
-def test_onnxruntime_fp16_needs_tensorrt(v4_onnx_dir):
-    backend = get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), GPU1, {"precision": "fp16"})
-    with pytest.raises(ValueError, match="fp16 only with execution_provider 'tensorrt'"):
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_onnxruntime_reduced_precision_on_a_gpu_needs_tensorrt(v4_onnx_dir, precision, tmp_path):
+    backend = get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), GPU1, {"precision": precision})
+    with pytest.raises(ValueError, match=f"runs {precision} on a GPU only with the tensorrt execution provider"):
         backend._providers()
+    trt = get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), GPU1, {
+        "precision": precision, "execution_provider": "tensorrt", "trt_engine_cache_dir": str(tmp_path)})
+    name, options = trt._providers()[0]
+    assert name == "TensorrtExecutionProvider"
+    assert options["trt_fp16_enable"] is (precision == "fp16") and options["trt_int8_enable"] is (precision == "int8")
 
 
 @pytest.mark.parametrize("device, run_mode, ok", [
