@@ -5,7 +5,7 @@ import sys
 
 import hpi
 
-FRAMEWORKS = ("paddle", "onnxruntime", "openvino", "tensorrt", "paddle2onnx", "pypdfium2")
+FRAMEWORKS = ("paddle", "onnxruntime", "openvino", "tensorrt", "paddle2onnx", "pypdfium2", "nncf", "onnx")
 
 
 def all_modules():
@@ -29,3 +29,14 @@ def test_missing_framework_names_the_extra():
     with pytest.raises(MissingDependencyError, match=r"pip install 'hpi-runtime\[gpu\]'") as error:
         require("tensorrt.__no_such_module__")
     assert isinstance(error.value, HPIError)
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists packages by hand: a new subpackage missing there imports here but not when installed."""
+    import tomllib  # Python 3.11+: the test environment; the package itself supports 3.9
+    from pathlib import Path
+
+    root = Path(hpi.__file__).parent
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(root.parent).parts) for path in root.rglob("__init__.py")}
+    assert found <= listed, f"add to pyproject.toml [tool.setuptools] packages: {sorted(found - listed)}"

@@ -55,7 +55,7 @@ def gated_model_path(model_dir, fp32_path: Optional[Path], backend: str) -> Path
         raise BackendError(f"{str(path)!r} did not pass its accuracy gate and is not run: {hint}")
     if fp32_path is None or record.get("fp32_sha256") != sha256_files(fp32_path):
         raise BackendError(f"{str(path)!r} was made from another FP32 model than {str(fp32_path)!r}: {hint}")
-    if backend == "openvino" and (record.get("settings") or {}).get("overflow_fix") != "enable":
+    if backend in ("openvino", "onnxruntime") and (record.get("settings") or {}).get("overflow_fix") != "enable":
         from ..device import cpu_capabilities
 
         if not cpu_capabilities().int8_dot:  # see quantization/openvino.py: resolve_overflow_fix
