@@ -251,8 +251,9 @@ def _add_quantize(subparsers) -> None:
     parser.add_argument("--ranges", default="default",
                         choices=["default", "minmax", "mean_minmax", "quantile", "histogram"],
                         help="how activation ranges are estimated from the calibration lines")
-    parser.add_argument("--smooth_quant", type=float, default=None, metavar="ALPHA",
-                        help="SmoothQuant alpha for MatMul layers (e.g. 0.5); default off")
+    parser.add_argument("--smooth_quant", type=float, default=0.5, metavar="ALPHA",
+                        help="openvino: SmoothQuant alpha for convolutions and MatMuls (default 0.5; a negative "
+                             "value turns it off)")
     parser.add_argument("--force", action="store_true", help="quantize again even if an up-to-date model exists")
     parser.set_defaults(handler=_run_quantize)
 
@@ -267,7 +268,7 @@ def _run_quantize(args) -> int:
     workload = recognition_workload(model_dir, args.calib_data, args.val_data, ignore_case=args.ignore_case)
     settings = {"calibration": args.calibration} if args.backend == "onnxruntime" else {
         "preset": args.preset, "bias_correction": args.bias_correction, "ranges": args.ranges,
-        "smooth_quant": args.smooth_quant, "ops": args.ops}
+        "smooth_quant": args.smooth_quant if args.smooth_quant >= 0 else None, "ops": args.ops}
     record = quantize_model(model_dir, workload, backend=args.backend, max_drop=args.max_drop, force=args.force,
                             settings=settings, progress=lambda message: print(message, flush=True))
     target = int8_path(model_dir.path, args.backend)

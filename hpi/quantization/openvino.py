@@ -34,6 +34,17 @@ FLOAT_TYPES = ("Multiply", "Add", "Subtract", "Divide", "Power", "Sqrt", "Reduce
                "Unsqueeze", "Concat", "Reshape", "Transpose", "AvgPool", "ShapeOf", "Sigmoid", "HSwish", "Swish",
                "Softmax", "MVN")
 OPS = ("conv_matmul", "all")
+# Min-max ranges widen with every rare extreme a longer calibration set contains. Measured with SmoothQuant 0.5,
+# 240 real labelled lines (FP32 91.25%): three disjoint thirds of 132 calibration lines gave 89.17, 89.58, 87.92%;
+# 198 lines 75.42%; all 396 72.08%.
+MAX_CALIBRATION_LINES = 132
+
+
+def spread(items: Sequence, most: int) -> list:
+    """At most `most` items, evenly spread over `items` (all of them when there are fewer)."""
+    if len(items) <= most:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, most)]
 
 
 def resolve_overflow_fix(value: str) -> str:
@@ -74,7 +85,7 @@ class OpenVINOQuantizer:
     method = "NNCF post-training quantization (OpenVINO IR with FakeQuantize), calibrated on the given lines"
 
     def __init__(self, fp32_path: Path, threads: int, preset: str = "performance", bias_correction: str = "fast",
-                 ranges: str = "default", smooth_quant: Optional[float] = None, overflow_fix: str = "auto",
+                 ranges: str = "default", smooth_quant: Optional[float] = 0.5, overflow_fix: str = "auto",
                  ops: str = "conv_matmul"):
         self._ov = require("openvino")
         self._core = self._ov.Core()
@@ -90,10 +101,12 @@ class OpenVINOQuantizer:
     @property
     def settings(self) -> dict:
         return {"preset": self.preset, "bias_correction": self.bias_correction, "ranges": self.ranges,
-                "smooth_quant": self.smooth_quant, "overflow_fix": self.overflow_fix, "ops": self.ops}
+                "smooth_quant": self.smooth_quant, "overflow_fix": self.overflow_fix, "ops": self.ops,
+                "max_calibration_lines": MAX_CALIBRATION_LINES}
 
     def quantize(self, calibration: Sequence[np.ndarray]):
         nncf = require("nncf")
+        calibration = spread(calibration, MAX_CALIBRATION_LINES)
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
@@ -110,9 +123,12 @@ class OpenVINOQuantizer:
         kwargs = {}
         if self.ops == "conv_matmul":
             kwargs["ignored_scope"] = nncf.IgnoredScope(types=list(FLOAT_TYPES), validate=False)
-        if self.smooth_quant is not None:  # SmoothQuant moves activation outliers into the MatMul weights
+        if self.smooth_quant is not None:
+            # SmoothQuant: per input channel, divide the activation and multiply the weights by s = max|x|^alpha /
+            # max|w|^(1-alpha), moving activation outliers into the per-channel weights
             kwargs["model_type"] = nncf.ModelType.TRANSFORMER
-            advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(matmul=self.smooth_quant)
+            advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(convolution=self.smooth_quant,
+                                                                         matmul=self.smooth_quant)
         return nncf.quantize(self.fp32_model, nncf.Dataset(list(calibration)), subset_size=len(calibration),
                              preset=preset, fast_bias_correction=self.bias_correction != "full",
                              advanced_parameters=advanced, **kwargs)
