@@ -88,16 +88,21 @@ def device_here(text: str) -> str:
     return text
 
 
-def _add_text_recognition(subparsers) -> None:
-    parser = subparsers.add_parser("text_recognition", help="recognize text-line images")
-    parser.add_argument("-i", "--input", required=True, nargs="+",
-                        help="image/PDF/TIFF paths, directories or http(s) URLs")
+def _add_model_options(parser) -> None:
+    """The predictor's options, as `hpi text_recognition`, `hpi serve` and `hpi batch` all take them."""
     parser.add_argument("--model_name", default=None)
     parser.add_argument("--model_dir", default=None, type=existing_dir)
     parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
     parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
     parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
     parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
+
+
+def _add_text_recognition(subparsers) -> None:
+    parser = subparsers.add_parser("text_recognition", help="recognize text-line images")
+    parser.add_argument("-i", "--input", required=True, nargs="+",
+                        help="image/PDF/TIFF paths, directories or http(s) URLs")
+    _add_model_options(parser)
     parser.add_argument("--batch_size", type=at_least(1), default=1)
     parser.add_argument("--save_path", default=None, help="directory for <stem>_res.json and <stem>_res.png")
     parser.add_argument("--on_bad_input", choices=["raise", "skip"], default="raise",
@@ -430,12 +435,7 @@ def _add_serve(subparsers) -> None:
     d = ServeSettings()
     parser = subparsers.add_parser("serve", help="serve text recognition over HTTP (PaddleX's envelope; needs the "
                                                  "'serve' extra)")
-    parser.add_argument("--model_name", default=None)
-    parser.add_argument("--model_dir", default=None, type=existing_dir)
-    parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
-    parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
-    parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
-    parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
+    _add_model_options(parser)
     parser.add_argument("--batch_size", type=at_least(1), default=d.batch_size,
                         help="predict's batch_size for each gathered batch")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
@@ -530,12 +530,7 @@ def _add_batch(subparsers) -> None:
                         help="folder for results.jsonl (or results.parquet/) and errors.jsonl; a rerun resumes it")
     parser.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
                         help="results as JSON lines, or a folder of Parquet parts (needs pyarrow)")
-    parser.add_argument("--model_name", default=None)
-    parser.add_argument("--model_dir", default=None, type=existing_dir)
-    parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
-    parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
-    parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
-    parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
+    _add_model_options(parser)
     parser.add_argument("--batch_size", type=at_least(1), default=8)
     parser.add_argument("--max_image_pixels", type=at_least(0), default=None,
                         help="larger images are errors (default: $HPI_MAX_IMAGE_PIXELS or 89,478,485; 0: no limit)")
