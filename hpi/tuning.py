@@ -120,7 +120,7 @@ def reduced_candidates(model_dir: ModelDir, device: Device):
     if device.kind != "cpu":
         return [(Candidate("tensorrt", {"precision": "fp16"}), None),
                 (Candidate("paddle", {"run_mode": "trt_fp16"}), None),
-                *[(Candidate(name, {"precision": "int8"}), _gated(model_dir, name)) for name in ("tensorrt",)]]
+                (Candidate("tensorrt", {"precision": "int8"}), _gated(model_dir, "tensorrt"))]
     capabilities = cpu_capabilities()
     no_bf16 = None if capabilities.bf16 else "this CPU has no bf16 instructions (avx512_bf16 or amx_bf16)"
     return [(Candidate("openvino", {"precision": "bf16"}), no_bf16),

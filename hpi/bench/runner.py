@@ -160,10 +160,16 @@ LABELS_FORMAT = '"relative/path<TAB>text"'
 def read_dataset(dataset: Path) -> Tuple[List[str], List[str]]:
     """(image paths, texts) from DATASET/labels.txt, one `relative/path<TAB>text` a line; blank lines are skipped."""
     dataset = Path(dataset)
-    labels_file = dataset / "labels.txt"
     if not dataset.is_dir():
         raise DatasetError(f"dataset {str(dataset)!r} is not a folder (expected one holding labels.txt, "
                            f"{LABELS_FORMAT} per line)")
+    return read_labels_file(dataset / "labels.txt")
+
+
+def read_labels_file(labels_file: Path) -> Tuple[List[str], List[str]]:
+    """(image paths, texts) of a PaddleOCR labels file; paths are relative to the file's folder."""
+    labels_file = Path(labels_file)
+    dataset = labels_file.parent
     try:
         text = labels_file.read_text("utf-8")
     except FileNotFoundError:

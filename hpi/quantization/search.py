@@ -125,10 +125,7 @@ def search(quantizer, workload: Workload, max_drop: float,
                     high, found = middle, tried
                 else:
                     low = middle
-            chosen = found
-            result.model = quantizer.with_float(quantized, [q for name in found.float_layers for q in layers[name]])
-        else:
-            chosen = None
+        chosen = found  # result.model is its model: attempts after it failed and did not replace it
     result.chosen = chosen
     if chosen is not None:
         result.timing = time_models(quantizer, quantizer.fp32_model, result.model, workload.validation,

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...bench.metrics import accuracy, norm_edit_distance
+from ...bench.runner import read_labels_file
 from ...errors import ConfigError
 from ...inputs import iter_inputs
 from ...model_dir import ModelDir
@@ -31,37 +32,15 @@ def read_lines(data, use_labels: bool = True) -> Tuple[List[str], Optional[List[
     `use_labels` is False (calibration needs no labels: unlabelled crops count too)."""
     source = Path(data).expanduser()
     if source.is_file():
-        return _read_labels(source)
+        return read_labels_file(source)
     if use_labels and (source / LABELS_FILE).is_file():
-        return _read_labels(source / LABELS_FILE)
+        return read_labels_file(source / LABELS_FILE)
     if not source.is_dir():
         raise ConfigError(f"{str(data)!r} is neither a folder of line images nor a labels file")
     paths = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
         raise ConfigError(f"{str(data)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return paths, None
-
-
-def _read_labels(labels_file: Path) -> Tuple[List[str], List[str]]:
-    root, paths, texts = labels_file.parent, [], []
-    try:
-        content = labels_file.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{str(labels_file)!r} cannot be read as UTF-8 text: {exc}") from None
-    for number, line in enumerate(content.split("\n"), 1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        relative, tab, label = line.partition("\t")
-        if not tab:
-            raise ConfigError(f"{labels_file} line {number}: expected 'relative/path<TAB>text', got {line[:80]!r}")
-        if not (root / relative).is_file():
-            raise ConfigError(f"{labels_file} line {number}: image {relative!r} not found in {str(root)!r}")
-        paths.append(str(root / relative))
-        texts.append(label)
-    if not paths:
-        raise ConfigError(f"{labels_file} lists no images")
-    return paths, texts
 
 
 def line_inputs(model_dir: ModelDir, paths: Sequence[str], width_multiple: int = 1) -> List[np.ndarray]:
