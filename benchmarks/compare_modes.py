@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     from hpi import TextRecognition
     from hpi.bench.metrics import accuracy
     from hpi.bench.runner import read_dataset
-    from hpi.device import cpu_quota
+    from hpi.runtime.device import cpu_quota
 
     paths, labels = read_dataset(Path(args.dataset))
     models = {

@@ -359,7 +359,7 @@ def drive(server: Server, clients: int, seconds: float, max_requests: int, *, ra
 
 
 def usable_cpus() -> int:
-    from hpi.device import cpu_quota
+    from hpi.runtime.device import cpu_quota
 
     return cpu_quota()
 
@@ -591,7 +591,7 @@ def machine(load_before, load_after) -> dict:
     import platform
 
     from hpi.bench.runner import machine_info
-    from hpi.device import parse_device
+    from hpi.runtime.device import parse_device
     from hpi._env import library_versions
 
     info = machine_info(parse_device("cpu"))

@@ -157,7 +157,7 @@ def benchmark(args: argparse.Namespace) -> dict:
 
 def machine(load_before: Tuple[float, ...], load_after: Tuple[float, ...]) -> dict:
     from hpi.bench.runner import machine_info
-    from hpi.device import cpu_quota, parse_device
+    from hpi.runtime.device import cpu_quota, parse_device
 
     return {**machine_info(parse_device("cpu")), "cpus_usable": cpu_quota(), "cpus_online": os.cpu_count(),
             "os": platform.platform(), "load_average_1_5_15_before": [round(v, 2) for v in load_before],

@@ -79,7 +79,7 @@ def existing_dir(text: str) -> str:
 
 def device_here(text: str) -> str:
     """A device string that parses and names a device this machine has (a GPU asked for and not here is refused)."""
-    from .device import parse_device, require_device
+    from .runtime.device import parse_device, require_device
 
     try:
         require_device(parse_device(text))
@@ -143,8 +143,8 @@ def _run_text_recognition(args) -> int:
 
 def _check_hpi_config(value, use_hpip: bool) -> None:
     """hpi_config parsed and checked now, before any download or model load (normal mode's part too)."""
-    from .config import HPIConfig
-    from .selector import normal_mode_options
+    from .runtime.config import HPIConfig
+    from .runtime.selector import normal_mode_options
 
     config = HPIConfig.from_user(value)
     if not use_hpip:
@@ -164,7 +164,7 @@ def _add_convert(subparsers) -> None:
 
 
 def _run_convert(args) -> int:
-    from .converters import DEFAULT_OPSET, convert_to_onnx, record_path
+    from .runtime.converters import DEFAULT_OPSET, convert_to_onnx, record_path
 
     save_file = args.save_file or (str(Path(args.onnx_model_dir) / "inference.onnx") if args.onnx_model_dir else None)
     record = convert_to_onnx(args.model_dir, save_file=save_file, opset_version=args.opset_version or DEFAULT_OPSET,
@@ -197,9 +197,9 @@ def _add_tune(subparsers) -> None:
 
 
 def _run_tune(args) -> int:
-    from .device import parse_device
-    from .model_dir import load_model_dir
-    from .tuning import MIN_AGREEMENT, TUNE_LINES, cache_dir, tune
+    from .runtime.device import parse_device
+    from .runtime.model_dir import load_model_dir
+    from .runtime.tuning import MIN_AGREEMENT, TUNE_LINES, cache_dir, tune
 
     model_dir = load_model_dir(args.model_dir)
     validation = None
@@ -264,9 +264,9 @@ def _add_quantize(subparsers) -> None:
 
 
 def _run_quantize(args) -> int:
-    from .model_dir import load_model_dir
-    from .quantization import quantize_model
-    from .quantization.record import int8_path
+    from .runtime.model_dir import load_model_dir
+    from .runtime.quantization import quantize_model
+    from .runtime.quantization.record import int8_path
     from .tasks.text_recognition.calibration import recognition_workload
 
     model_dir = load_model_dir(args.model_dir)
@@ -303,7 +303,7 @@ def _add_models(subparsers) -> None:
 def _run_models(args) -> int:
     import json
 
-    from .catalog import catalog
+    from .runtime.catalog import catalog
 
     entries = list(catalog().values())
     if args.json:
@@ -356,7 +356,7 @@ def _add_benchmark(subparsers) -> None:
 def _race_systems(specs: list) -> dict:
     import json
 
-    from .config import HPIConfig
+    from .runtime.config import HPIConfig
 
     systems = {}
     for spec in specs:
@@ -388,7 +388,7 @@ def _peers(specs: list) -> dict:
 
 
 def backend_list(text: str) -> List[str]:
-    from .config import backend_names
+    from .runtime.config import backend_names
 
     names = [v.strip() for v in text.split(",") if v.strip()]
     unknown = [n for n in names if n not in backend_names()]
@@ -401,9 +401,9 @@ def backend_list(text: str) -> List[str]:
 def _run_benchmark(args) -> int:
     from .bench.report import write_report
     from .bench.runner import benchmark, read_dataset
-    from .device import cpu_quota, parse_device
-    from .download import ensure_official_model
-    from .model_dir import load_model_dir
+    from .runtime.device import cpu_quota, parse_device
+    from .runtime.download import ensure_official_model
+    from .runtime.model_dir import load_model_dir
 
     # Everything checked before the first download or model load.
     if not args.model_dir and not args.model_name:

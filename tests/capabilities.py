@@ -1,6 +1,6 @@
 """What this machine can run, decided in one place (tests skip on these, never on ad-hoc checks)."""
 from hpi._deps import is_installed
-from hpi.device import cuda_device_count
+from hpi.runtime.device import cuda_device_count
 
 HAS_PADDLE = is_installed("paddle")
 HAS_OPENVINO = is_installed("openvino")

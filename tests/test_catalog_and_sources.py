@@ -3,10 +3,10 @@ import shutil
 
 import pytest
 
-from hpi.catalog import catalog
+from hpi.runtime.catalog import catalog
 from hpi.cli import main
 from hpi.errors import ConfigError
-from hpi.sources import model_sources
+from hpi.runtime.sources import model_sources
 
 
 def test_catalog_covers_the_seed_and_newer_models():

@@ -1,6 +1,6 @@
 import pytest
 
-from hpi.config import HPIConfig
+from hpi.runtime.config import HPIConfig
 from hpi.errors import ConfigError
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from hpi.device import Device, _cgroup_cpu_limit, cpu_quota, parse_device
+from hpi.runtime.device import Device, _cgroup_cpu_limit, cpu_quota, parse_device
 from hpi.errors import ConfigError
 
 
@@ -35,19 +35,19 @@ def test_cpu_quota_is_at_least_one():
 @pytest.fixture
 def gpus(tmp_path, monkeypatch):
     """A driver listing `n` GPUs (None: no driver): /proc/driver/nvidia/gpus stood in for by a folder."""
-    import hpi.device
+    import hpi.runtime.device
 
     def show(n):
         folder = tmp_path / f"gpus{n}"
         for i in range(n or 0):
             (folder / f"0000:0{i}:00.0").mkdir(parents=True)
-        monkeypatch.setattr(hpi.device, "_NVIDIA_GPUS", folder)
+        monkeypatch.setattr(hpi.runtime.device, "_NVIDIA_GPUS", folder)
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     return show
 
 
 def test_a_gpu_asked_for_and_not_here_is_an_error_that_says_so(monkeypatch):
-    from hpi.device import DeviceUnavailableError, require_device
+    from hpi.runtime.device import DeviceUnavailableError, require_device
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert parse_device(None) == Device("cpu") and require_device(Device("cpu")) == Device("cpu")
@@ -59,7 +59,7 @@ def test_a_gpu_asked_for_and_not_here_is_an_error_that_says_so(monkeypatch):
 
 
 def test_no_driver_and_an_index_beyond_the_count(gpus, monkeypatch):
-    from hpi.device import DeviceUnavailableError, require_device
+    from hpi.runtime.device import DeviceUnavailableError, require_device
 
     gpus(None)
     with pytest.raises(DeviceUnavailableError, match=r"no NVIDIA driver: .*gpusNone does not exist\); use device='cpu'"):
@@ -76,9 +76,9 @@ def test_no_driver_and_an_index_beyond_the_count(gpus, monkeypatch):
 
 
 def test_tuning_refuses_a_gpu_that_is_not_here(v4_onnx_dir, tmp_path, monkeypatch):
-    from hpi.device import DeviceUnavailableError
-    from hpi.model_dir import load_model_dir
-    from hpi.tuning import tune
+    from hpi.runtime.device import DeviceUnavailableError
+    from hpi.runtime.model_dir import load_model_dir
+    from hpi.runtime.tuning import tune
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path))
@@ -88,7 +88,7 @@ def test_tuning_refuses_a_gpu_that_is_not_here(v4_onnx_dir, tmp_path, monkeypatc
 
 
 def test_cpu_capabilities_read_the_flags(tmp_path):
-    from hpi.device import cpu_capabilities
+    from hpi.runtime.device import cpu_capabilities
 
     cascade_lake = tmp_path / "cpuinfo"
     cascade_lake.write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6271C\n"

@@ -14,7 +14,7 @@ import pytest
 from capabilities import HAS_PADDLE
 
 from hpi import TextRecognition
-from hpi.download import ModelDownloadError, ensure_official_model, official_model_dir
+from hpi.runtime.download import ModelDownloadError, ensure_official_model, official_model_dir
 
 NAME = "PP-OCRv4_mobile_rec"
 
@@ -134,7 +134,7 @@ def test_failures_are_clear_and_leave_the_cache_clean(server, cache, monkeypatch
 
 
 def start_download_process():
-    code = "from hpi.download import ensure_official_model; ensure_official_model(%r, progress=False)" % NAME
+    code = "from hpi.runtime.download import ensure_official_model; ensure_official_model(%r, progress=False)" % NAME
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

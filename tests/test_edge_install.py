@@ -44,7 +44,7 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     code = ("import importlib, pkgutil, sys, hpi\n"
             "names = [m.name for m in pkgutil.walk_packages(hpi.__path__, 'hpi.') if not m.name.endswith('__main__')]\n"
             "[importlib.import_module(n) for n in names]\n"
-            "from hpi.catalog import catalog; from hpi.visualize import BUNDLED_FONT\n"
+            "from hpi.runtime.catalog import catalog; from hpi.visualize import BUNDLED_FONT\n"
             "print(','.join(sorted(names)), len(catalog()), BUNDLED_FONT.is_file(), 'paddle' in sys.modules)")
     probe = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert probe.returncode == 0, probe.stderr
@@ -62,7 +62,7 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
 @pytest.mark.slow
 @pytest.mark.skipif(not (HAS_PADDLE and is_installed("paddle2onnx")), reason="converting needs the 'paddle' extra")
 def test_a_converted_model_dir_runs_without_paddle(tmp_path, v4_paddle_dir, samples_dir):
-    from hpi.converters import convert_to_onnx
+    from hpi.runtime.converters import convert_to_onnx
 
     converted = tmp_path / "converted"
     convert_to_onnx(v4_paddle_dir, save_file=converted / "inference.onnx")

@@ -13,9 +13,9 @@ import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_PADDLE
 
 from hpi._deps import is_installed
-from hpi.backends.onnxruntime import ONNXRuntimeBackend
-from hpi.device import Device
-from hpi.model_dir import load_model_dir
+from hpi.runtime.backends.onnxruntime import ONNXRuntimeBackend
+from hpi.runtime.device import Device
+from hpi.runtime.model_dir import load_model_dir
 from hpi.tasks.text_recognition import TextRecognition
 
 if not (HAS_PADDLE and HAS_ONNXRUNTIME and is_installed("paddle2onnx") and is_installed("onnx")):

@@ -4,7 +4,7 @@ import pytest
 
 from hpi import TextRecognition
 from hpi.errors import ConfigError, ModelDirError
-from hpi.model_dir import load_model_dir
+from hpi.runtime.model_dir import load_model_dir
 
 
 def test_legacy_paddle_dir(v4_paddle_dir):

@@ -6,11 +6,11 @@ import pytest
 from capabilities import HAS_OPENVINO, HAS_PADDLE
 
 from hpi import TextRecognition
-from hpi.config import HPIConfig
-from hpi.device import Device
+from hpi.runtime.config import HPIConfig
+from hpi.runtime.device import Device
 from hpi.errors import NoBackendAvailableError
-from hpi.model_dir import load_model_dir
-from hpi.selector import default_candidates, device_class, load_backend
+from hpi.runtime.model_dir import load_model_dir
+from hpi.runtime.selector import default_candidates, device_class, load_backend
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_per_model_defaults_cover_device_classes(model_name, first_cpu):
 
 
 def test_every_seed_model_has_an_entry():
-    from hpi.selector import _defaults
+    from hpi.runtime.selector import _defaults
 
     seed_models = {"PP-OCRv5_server_rec", "PP-OCRv5_mobile_rec", "PP-OCRv4_server_rec_doc", "PP-OCRv4_mobile_rec",
                    "PP-OCRv4_server_rec", "PP-OCRv3_mobile_rec", "ch_SVTRv2_rec", "ch_RepSVTR_rec",
@@ -82,7 +82,7 @@ def test_every_seed_model_has_an_entry():
 @pytest.fixture
 def a_gpu_is_visible(monkeypatch):
     """The driver shows one GPU (the CUDA runtimes themselves may still be missing): the device check passes."""
-    monkeypatch.setattr("hpi.device.cuda_device_count", lambda: 1)
+    monkeypatch.setattr("hpi.runtime.device.cuda_device_count", lambda: 1)
 
 
 def test_gpu_device_without_gpu_backends_installed_explains(v4_onnx_dir, a_gpu_is_visible):
@@ -118,7 +118,7 @@ def test_backend_config_without_a_backend_goes_to_those_that_take_it(v4_onnx_dir
 
 @pytest.mark.parametrize("use_hpip, model", [(False, "v4_paddle_dir"), (True, "v4_onnx_dir")])
 def test_a_gpu_asked_for_and_not_here_fails_in_either_mode(use_hpip, model, request, monkeypatch):
-    from hpi.device import DeviceUnavailableError
+    from hpi.runtime.device import DeviceUnavailableError
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, whatever this machine has
     with pytest.raises(DeviceUnavailableError, match=r"device 'gpu:0' was asked for, but no NVIDIA GPU is visible "
@@ -129,7 +129,7 @@ def test_a_gpu_asked_for_and_not_here_fails_in_either_mode(use_hpip, model, requ
 
 def test_normal_mode_checks_hpi_config_and_names_what_it_ignores():
     from hpi.errors import ConfigError
-    from hpi.selector import normal_mode_options
+    from hpi.runtime.selector import normal_mode_options
 
     def normal(config):  # (Paddle options, a note for each ignored part: load_backend logs each as a warning)
         return normal_mode_options(HPIConfig.from_user(config))

@@ -7,9 +7,9 @@ from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
 
 from hpi import TextRecognition
 from hpi.cli import main
-from hpi.device import Device
-from hpi.model_dir import load_model_dir
-from hpi.tuning import MIN_AGREEMENT, load_cached, tune, tune_key
+from hpi.runtime.device import Device
+from hpi.runtime.model_dir import load_model_dir
+from hpi.runtime.tuning import MIN_AGREEMENT, load_cached, tune, tune_key
 
 pytestmark = pytest.mark.skipif(not (HAS_OPENVINO and HAS_ONNXRUNTIME), reason="needs both CPU runtimes")
 
@@ -60,19 +60,19 @@ def test_cli_tune_prints_a_table(v4_onnx_dir, capsys):
 
 
 def test_bf16_is_offered_only_on_a_cpu_with_bf16_and_judged_only_on_validation_data(v4_onnx_dir, monkeypatch):
-    import hpi.device
-    from hpi.tuning import reduced_candidates
+    import hpi.runtime.device
+    from hpi.runtime.tuning import reduced_candidates
 
     model_dir = load_model_dir(v4_onnx_dir)
-    without = hpi.device.CPUCapabilities(int8_dot=True, bf16=False, amx=False)
-    monkeypatch.setattr(hpi.device, "cpu_capabilities", lambda: without)
+    without = hpi.runtime.device.CPUCapabilities(int8_dot=True, bf16=False, amx=False)
+    monkeypatch.setattr(hpi.runtime.device, "cpu_capabilities", lambda: without)
     reasons = {(c.backend, c.options.get("precision") or c.options.get("run_mode")): r
                for c, r in reduced_candidates(model_dir, Device("cpu"))}
     assert "no bf16 instructions" in reasons[("openvino", "bf16")]
     assert "hpi quantize" in reasons[("openvino", "int8")]  # no gated INT8 model in this dir
 
-    with_bf16 = hpi.device.CPUCapabilities(int8_dot=True, bf16=True, amx=False)
-    monkeypatch.setattr(hpi.device, "cpu_capabilities", lambda: with_bf16)
+    with_bf16 = hpi.runtime.device.CPUCapabilities(int8_dot=True, bf16=True, amx=False)
+    monkeypatch.setattr(hpi.runtime.device, "cpu_capabilities", lambda: with_bf16)
     result = tune(model_dir, Device("cpu"), lines=4, rounds=1)
     bf16 = next(t for t in result.candidates if t.options.get("precision") == "bf16")
     assert "--val_data" in bf16.error and not bf16.kept and bf16.ms_per_line is None

@@ -18,8 +18,8 @@ import logging
 from typing import Any, Callable, Dict, Iterable, Optional
 
 from .._deps import require
-from ..config import HPIConfig
-from ..device import Device, cpu_quota
+from ..runtime.config import HPIConfig
+from ..runtime.device import Device, cpu_quota
 from ..errors import BackendError, ConfigError
 from .records import recognize
 from .sources import chunked
@@ -60,8 +60,8 @@ def threaded_hpi_config(hpi_config, use_hpip: bool, model_name: Optional[str], d
                         threads: int) -> Dict[str, Any]:
     """hpi_config as a dict, with thread settings for `threads` CPUs added for each backend that may run (what
     the user set wins)."""
-    from ..backends import get_backend_class
-    from ..selector import default_candidates
+    from ..runtime.backends import get_backend_class
+    from ..runtime.selector import default_candidates
 
     config = HPIConfig.from_user(hpi_config)
     if not use_hpip:
@@ -176,7 +176,7 @@ def _worker_options(options: Dict[str, Any], device: Device, model_name: str, pl
     if worker.get("model_dir") is not None:
         worker["model_dir"] = str(Path(worker["model_dir"]).expanduser().resolve())
     elif local:
-        from ..download import ensure_official_model
+        from ..runtime.download import ensure_official_model
 
         worker["model_dir"] = str(ensure_official_model(worker["model_name"]).resolve())
     worker["device"] = "gpu:0" if device.kind == "gpu" else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per actor

@@ -9,8 +9,8 @@ from typing import Any, Dict, Iterable, Iterator, Optional
 
 from .._deps import require
 from .._signals import sigterm_unwinds
-from ..config import HPIConfig
-from ..device import parse_device, require_device
+from ..runtime.config import HPIConfig
+from ..runtime.device import parse_device, require_device
 from ..errors import ConfigError
 from ..inputs import resolve_max_image_pixels
 from .progress import Progress
@@ -137,8 +137,8 @@ def _run_here(pending: Iterable[str], store: ResultStore, options: Dict[str, Any
 def _check_model_options(options: Dict[str, Any]) -> Optional[str]:
     """The model options checked without loading anything (a model dir's inference.yml is read); returns the
     model's name, which picks the default backend candidates."""
-    from ..model_dir import load_model_dir
-    from ..selector import normal_mode_options
+    from ..runtime.model_dir import load_model_dir
+    from ..runtime.selector import normal_mode_options
 
     config = HPIConfig.from_user(options["hpi_config"])
     if not isinstance(options["use_hpip"], bool):

@@ -222,7 +222,7 @@ def profile_stages(model, paths: Sequence[str], batch_size: int) -> Dict[str, fl
 def reduced_precision_systems(model_dir, device) -> Tuple[Dict[str, dict], List[dict]]:
     """({name: hpi_config} of the reduced-precision modes this hardware runs natively, with INT8 only where a gated
     model exists), [skipped, with the reason]): e.g. "hpi openvino int8"."""
-    from ..tuning import reduced_candidates
+    from ..runtime.tuning import reduced_candidates
 
     systems, skipped = {}, []
     for candidate, reason in reduced_candidates(model_dir, device):

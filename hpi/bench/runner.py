@@ -20,13 +20,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._env import cpu_model, library_versions
-from ..backends import get_backend_class
-from ..config import HPIConfig
-from ..device import Device, cpu_quota
+from ..runtime.backends import get_backend_class
+from ..runtime.config import HPIConfig
+from ..runtime.device import Device, cpu_quota
 from ..errors import ConfigError, HPIError
-from ..model_dir import ModelDir, load_model_dir
-from ..selector import load_backend
-from ..tuning import tuning_candidates
+from ..runtime.model_dir import ModelDir, load_model_dir
+from ..runtime.selector import load_backend
+from ..runtime.tuning import tuning_candidates
 from .metrics import accuracy, norm_edit_distance
 
 SEED_SHAPE = (3, 48, 320)
@@ -243,7 +243,7 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
                 system.close()
         races.append({"model": model_name_of(model_dir), "batch_size": batch_size, "rounds": rounds,
                       "threads": cpu_quota(), "reference": reference, "baseline": reference,
-                      "gflop_total": total, "peak_gflops": peak, "systems": rows, "skipped": skipped, "hpi_config": hpi.config,
+                      "gflop_total": total, "peak_gflops": peak, "systems": rows, "skipped": skipped, "hpi_config": hpi.runtime.config,
                       "stages_ms_per_line": stages, "rss": rss})
         bar.step(f"{model_name_of(model_dir)} race")
     return races

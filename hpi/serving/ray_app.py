@@ -118,8 +118,8 @@ def _assigned_threads() -> int:
 def _threaded(options: Dict[str, Any], threads: int) -> Dict[str, Any]:
     """TextRecognition's arguments with `threads` backend threads (unless hpi_config sets them)."""
     from ..batchjob.distributed import threaded_hpi_config
-    from ..device import parse_device
-    from ..model_dir import load_model_dir
+    from ..runtime.device import parse_device
+    from ..runtime.model_dir import load_model_dir
 
     options = dict(options)
     device = parse_device(options.get("device"))
@@ -169,7 +169,7 @@ def application(options: Dict[str, Any], settings: ServeSettings, scaling: Scali
 
 
 def _on_gpu(options: Dict[str, Any]) -> bool:
-    from ..device import parse_device
+    from ..runtime.device import parse_device
 
     return options.get("device") is not None and parse_device(options["device"]).kind == "gpu"
 
@@ -188,8 +188,8 @@ def _check_version(version: str) -> None:
 def _portable(options: Dict[str, Any]) -> Dict[str, Any]:
     """Model options a replica on any node can use: an absolute model_dir, hpi_config read here (not a path),
     a GPU replica's own GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it)."""
-    from ..config import HPIConfig
-    from ..model_dir import load_model_dir
+    from ..runtime.config import HPIConfig
+    from ..runtime.model_dir import load_model_dir
 
     portable = {key: options.get(key) for key in ("model_name", "model_dir", "device", "use_hpip", "hpi_config")}
     if portable["model_name"] is None and portable["model_dir"] is None:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO, HAS_PADDLE
 
-from hpi.backends import BACKENDS, get_backend_class
-from hpi.device import Device
+from hpi.runtime.backends import BACKENDS, get_backend_class
+from hpi.runtime.device import Device
 from hpi.errors import BackendError, ConfigError
-from hpi.model_dir import load_model_dir
+from hpi.runtime.model_dir import load_model_dir
 
 CPU = Device("cpu")
 ONNX_BACKENDS = [pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="no openvino")),
@@ -90,8 +90,8 @@ def test_openvino_streams_start_without_the_binding_deadlock(v4_onnx_dir):
     # time; loading a streamed backend must make that first conversion itself, so threads never race into it.
     # The race is timing-dependent, so this is a net, not proof: without the fix 1 of 12 such processes hung.
     code = ("import sys, threading, openvino as ov\n"
-            "from hpi.backends import get_backend_class\nfrom hpi.device import Device\n"
-            "from hpi.model_dir import load_model_dir\n"
+            "from hpi.runtime.backends import get_backend_class\nfrom hpi.runtime.device import Device\n"
+            "from hpi.runtime.model_dir import load_model_dir\n"
             "get_backend_class('openvino')(load_model_dir(sys.argv[1]), Device('cpu'), {'num_streams': 2}).load()\n"
             "barrier = threading.Barrier(8)\n"
             "def first_conversion():\n    barrier.wait(); ov.Type.f32.to_dtype()\n"

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from hpi.backends import base
-from hpi.backends.base import ContextPool, InferenceBackend
-from hpi.device import Device
+from hpi.runtime.backends import base
+from hpi.runtime.backends.base import ContextPool, InferenceBackend
+from hpi.runtime.device import Device
 from hpi.errors import BackendError
-from hpi.model_dir import ModelDir
+from hpi.runtime.model_dir import ModelDir
 
 LIMIT = 4  # the pool's limit in these tests, whatever this machine's CPUs (base.max_contexts, patched)
 WAIT_S = 10  # a call that takes longer is stuck

@@ -1,11 +1,11 @@
 """GPU configuration logic, checked on the CPU (no session is created: this is not GPU verification)."""
 import pytest
 
-from hpi.backends import get_backend_class
-from hpi.backends.onnxruntime import trt_profile_strings
-from hpi.device import Device
+from hpi.runtime.backends import get_backend_class
+from hpi.runtime.backends.onnxruntime import trt_profile_strings
+from hpi.runtime.device import Device
 from hpi.errors import ConfigError
-from hpi.model_dir import load_model_dir
+from hpi.runtime.model_dir import load_model_dir
 
 GPU1 = Device("gpu", 1)
 

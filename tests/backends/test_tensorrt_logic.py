@@ -19,13 +19,13 @@ from capabilities import CUDA_IS_AVAILABLE, HAS_ONNXRUNTIME
 
 from hpi._deps import is_installed
 from hpi._fs import sha256_files
-from hpi.backends._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_cache_key,
+from hpi.runtime.backends._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_cache_key,
                                      engine_key_fields, fp32_layers, load_or_build_engine, normalize_profiles,
                                      split_batch)
-from hpi.backends.tensorrt import TensorRTBackend
-from hpi.device import Device
+from hpi.runtime.backends.tensorrt import TensorRTBackend
+from hpi.runtime.device import Device
 from hpi.errors import BackendError, ConfigError
-from hpi.model_dir import load_model_dir
+from hpi.runtime.model_dir import load_model_dir
 
 GPU = Device("gpu", 0)
 PROFILE = {"x": REC_DEFAULT_PROFILE}
@@ -546,7 +546,7 @@ class YieldingContext(FakeContext):
 
 def test_threads_sharing_one_backend_get_their_own_outputs(fakes, fake_model_dir, tmp_path, monkeypatch):
     _, cudart = fakes
-    monkeypatch.setattr("hpi.backends.base.max_contexts", lambda: 4)  # whatever this machine's CPUs
+    monkeypatch.setattr("hpi.runtime.backends.base.max_contexts", lambda: 4)  # whatever this machine's CPUs
     contexts = []
     engine = sys.modules["tensorrt"].Runtime(None).deserialize_cuda_engine(b"fake-engine")
     engine.create_execution_context = lambda: contexts.append(YieldingContext()) or contexts[-1]
@@ -579,7 +579,7 @@ def test_threads_sharing_one_backend_get_their_own_outputs(fakes, fake_model_dir
 @pytest.mark.skipif(not (is_installed("tensorrt") and is_installed("cuda")), reason="needs tensorrt and cuda-python")
 @pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime is the reference")
 def test_engine_matches_onnxruntime_and_is_cached(v4_onnx_dir, tmp_path):
-    from hpi.backends.onnxruntime import ONNXRuntimeBackend
+    from hpi.runtime.backends.onnxruntime import ONNXRuntimeBackend
 
     model_dir = load_model_dir(v4_onnx_dir)
     batch = np.random.default_rng(0).uniform(-1, 1, (10, 3, 48, 320)).astype(np.float32)  # split into 8 + 2

@@ -188,7 +188,7 @@ def _umask():
 def test_ray_workers_share_the_cpus_and_their_backends_take_that_many_threads(tiny_dir, v4_paddle_dir):
     from hpi.batchjob.distributed import RecognizeBatch, WorkerPlan, _worker_options, plan_workers, \
         threaded_hpi_config
-    from hpi.device import parse_device
+    from hpi.runtime.device import parse_device
 
     cpu = parse_device("cpu")
     assert plan_workers({"CPU": 8.0}, None, cpu) == WorkerPlan(8, 1.0, 1)

@@ -112,7 +112,7 @@ def test_race_against_a_real_rapidocr(dataset, model_dir, tmp_path):
     result = json.loads((out / "results.json").read_text("utf-8"))
     (race_result,) = result["races"]
     by_name = {r["system"]: r for r in race_result["systems"]}
-    from hpi.device import cpu_capabilities
+    from hpi.runtime.device import cpu_capabilities
 
     bf16 = {"hpi openvino bf16"} if cpu_capabilities().bf16 else set()  # offered only where the CPU has bf16
     assert set(by_name) == {"hpi", "hpi normal mode", "rapidocr_onnxruntime"} | bf16

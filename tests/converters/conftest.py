@@ -15,7 +15,7 @@ LEGACY_MODELS = {"rec": "PP-OCRv4_mobile_rec", "det": "ch_PP-OCRv4_det_infer", "
 
 def make_pir_copy(legacy_dir, target_dir):
     """A PIR (inference.json) copy of a legacy model, made by Paddle itself in a separate process."""
-    code = ("import sys; from pathlib import Path; from hpi.converters.pir import legacy_to_pir\n"
+    code = ("import sys; from pathlib import Path; from hpi.runtime.converters.pir import legacy_to_pir\n"
             "legacy_to_pir(Path(sys.argv[1]) / 'inference.pdmodel', Path(sys.argv[1]) / 'inference.pdiparams', "
             "Path(sys.argv[2]) / 'inference')")
     subprocess.run([sys.executable, "-c", code, str(legacy_dir), str(target_dir)], check=True, capture_output=True)

@@ -17,7 +17,7 @@ from hpi._signals import sigterm_unwinds
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker through /proc")
 
-WORKER_MODULE = "hpi.converters._worker"
+WORKER_MODULE = "hpi.runtime.converters._worker"
 GONE_WITHIN_S = 15  # generous: the worker is expected gone at once
 
 
@@ -143,7 +143,7 @@ def test_written_files_follow_the_umask(models_root, tmp_path, umask):
     shutil.copytree(models_root / "ch_ppocr_mobile_v2_cls_infer", model_dir)
     out = tmp_path / "out"
     code = ("import os, sys; from pathlib import Path; os.umask(int(sys.argv[1], 8))\n"
-            "from hpi._fs import atomic_write; from hpi.converters import convert_to_onnx\n"
+            "from hpi._fs import atomic_write; from hpi.runtime.converters import convert_to_onnx\n"
             "atomic_write(Path(sys.argv[3]) / 'atomic.txt', b'x')\n"
             "convert_to_onnx(sys.argv[2], save_file=Path(sys.argv[3]) / 'inference.onnx')")
     subprocess.run([sys.executable, "-c", code, oct(umask), str(model_dir), str(out)], check=True,

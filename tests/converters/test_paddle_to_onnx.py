@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from capabilities import HAS_OPENVINO
 
-from hpi.backends import get_backend_class
-from hpi.converters import convert_to_onnx, record_path
-from hpi.device import Device
+from hpi.runtime.backends import get_backend_class
+from hpi.runtime.converters import convert_to_onnx, record_path
+from hpi.runtime.device import Device
 from hpi.errors import ConversionError
-from hpi.model_dir import ModelDir
+from hpi.runtime.model_dir import ModelDir
 from hpi.tasks.text_recognition.preprocess import pad_batch, resize_norm
 
 TOLERANCE = 1e-4
@@ -29,7 +29,7 @@ def converted(paddle_models):
 
 
 def backend(name, model_dir, onnx=None):
-    from hpi.converters.paddle_to_onnx import find_paddle_model
+    from hpi.runtime.converters.paddle_to_onnx import find_paddle_model
 
     program, _ = find_paddle_model(model_dir)
     files = ModelDir(path=model_dir, config={}, paddle_program=program, onnx=onnx)
@@ -111,7 +111,7 @@ def test_failed_verification_leaves_nothing(paddle_models, tmp_path):
 def test_two_processes_converting_at_once_give_one_valid_file(paddle_models, tmp_path):
     model_dir = tmp_path / "cls"
     shutil.copytree(paddle_models[("cls", "legacy")], model_dir, ignore=shutil.ignore_patterns("inference.onnx*"))
-    code = ("import json, sys; from hpi.converters import convert_to_onnx; "
+    code = ("import json, sys; from hpi.runtime.converters import convert_to_onnx; "
             "print(json.dumps(convert_to_onnx(sys.argv[1])['reused']))")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(model_dir)], stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -127,7 +127,7 @@ def test_nothing_is_written_to_the_current_folder(paddle_models, tmp_path):
     shutil.copytree(paddle_models[("rec", "legacy")], model_dir, ignore=shutil.ignore_patterns("inference.onnx*"))
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    code = "import sys; from hpi.converters import convert_to_onnx; convert_to_onnx(sys.argv[1])"
+    code = "import sys; from hpi.runtime.converters import convert_to_onnx; convert_to_onnx(sys.argv[1])"
     subprocess.run([sys.executable, "-c", code, str(model_dir)], cwd=cwd, check=True, capture_output=True)
     assert list(cwd.iterdir()) == []
     assert sorted(p.name for p in model_dir.iterdir()) == [

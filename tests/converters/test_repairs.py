@@ -8,8 +8,8 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
-from hpi.converters.onnx_repair import fix_concat_ranks, remove_unused  # noqa: E402
-from hpi.converters.pir import patch_pir_json  # noqa: E402
+from hpi.runtime.converters.onnx_repair import fix_concat_ranks, remove_unused  # noqa: E402
+from hpi.runtime.converters.pir import patch_pir_json  # noqa: E402
 
 
 def shape_builder_model():

@@ -7,14 +7,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-import hpi.quantization.onnxruntime as ort_quantization
-from hpi.device import CPUCapabilities
+import hpi.runtime.quantization.onnxruntime as ort_quantization
+from hpi.runtime.device import CPUCapabilities
 from hpi.errors import ConfigError
-from hpi.model_dir import load_model_dir
-from hpi.quantization import Metrics, Workload
-from hpi.quantization.onnxruntime import ONNXRuntimeQuantizer
-from hpi.quantization.search import search
-from hpi.quantization.sensitivity import rank_layers
+from hpi.runtime.model_dir import load_model_dir
+from hpi.runtime.quantization import Metrics, Workload
+from hpi.runtime.quantization.onnxruntime import ONNXRuntimeQuantizer
+from hpi.runtime.quantization.search import search
+from hpi.runtime.quantization.sensitivity import rank_layers
 from hpi.tasks.text_recognition.postprocess import CTCDecoder
 from hpi.tasks.text_recognition.preprocess import resize_norm
 

@@ -9,8 +9,8 @@ from helpers import DATA, texts
 from hpi import TextRecognition
 from hpi.cli import main
 from hpi.errors import QuantizationError
-from hpi.model_dir import load_model_dir
-from hpi.quantization import quantize_model, read_record
+from hpi.runtime.model_dir import load_model_dir
+from hpi.runtime.quantization import quantize_model, read_record
 from hpi.tasks.text_recognition.calibration import read_lines, recognition_workload
 
 pytest.importorskip("nncf")
@@ -89,8 +89,8 @@ def test_a_gate_no_model_holds_writes_nothing(quantized, v4_onnx_dir, tmp_path):
 
 
 def test_tune_considers_the_gated_int8_model(quantized, tmp_path, monkeypatch):
-    from hpi.device import Device
-    from hpi.tuning import tune
+    from hpi.runtime.device import Device
+    from hpi.runtime.tuning import tune
 
     monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path))
     _, model = quantized

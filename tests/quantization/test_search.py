@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-import hpi.quantization as quantization
+import hpi.runtime.quantization as quantization
 from hpi.errors import BackendError, QuantizationError
-from hpi.model_dir import load_model_dir
-from hpi.quantization import Metrics, Workload, gated_model_path, quantize_model
-from hpi.quantization.search import Gate, search
+from hpi.runtime.model_dir import load_model_dir
+from hpi.runtime.quantization import Metrics, Workload, gated_model_path, quantize_model
+from hpi.runtime.quantization.search import Gate, search
 
 ITEMS = 20
 
@@ -138,7 +138,7 @@ def test_gated_model_path_says_how_to_make_one(onnx_model_dir):
 
 
 def test_a_model_made_for_vnni_is_refused_on_a_cpu_without_it(onnx_model_dir, monkeypatch):
-    import hpi.device
+    import hpi.runtime.device
 
     StubQuantizer.settings = {"overflow_fix": "first_layer_only"}
     try:
@@ -147,8 +147,8 @@ def test_a_model_made_for_vnni_is_refused_on_a_cpu_without_it(onnx_model_dir, mo
     finally:
         StubQuantizer.settings = {"overflow_fix": "enable"}
     for vnni in (True, False):
-        capabilities = hpi.device.CPUCapabilities(int8_dot=vnni, bf16=False, amx=False)
-        monkeypatch.setattr(hpi.device, "cpu_capabilities", lambda: capabilities)
+        capabilities = hpi.runtime.device.CPUCapabilities(int8_dot=vnni, bf16=False, amx=False)
+        monkeypatch.setattr(hpi.runtime.device, "cpu_capabilities", lambda: capabilities)
         if vnni:
             assert gated_model_path(onnx_model_dir, onnx_model_dir.onnx, "openvino").is_file()
         else:
@@ -158,7 +158,7 @@ def test_a_model_made_for_vnni_is_refused_on_a_cpu_without_it(onnx_model_dir, mo
 
 def test_relative_noise_is_fake_quantize_arithmetic():
     pytest.importorskip("openvino")
-    from hpi.quantization.openvino import _relative_noise
+    from hpi.runtime.quantization.openvino import _relative_noise
 
     on_grid = np.array([-1.0, -0.5, 0.0, 0.5, 1.0], np.float32)  # 5 levels over [-1, 1]: every value representable
     assert _relative_noise(on_grid, -1.0, 1.0, -1.0, 1.0, 5) == 0.0

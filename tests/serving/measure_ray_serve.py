@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--model_dir", default=str(REPO / ".cache/test_models/PP-OCRv4_mobile_rec_onnx"))
     args = parser.parse_args()
     from hpi import TextRecognition
-    from hpi.device import cpu_quota
+    from hpi.runtime.device import cpu_quota
 
     paths = sorted((DATA / "lines" / "images").glob("*"))[:160]
     with TextRecognition(model_dir=args.model_dir, device="cpu", use_hpip=True) as model:

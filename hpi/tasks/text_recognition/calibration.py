@@ -17,8 +17,8 @@ from ...bench.metrics import accuracy, norm_edit_distance
 from ...bench.runner import read_labels_file
 from ...errors import ConfigError
 from ...inputs import iter_inputs
-from ...model_dir import ModelDir
-from ...quantization import Metrics, Workload
+from ...runtime.model_dir import ModelDir
+from ...runtime.quantization import Metrics, Workload
 from .postprocess import CTCDecoder
 from .predictor import REDUCED_PRECISION_WIDTH_MULTIPLE
 from .preprocess import rec_image_shape_from_config, resize_norm

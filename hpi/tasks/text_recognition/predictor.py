@@ -10,13 +10,13 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ...config import HPIConfig
-from ...device import parse_device, require_device
+from ...runtime.config import HPIConfig
+from ...runtime.device import parse_device, require_device
 from ...errors import ConfigError, InputError, ModelDirError
 from ...inputs import InputItem, iter_inputs
-from ...model_dir import ModelDir, load_model_dir
+from ...runtime.model_dir import ModelDir, load_model_dir
 from ...results import UniqueNames
-from ...selector import load_backend
+from ...runtime.selector import load_backend
 from .postprocess import CTCDecoder
 from .preprocess import pad_batch, rec_image_shape_from_config, resize_norm
 from .result import TextRecResult
@@ -275,6 +275,6 @@ def _resolve_model_dir(model_name: Optional[str], model_dir) -> Path:
         return Path(model_dir)
     if model_name is None:
         raise ConfigError("give model_name, model_dir, or both")
-    from ...download import ensure_official_model
+    from ...runtime.download import ensure_official_model
 
     return ensure_official_model(model_name)

@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .._deps import require
-from .._logging import onnxruntime_severity
+from ..._deps import require
+from ..._logging import onnxruntime_severity
 from ..device import Device
 from .base import InferenceBackend, one_of, positive_int
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ..errors import BackendError
+from ...errors import BackendError
 
 RECORD_SUFFIX = ".hpi.json"
 QUANTIZER_VERSION = 1  # bump when the method changes: cached INT8 models are redone
@@ -43,7 +43,7 @@ def read_record(model_path: Path) -> Optional[dict]:
 def gated_model_path(model_dir, fp32_path: Optional[Path], backend: str) -> Path:
     """The INT8 model `backend` may run: present, gate passed, made from the FP32 model there now.
     Otherwise a BackendError that says what to run."""
-    from .._fs import sha256_files
+    from ..._fs import sha256_files
 
     path = int8_path(model_dir.path, backend)
     record = read_record(path)

@@ -23,9 +23,9 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optio
 
 import numpy as np
 
-from .._logging import captured_warnings
+from ..._logging import captured_warnings
 from ..device import Device, cpu_quota
-from ..errors import BackendError, ConfigError, HPIError
+from ...errors import BackendError, ConfigError, HPIError
 from ..model_dir import ModelDir
 
 OptionCheck = Callable[[Any], bool]

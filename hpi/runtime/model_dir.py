@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .errors import ModelDirError
+from ..errors import ModelDirError
 
 CONFIG_FILE = "inference.yml"
 ONNX_FILE = "inference.onnx"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from .._fs import atomic_write, file_lock
-from ..errors import BackendError, ConfigError
+from ..._fs import atomic_write, file_lock
+from ...errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 

@@ -29,11 +29,11 @@ from typing import Dict, Optional
 
 import yaml
 
-from .._env import library_versions
-from .._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, sha256_files
-from .._signals import sigterm_unwinds
+from ..._env import library_versions
+from ..._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, sha256_files
+from ..._signals import sigterm_unwinds
 from ..device import cpu_quota
-from ..errors import ConversionError, MissingDependencyError, ModelDirError
+from ...errors import ConversionError, MissingDependencyError, ModelDirError
 from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, find_paddle_program
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def _run_worker(workdir: Path, program: Path, params: Path, opset: int, toleranc
     threads = str(cpu_quota())  # Paddle's OpenMP pool would otherwise oversubscribe a small CPU quota
     env = {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0", "P2O_KEEP_TEMP_MODEL": "0", "TMPDIR": str(workdir),
            "OMP_NUM_THREADS": threads}
-    command = [sys.executable, "-m", "hpi.converters._worker", "request.json", "report.json", str(os.getpid())]
+    command = [sys.executable, "-m", "hpi.runtime.converters._worker", "request.json", "report.json", str(os.getpid())]
     log = workdir / "worker.log"
     worker = None
     try:

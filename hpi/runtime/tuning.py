@@ -25,12 +25,12 @@ from typing import List, Optional
 
 import numpy as np
 
-from ._deps import is_installed
-from ._env import cpu_model, library_versions
-from ._fs import atomic_write, sha256_files
+from .._deps import is_installed
+from .._env import cpu_model, library_versions
+from .._fs import atomic_write, sha256_files
 from .backends import get_backend_class
 from .device import Device, cpu_quota, require_device
-from .errors import HPIError
+from ..errors import HPIError
 from .model_dir import ModelDir
 
 logger = logging.getLogger(__name__)
@@ -169,9 +169,9 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
     """Time the candidates; `validation` (a quantization Workload of the user's data) admits bf16/fp16 candidates
     whose gate holds on it (`max_drop` points, as `hpi quantize`). INT8 candidates were gated when made."""
     from .quantization.search import Gate
-    from .tasks.text_recognition.postprocess import CTCDecoder
-    from .tasks.text_recognition.preprocess import rec_image_shape_from_config, resize_norm
-    from .textlines import render_lines
+    from ..tasks.text_recognition.postprocess import CTCDecoder
+    from ..tasks.text_recognition.preprocess import rec_image_shape_from_config, resize_norm
+    from ..textlines import render_lines
 
     require_device(device)  # timing the CPU for a GPU asked for would cache a winner for a device not used
     shape = rec_image_shape_from_config(model_dir.config)

@@ -15,7 +15,7 @@ import os
 from typing import Dict, List
 
 from .download import Source
-from .errors import ConfigError
+from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._deps import require
-from .._fs import sha256_files
+from ..._deps import require
+from ..._fs import sha256_files
 from ..device import Device
-from ..errors import BackendError, ConfigError, MissingDependencyError
+from ...errors import BackendError, ConfigError, MissingDependencyError
 from ._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_key_fields, fp32_layers,
                          load_or_build_engine, normalize_profiles, split_batch)
 from .base import InferenceBackend, one_of, positive_int

@@ -16,7 +16,7 @@ BACKENDS: Dict[str, Type[InferenceBackend]] = {
 
 
 def get_backend_class(name: str) -> Type[InferenceBackend]:
-    from ..errors import ConfigError
+    from ...errors import ConfigError
 
     try:
         return BACKENDS[name]

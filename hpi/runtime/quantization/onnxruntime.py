@@ -26,10 +26,10 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .._deps import require
-from .._logging import onnxruntime_severity
+from ..._deps import require
+from ..._logging import onnxruntime_severity
 from ..device import cpu_capabilities
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 `ensure_official_model(name)` returns `$PADDLE_PDX_CACHE_HOME/official_models/<name>` (default `~/.paddlex`, so
 models PaddleX already downloaded are reused), downloading it first if needed. Sources are tried in order:
 `HPI_MODEL_MIRROR` (an internal mirror serving `<base>/<name>_infer.tar`) when set, then PaddleX's hosts in
-PaddleX's order (see `hpi.sources`). Each attempt downloads to a temp file with a timeout and a progress bar,
+PaddleX's order (see `hpi.runtime.sources`). Each attempt downloads to a temp file with a timeout and a progress bar,
 checks size and archive integrity, extracts safely (no absolute paths, no `..`, no links or devices), checks
 the expected files, then renames the model folder into place (modes as the umask gives, whatever the archive
 says). A lock makes concurrent processes download once; a failure, Ctrl-C or SIGTERM (when its handler is the
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
-from ._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, umask_modes
-from ._signals import sigterm_unwinds
-from .errors import HPIError
+from .._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, umask_modes
+from .._signals import sigterm_unwinds
+from ..errors import HPIError
 from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, find_paddle_program
 
 CHUNK = 1 << 16

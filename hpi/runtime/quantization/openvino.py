@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .._deps import require
+from ..._deps import require
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any, Dict
 
 import numpy as np
 
-from .._deps import require
-from .._logging import openvino_log_level
+from ..._deps import require
+from ..._logging import openvino_log_level
 from ..device import Device
 from .base import InferenceBackend, one_of, positive_int
 

@@ -1,4 +1,4 @@
-"""Conversion worker: `python -m hpi.converters._worker REQUEST.json REPORT.json PARENT_PID`.
+"""Conversion worker: `python -m hpi.runtime.converters._worker REQUEST.json REPORT.json PARENT_PID`.
 
 Runs in its own process, in a scratch folder inside the model dir: paddle2onnx imports paddle, writes temp
 files into the current folder and may try to pip-install tools; none of that reaches the caller's process.

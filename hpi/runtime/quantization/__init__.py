@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .._env import cpu_model, library_versions
-from .._fs import file_lock, make_scratch_dir, sha256_files, umask_modes, atomic_write
-from .._signals import sigterm_unwinds
+from ..._env import cpu_model, library_versions
+from ..._fs import file_lock, make_scratch_dir, sha256_files, umask_modes, atomic_write
+from ..._signals import sigterm_unwinds
 from ..device import cpu_capabilities, cpu_quota
-from ..errors import ConfigError, ModelDirError, QuantizationError
+from ...errors import ConfigError, ModelDirError, QuantizationError
 from ..model_dir import ModelDir
 from .record import QUANTIZER_VERSION, gated_model_path, int8_path, read_record, record_path
 from .search import Gate, search

@@ -7,9 +7,9 @@ from typing import Any, Dict
 
 import numpy as np
 
-from .._deps import require
+from ..._deps import require
 from ..device import Device
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .base import InferenceBackend, one_of, positive_int
 
 RUN_MODES = {"cpu": ("paddle", "mkldnn", "mkldnn_bf16"), "gpu": ("paddle", "trt_fp32", "trt_fp16")}

@@ -15,11 +15,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from ._deps import is_installed
+from .._deps import is_installed
 from .backends import InferenceBackend, get_backend_class
 from .config import HPIConfig, backend_options
 from .device import Device, require_device
-from .errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
+from ..errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
 from .model_dir import ModelDir, load_model_dir
 
 logger = logging.getLogger(__name__)
