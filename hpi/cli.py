@@ -199,7 +199,8 @@ def _add_tune(subparsers) -> None:
 def _run_tune(args) -> int:
     from .runtime.device import parse_device
     from .runtime.model_dir import load_model_dir
-    from .runtime.tuning import MIN_AGREEMENT, TUNE_LINES, cache_dir, tune
+    from .runtime.tuning import MIN_AGREEMENT, cache_dir, tune
+    from .tasks.text_recognition.predictor import TUNING_LINES, recognition_tuning_workload
 
     model_dir = load_model_dir(args.model_dir)
     validation = None
@@ -207,7 +208,8 @@ def _run_tune(args) -> int:
         from .tasks.text_recognition.calibration import recognition_workload
 
         validation = recognition_workload(model_dir, args.val_data, args.val_data, ignore_case=args.ignore_case)
-    result = tune(model_dir, parse_device(args.device), lines=args.lines or TUNE_LINES, validation=validation,
+    workload = recognition_tuning_workload(model_dir, args.lines or TUNING_LINES)
+    result = tune(model_dir, parse_device(args.device), workload, validation=validation,
                   max_drop=args.max_drop)
     print(f"| backend | options | ms/line, new widths | ms/line, widths seen | agreement with FP32 | gate on your "
           f"data | kept (FP32: agreement >= {MIN_AGREEMENT:.1%}; reduced: gate) |")
@@ -219,7 +221,7 @@ def _run_tune(args) -> int:
         else:
             gate = "-" if timing.gate is None else ("holds" if timing.gate["passed"] else "fails") + \
                 f" ({timing.gate.get('judged_by', 'measured now')})"
-            print(f"| {timing.backend} | {options} | {timing.ms_per_line:.2f} | {timing.warm_ms_per_line:.2f} | "
+            print(f"| {timing.backend} | {options} | {timing.ms_per_input:.2f} | {timing.warm_ms_per_input:.2f} | "
                   f"{timing.agreement:.1%} | {gate} | {'yes' if timing.kept else 'no'} |")
     winner = result.winner
     print(f"winner: {winner.backend} {winner.options}" if winner else "winner: none kept the FP32 text")

@@ -17,6 +17,10 @@ class ModelDirError(HPIError):
     """A model directory is missing, incomplete or inconsistent."""
 
 
+class ModelDownloadError(HPIError):
+    """No source could deliver a complete, valid model; the message lists every source tried."""
+
+
 class InputError(HPIError, ValueError):
     """An input to predict() cannot be read or has the wrong form.
 

@@ -14,7 +14,8 @@ import pytest
 from capabilities import HAS_PADDLE
 
 from hpi import TextRecognition
-from hpi.runtime.download import ModelDownloadError, ensure_official_model, official_model_dir
+from hpi.errors import ModelDownloadError
+from hpi.runtime.download import ensure_official_model, official_model_dir
 
 NAME = "PP-OCRv4_mobile_rec"
 

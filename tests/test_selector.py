@@ -10,7 +10,8 @@ from hpi.runtime.config import HPIConfig
 from hpi.runtime.device import Device
 from hpi.errors import NoBackendAvailableError
 from hpi.runtime.model_dir import load_model_dir
-from hpi.runtime.selector import default_candidates, device_class, load_backend
+from hpi.runtime.candidates import default_candidates, device_class
+from hpi.runtime.selector import load_backend
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_per_model_defaults_cover_device_classes(model_name, first_cpu):
 
 
 def test_every_seed_model_has_an_entry():
-    from hpi.runtime.selector import _defaults
+    from hpi.runtime.candidates import backend_orders
 
     seed_models = {"PP-OCRv5_server_rec", "PP-OCRv5_mobile_rec", "PP-OCRv4_server_rec_doc", "PP-OCRv4_mobile_rec",
                    "PP-OCRv4_server_rec", "PP-OCRv3_mobile_rec", "ch_SVTRv2_rec", "ch_RepSVTR_rec",
@@ -74,7 +75,7 @@ def test_every_seed_model_has_an_entry():
                    "japan_PP-OCRv3_mobile_rec", "chinese_cht_PP-OCRv3_mobile_rec", "te_PP-OCRv3_mobile_rec",
                    "ka_PP-OCRv3_mobile_rec", "ta_PP-OCRv3_mobile_rec", "latin_PP-OCRv3_mobile_rec",
                    "arabic_PP-OCRv3_mobile_rec", "cyrillic_PP-OCRv3_mobile_rec", "devanagari_PP-OCRv3_mobile_rec"}
-    models = _defaults()["models"]
+    models = backend_orders()["models"]
     assert seed_models <= set(models)
     assert all(entry["source"] in ("measured", "paddlex", "family") for entry in models.values())
 

@@ -9,6 +9,7 @@ from hpi import TextRecognition
 from hpi.cli import main
 from hpi.runtime.device import Device
 from hpi.runtime.model_dir import load_model_dir
+from hpi.tasks.text_recognition.predictor import recognition_tuning_workload
 from hpi.runtime.tuning import MIN_AGREEMENT, load_cached, tune, tune_key
 
 pytestmark = pytest.mark.skipif(not (HAS_OPENVINO and HAS_ONNXRUNTIME), reason="needs both CPU runtimes")
@@ -21,7 +22,7 @@ def private_cache(tmp_path, monkeypatch):
 
 def test_tune_times_candidates_filters_by_agreement_and_caches(v4_onnx_dir):
     model_dir = load_model_dir(v4_onnx_dir)
-    result = tune(model_dir, Device("cpu"), lines=8, rounds=1)
+    result = tune(model_dir, Device("cpu"), recognition_tuning_workload(model_dir, 8), rounds=1)
     backends = [(c.backend, c.options.get("precision")) for c in result.candidates]
     assert ("openvino", "f32") in backends and ("onnxruntime", "fp32") in backends
     reference = result.candidates[0]
@@ -30,7 +31,7 @@ def test_tune_times_candidates_filters_by_agreement_and_caches(v4_onnx_dir):
         assert timing.gate is None  # no validation data: nothing reduced-precision was judged, or timed
         assert timing.kept == (timing.error is None and timing.agreement >= MIN_AGREEMENT)
     assert result.winner is not None and result.winner.kept
-    assert result.winner.ms_per_line == min(c.ms_per_line for c in result.candidates if c.kept)
+    assert result.winner.ms_per_input == min(c.ms_per_input for c in result.candidates if c.kept)
     assert load_cached(model_dir, Device("cpu"))["winner"]["backend"] == result.winner.backend
 
 
@@ -73,6 +74,6 @@ def test_bf16_is_offered_only_on_a_cpu_with_bf16_and_judged_only_on_validation_d
 
     with_bf16 = hpi.runtime.device.CPUCapabilities(int8_dot=True, bf16=True, amx=False)
     monkeypatch.setattr(hpi.runtime.device, "cpu_capabilities", lambda: with_bf16)
-    result = tune(model_dir, Device("cpu"), lines=4, rounds=1)
+    result = tune(model_dir, Device("cpu"), recognition_tuning_workload(model_dir, 4), rounds=1)
     bf16 = next(t for t in result.candidates if t.options.get("precision") == "bf16")
-    assert "--val_data" in bf16.error and not bf16.kept and bf16.ms_per_line is None
+    assert "--val_data" in bf16.error and not bf16.kept and bf16.ms_per_input is None

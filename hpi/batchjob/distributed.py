@@ -61,7 +61,7 @@ def threaded_hpi_config(hpi_config, use_hpip: bool, model_name: Optional[str], d
     """hpi_config as a dict, with thread settings for `threads` CPUs added for each backend that may run (what
     the user set wins)."""
     from ..runtime.backends import get_backend_class
-    from ..runtime.selector import default_candidates
+    from ..runtime.candidates import default_candidates
 
     config = HPIConfig.from_user(hpi_config)
     if not use_hpip:

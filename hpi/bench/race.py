@@ -191,34 +191,6 @@ def add_ratios(rows: List[dict], baseline: str, total_gflop: Optional[float], pe
             row["pct_of_peak"] = 100 * row["gflops"] / peak_gflops if peak_gflops else None
 
 
-def profile_stages(model, paths: Sequence[str], batch_size: int) -> Dict[str, float]:
-    """Milliseconds per line in each stage, run one after another (no overlap): read, preprocess, infer, decode.
-
-    Each window goes through the predictor's own steps (grouping and padding count as infer)."""
-    from ..inputs import iter_inputs
-    from ..tasks.text_recognition.predictor import SORT_WINDOW_BATCHES, Window
-
-    times = dict.fromkeys(("read", "preprocess", "infer", "decode"), 0.0)
-    items = list(iter_inputs(list(paths)))
-    window = batch_size * SORT_WINDOW_BATCHES if batch_size > 1 else 1
-    for start in range(0, len(items), window):
-        chunk = items[start:start + window]
-        t0 = time.perf_counter()
-        images = [item.load() for item in chunk]
-        t1 = time.perf_counter()
-        lines = [model.preprocess(image) for image in images]
-        t2 = time.perf_counter()
-        submitted = model._submit(Window(chunk, images, lines), batch_size, idle=True)
-        outputs = [future.result() for future in submitted.outputs]
-        t3 = time.perf_counter()
-        for output in outputs:
-            model.decoder(output)
-        t4 = time.perf_counter()
-        for key, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-            times[key] += seconds
-    return {key: 1000 * seconds / len(items) for key, seconds in times.items()}
-
-
 def reduced_precision_systems(model_dir, device) -> Tuple[Dict[str, dict], List[dict]]:
     """({name: hpi_config} of the reduced-precision modes this hardware runs natively, with INT8 only where a gated
     model exists), [skipped, with the reason]): e.g. "hpi openvino int8"."""

@@ -108,7 +108,7 @@ def race_table(race: Dict) -> List[str]:
     lines += ["", "Targets:", *target_lines(race), "",
               "hpi's time per line by stage, run one after another: " + ", ".join(
                   f"{k} {v:.2f} ms" for k, v in stages.items()) + f" (pre- and post-processing "
-              f"{100 * (stages['read'] + stages['preprocess'] + stages['decode']) / sum(stages.values()):.1f}%); "
+              f"{100 * (stages['read'] + stages['preprocess'] + stages['postprocess']) / sum(stages.values()):.1f}%); "
               f"pipelined, as predict runs: {1000 / hpi['lines_per_s']:.2f} ms per line."]
     if race.get("rss"):
         rss = race["rss"]

@@ -216,7 +216,8 @@ def run_races(model_dirs: List[ModelDir], device: Device, paths: List[str], labe
               bar: "Progress", extra_systems: Optional[Dict[str, dict]] = None) -> List[dict]:
     """One race per model: hpi's systems and the peers, interleaved, at the threads the process may use."""
     from .flops import matmul_peak_gflops
-    from .race import add_ratios, line_gflop, make_systems, profile_stages, race, reduced_precision_systems, \
+    from ..tasks.pipeline import profile_stages
+    from .race import add_ratios, line_gflop, make_systems, race, reduced_precision_systems, \
         rss_over_lines
 
     races = []

@@ -8,7 +8,9 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from .download import is_complete, official_model_dir
+from .candidates import backend_orders
+from .download import official_model_dir
+from .model_dir import is_complete
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,8 @@ class CatalogEntry:
 
 @lru_cache(maxsize=1)
 def catalog() -> Dict[str, CatalogEntry]:
-    from .selector import _defaults
-
     data = yaml.safe_load(resources.files("hpi.configs").joinpath("models.yaml").read_text(encoding="utf-8"))
-    orders = _defaults()
+    orders = backend_orders()
     entries = {}
     for name, info in data["models"].items():
         own = (orders.get("models") or {}).get(name) or {}

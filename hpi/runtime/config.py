@@ -10,7 +10,6 @@ import yaml
 from ..errors import ConfigError
 
 
-
 def backend_names():
     from .backends import BACKENDS  # the registry is the one list of backends
 
@@ -43,11 +42,10 @@ class HPIConfig:
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise ConfigError(f"unknown hpi_config key(s) {unknown}; allowed: {sorted(allowed)}")
-        config = cls(**{k: value[k] for k in value})
-        config._check()
-        return config
+        return cls(**{k: value[k] for k in value})
 
-    def _check(self) -> None:
+    def __post_init__(self) -> None:
+        """Checked however it is made (from_user, or HPIConfig(...) in code)."""
         if not isinstance(self.auto_config, bool) and self.auto_config != "tune":
             raise ConfigError(f"hpi_config.auto_config must be true, false or 'tune', got {self.auto_config!r}")
         if not isinstance(self.auto_paddle2onnx, bool):

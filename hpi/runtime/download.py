@@ -21,20 +21,16 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 from .._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, umask_modes
 from .._signals import sigterm_unwinds
-from ..errors import HPIError
-from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, find_paddle_program
+from ..errors import HPIError, ModelDownloadError
+from .sources import Source, model_sources
+from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, is_complete
 
 CHUNK = 1 << 16
-
-
-class ModelDownloadError(HPIError):
-    """No source could deliver a complete, valid model; the message lists every source tried."""
 
 
 def cache_home() -> Path:
@@ -53,29 +49,7 @@ def download_timeout() -> float:
         raise ModelDownloadError(f"HPI_DOWNLOAD_TIMEOUT must be a number of seconds, got {value!r}") from None
 
 
-def is_complete(model_dir: Path) -> bool:
-    """A usable model dir: inference.yml, and a Paddle program with its weights or an ONNX file."""
-    if not (model_dir / CONFIG_FILE).is_file():
-        return False
-    has_paddle = find_paddle_program(model_dir) is not None and (model_dir / PADDLE_PARAMS_FILE).is_file()
-    return has_paddle or (model_dir / "inference.onnx").is_file()
-
-
-@dataclass(frozen=True)
-class Source:
-    """One place a model can come from: a tar archive URL, or a base URL serving each file of the model."""
-
-    name: str
-    archive_url: Optional[str] = None
-    file_url: Optional[Callable[[str], str]] = None  # file name -> URL
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.archive_url or self.file_url('inference.yml')})"
-
-
 def ensure_official_model(name: str, sources: Optional[List[Source]] = None, progress: bool = True) -> Path:
-    from .sources import model_sources
-
     target = official_model_dir(name)
     if is_complete(target):
         return target

@@ -50,6 +50,25 @@ def find_paddle_program(root: Path) -> Optional[Path]:
     return next((root / name for name in PADDLE_PROGRAM_FILES if (root / name).is_file()), None)
 
 
+def incomplete(root: Path) -> Optional[str]:
+    """Why `root` is not a usable model dir (no inference.yml; a Paddle program without its weights; no model at
+    all), or None when it is: the one definition of a complete model dir."""
+    if not (root / CONFIG_FILE).is_file():
+        return (f"model_dir {str(root)!r} has no {CONFIG_FILE}: PaddleX model dirs carry their preprocessing "
+                "and dictionary there")
+    program = find_paddle_program(root)
+    if program is not None and not (root / PADDLE_PARAMS_FILE).is_file():
+        return f"model_dir {str(root)!r} has {program.name} but no {PADDLE_PARAMS_FILE}"
+    if program is None and not (root / ONNX_FILE).is_file():
+        return (f"model_dir {str(root)!r} holds no model: expected {ONNX_FILE} or "
+                f"{' / '.join(PADDLE_PROGRAM_FILES)} with {PADDLE_PARAMS_FILE}")
+    return None
+
+
+def is_complete(root: Path) -> bool:
+    return root.is_dir() and incomplete(root) is None
+
+
 def load_model_dir(path, expected_model_name: Optional[str] = None) -> ModelDir:
     """Read and check a model dir; `expected_model_name` must equal Global.model_name when both are given."""
     root = Path(path).expanduser()
@@ -57,8 +76,7 @@ def load_model_dir(path, expected_model_name: Optional[str] = None) -> ModelDir:
         raise ModelDirError(f"model_dir {str(path)!r} does not exist or is not a directory")
     config_path = root / CONFIG_FILE
     if not config_path.is_file():
-        raise ModelDirError(f"model_dir {str(root)!r} has no {CONFIG_FILE}: PaddleX model dirs carry their "
-                            "preprocessing and dictionary there")
+        raise ModelDirError(incomplete(root))
     try:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -66,14 +84,11 @@ def load_model_dir(path, expected_model_name: Optional[str] = None) -> ModelDir:
     if not isinstance(config, dict):
         raise ModelDirError(f"{str(config_path)!r} must hold a mapping, found {type(config).__name__}")
 
+    reason = incomplete(root)
+    if reason:
+        raise ModelDirError(reason)
     program = find_paddle_program(root)
-    if program is not None and not (root / PADDLE_PARAMS_FILE).is_file():
-        raise ModelDirError(f"model_dir {str(root)!r} has {program.name} but no {PADDLE_PARAMS_FILE}")
     onnx = root / ONNX_FILE if (root / ONNX_FILE).is_file() else None
-    if program is None and onnx is None:
-        raise ModelDirError(f"model_dir {str(root)!r} holds no model: expected {ONNX_FILE} or "
-                            f"{' / '.join(PADDLE_PROGRAM_FILES)} with {PADDLE_PARAMS_FILE}")
-
     model_dir = ModelDir(path=root, config=config, paddle_program=program, onnx=onnx)
     if expected_model_name and model_dir.model_name and expected_model_name != model_dir.model_name:
         raise ModelDirError(f"model_name {expected_model_name!r} does not match Global.model_name "

@@ -7,48 +7,16 @@ are not installed or cannot run the model files present, and falling through whe
 from __future__ import annotations
 
 import logging
-import platform
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import yaml
-
-from .._deps import is_installed
 from .backends import InferenceBackend, get_backend_class
+from .candidates import Candidate, default_candidates, runnable_here
 from .config import HPIConfig, backend_options
 from .device import Device, require_device
 from ..errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
 from .model_dir import ModelDir, load_model_dir
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    backend: str
-    options: Dict[str, Any]
-
-
-def device_class(device: Device) -> str:
-    if device.kind == "gpu":
-        return "gpu_cuda"
-    machine = platform.machine().lower()
-    return "cpu_arm64" if machine in ("arm64", "aarch64") else "cpu_x64"
-
-
-@lru_cache(maxsize=1)
-def _defaults() -> Dict[str, Any]:
-    text = resources.files("hpi.configs").joinpath("backend_defaults.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-def default_candidates(model_name: Optional[str], device: Device) -> List[Candidate]:
-    table = _defaults()
-    klass = device_class(device)
-    entries = ((table.get("models") or {}).get(model_name) or {}).get(klass) or table["default"][klass]
-    return [Candidate(e["backend"], {k: v for k, v in e.items() if k != "backend"}) for e in entries]
 
 
 def hpi_candidates(model_dir: ModelDir, device: Device, config: HPIConfig) -> List[Candidate]:
@@ -96,8 +64,10 @@ def normal_mode_options(hpi_config: HPIConfig) -> Tuple[Dict[str, Any], List[str
     return options, ignored
 
 
-def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config: HPIConfig) -> InferenceBackend:
-    """The first candidate that loads; NoBackendAvailableError lists every candidate's reason otherwise."""
+def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config: HPIConfig,
+                 tuning_workload: Optional[Callable[[], Any]] = None) -> InferenceBackend:
+    """The first candidate that loads; NoBackendAvailableError lists every candidate's reason otherwise.
+    `tuning_workload` makes the task's TuningWorkload when auto_config='tune' has no cached winner."""
     require_device(device)  # a GPU asked for and not here fails now, in either mode, rather than run elsewhere
     if not use_hpip:
         if model_dir.paddle_program is None:
@@ -111,12 +81,12 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
         candidates = hpi_candidates(model_dir, device, hpi_config)
         model_dir = _with_onnx(model_dir, device, hpi_config, candidates)
         if hpi_config.auto_config == "tune" and hpi_config.backend is None:
-            candidates = _tuned_first(model_dir, device, hpi_config, candidates)
+            candidates = _tuned_first(model_dir, device, hpi_config, candidates, tuning_workload)
 
     reasons = []
     for candidate in candidates:
         backend_class = get_backend_class(candidate.backend)
-        reason = _cannot_run(backend_class, model_dir, device)
+        reason = runnable_here(backend_class, model_dir, device)
         if reason:
             reasons.append(f"{candidate.backend}: {reason}")
             logger.info("skipping backend %s: %s", candidate.backend, reason)
@@ -136,7 +106,7 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
 def _with_onnx(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candidates: List[Candidate]) -> ModelDir:
     """Convert a Paddle-only model dir to ONNX first when an ONNX backend is a candidate (auto_paddle2onnx)."""
     runnable = [get_backend_class(c.backend) for c in candidates]
-    runnable = [b for b in runnable if device.kind in b.device_kinds and is_installed(b.framework)]
+    runnable = [b for b in runnable if runnable_here(b, model_dir, device, any_format=True) is None]
     wants_onnx = bool(runnable) and runnable[0].model_format == "onnx"  # convert only for the backend chosen
     if model_dir.onnx is not None or model_dir.paddle_program is None or not wants_onnx:
         return model_dir
@@ -156,32 +126,22 @@ def _with_onnx(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candi
     return load_model_dir(model_dir.path)
 
 
-def _tuned_first(model_dir: ModelDir, device: Device, hpi_config: HPIConfig,
-                 candidates: List[Candidate]) -> List[Candidate]:
+def _tuned_first(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candidates: List[Candidate],
+                 tuning_workload: Optional[Callable[[], Any]]) -> List[Candidate]:
     """The winner measured by `hpi tune` on this machine (measured now if not cached), then the defaults."""
     from .tuning import load_cached, tune
 
     cached = load_cached(model_dir, device)
     if cached is None:
+        if tuning_workload is None:
+            raise ConfigError("auto_config='tune' needs a task's workload to time the backends on; run "
+                              f"`hpi tune --model_dir {model_dir.path}` first, or use auto_config true")
         logger.info("auto_config='tune': timing the candidate backends for %s on this machine", model_dir.path)
-        cached = tune(model_dir, device).to_dict()
+        cached = tune(model_dir, device, tuning_workload()).to_dict()
     winner = cached.get("winner")
     if not winner:
         logger.warning("tuning found no candidate that keeps the FP32 text; using the default order")
         return candidates
-    logger.info("auto_config='tune': %s %s measured fastest (%.2f ms/line, agreement %.3f)", winner["backend"],
-                winner["options"], winner["ms_per_line"], winner["agreement"])
+    logger.info("auto_config='tune': %s %s measured fastest (%.2f ms per input, agreement %.3f)", winner["backend"],
+                winner["options"], winner["ms_per_input"], winner["agreement"])
     return [Candidate(winner["backend"], {**winner["options"], **hpi_config.backend_config})] + candidates
-
-
-def _cannot_run(backend_class, model_dir: ModelDir, device: Device) -> Optional[str]:
-    if device.kind not in backend_class.device_kinds:
-        return f"does not run on {device.kind}"
-    if not is_installed(backend_class.framework):
-        return f"{backend_class.framework} is not installed"
-    if backend_class.model_format not in model_dir.formats:
-        hint = " (convert it: `hpi convert --model_dir DIR`)" if backend_class.model_format == "onnx" else ""
-        return (f"needs a {backend_class.model_format} model, the model dir has "
-                f"{', '.join(model_dir.formats)}{hint}")
-    return None
-

@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
 
-from .download import Source
 from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place a model can come from: a tar archive URL, or a base URL serving each file of the model."""
+
+    name: str
+    archive_url: Optional[str] = None
+    file_url: Optional[Callable[[str], str]] = None  # file name -> URL
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.archive_url or self.file_url('inference.yml')})"
 
 BOS_BASE = "https://paddle-model-ecology.bj.bcebos.com/paddlex/official_inference_model/paddle3.0.0"
 MODELSCOPE_BASE = "https://www.modelscope.cn"

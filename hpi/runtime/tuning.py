@@ -1,13 +1,14 @@
 """Measured auto-tuning: time every installed backend/precision candidate on this machine and keep the fastest
-whose text matches the FP32 reference, cached per model, hardware and library versions.
+whose outputs match the FP32 reference, cached per model, hardware and library versions.
 
-`hpi_config={"auto_config": "tune"}` and `hpi tune --model_dir D` use it. The lines are rendered text lines
-(hpi.textlines, bundled font), preprocessed exactly as predict() does, so widths are those of real lines.
+`hpi_config={"auto_config": "tune"}` and `hpi tune --model_dir D` use it. The task supplies the workload (a
+TuningWorkload: model inputs preprocessed exactly as its predict() does, at realistic shapes, and what of an
+output must agree); this module knows tensors only.
 
-The score is the first pass over those lines, each width new to the runtime, run as predict() runs a window
-(the lines spread over the backend's streams): that is what predict() meets on real data, whose widths rarely
+The score is the first pass over those inputs, each shape new to the runtime, run as predict() runs a window
+(the inputs spread over the backend's streams): that is what predict() meets on real data, whose shapes rarely
 repeat. It matters: OpenVINO's CPU plugin prepares each new input shape once (measured here: about 30 ms extra
-per new width for PP-OCRv4_mobile_rec), so a warm loop over repeated widths would favour it. The warm figure
+per new width for PP-OCRv4_mobile_rec), so a warm loop over repeated shapes would favour it. The warm figure
 is reported beside it.
 """
 from __future__ import annotations
@@ -21,14 +22,14 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Hashable, List, Optional
 
 import numpy as np
 
-from .._deps import is_installed
 from .._env import cpu_model, library_versions
 from .._fs import atomic_write, sha256_files
 from .backends import get_backend_class
+from .candidates import Candidate, default_candidates, runnable_here
 from .device import Device, cpu_quota, require_device
 from ..errors import HPIError
 from .model_dir import ModelDir
@@ -36,8 +37,21 @@ from .model_dir import ModelDir
 logger = logging.getLogger(__name__)
 
 MIN_AGREEMENT = 0.995
-TUNE_LINES = 64
-TUNE_VERSION = 3  # bump when the measurement changes: cached winners are redone
+TUNE_VERSION = 4  # bump when the measurement changes: cached winners are redone
+
+
+@dataclass
+class TuningWorkload:
+    """What a task gives tuning: `inputs`, one batch per inference call (preprocessed as its predict does, at
+    the shapes real data has), and `key`, what of one batch's output must equal the FP32 reference's for the
+    candidate to agree (for text recognition: the decoded text)."""
+
+    inputs: List[np.ndarray]
+    key: Callable[[np.ndarray], Hashable]
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ValueError("a tuning workload needs inputs")
 
 
 @dataclass
@@ -45,8 +59,8 @@ class CandidateTiming:
     backend: str
     options: dict
     effective: dict = field(default_factory=dict)
-    ms_per_line: Optional[float] = None  # first pass, every width new to the runtime (the score)
-    warm_ms_per_line: Optional[float] = None  # the same lines again, widths already seen
+    ms_per_input: Optional[float] = None  # first pass, every width new to the runtime (the score)
+    warm_ms_per_input: Optional[float] = None  # the same lines again, widths already seen
     agreement: Optional[float] = None
     gate: Optional[dict] = None  # reduced precision (not INT8, gated when made): judged on the user's validation data
     error: Optional[str] = None
@@ -115,7 +129,6 @@ def reduced_candidates(model_dir: ModelDir, device: Device):
     it is left out): bf16 only where the CPU has bf16 instructions (elsewhere it is emulated: slower and still
     rounded), INT8 only where a model that held its gate exists."""
     from .device import cpu_capabilities
-    from .selector import Candidate
 
     if device.kind != "cpu":
         return [(Candidate("tensorrt", {"precision": "fp16"}), None),
@@ -151,33 +164,21 @@ def _int8_gate(model_dir: ModelDir, backend: str) -> dict:
 def tuning_candidates(model_dir: ModelDir, device: Device, with_reduced: bool = True):
     """Every backend x precision worth timing here; the first is the FP32 reference. Reduced-precision ones only
     with `with_reduced` and where `reduced_candidates` admits them."""
-    from .selector import default_candidates
-
     base = default_candidates(model_dir.model_name, device)
     extra = [c for c, reason in reduced_candidates(model_dir, device) if reason is None] if with_reduced else []
-    usable = []
-    for candidate in base + extra:
-        backend_class = get_backend_class(candidate.backend)
-        if device.kind in backend_class.device_kinds and is_installed(backend_class.framework) \
-                and backend_class.model_format in model_dir.formats:
-            usable.append(candidate)
-    return usable
+    return [c for c in base + extra if runnable_here(get_backend_class(c.backend), model_dir, device) is None]
 
 
-def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: int = 3, validation=None,
+def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: int = 3, validation=None,
          max_drop: float = 0.5) -> TuneResult:
-    """Time the candidates; `validation` (a quantization Workload of the user's data) admits bf16/fp16 candidates
-    whose gate holds on it (`max_drop` points, as `hpi quantize`). INT8 candidates were gated when made."""
+    """Time the candidates on the task's `workload`; `validation` (a quantization Workload of the user's data)
+    admits bf16/fp16 candidates whose gate holds on it (`max_drop` points, as `hpi quantize`). INT8 candidates
+    were gated when made."""
     from .quantization.search import Gate
-    from ..tasks.text_recognition.postprocess import CTCDecoder
-    from ..tasks.text_recognition.preprocess import rec_image_shape_from_config, resize_norm
-    from ..textlines import render_lines
 
     require_device(device)  # timing the CPU for a GPU asked for would cache a winner for a device not used
-    shape = rec_image_shape_from_config(model_dir.config)
-    inputs = [resize_norm(image, shape)[None] for image, _ in render_lines(lines, seed=0)]
-    warmup = np.zeros((1, *shape), np.float32)
-    decoder = CTCDecoder(model_dir.section("PostProcess", "character_dict") or list("0123456789abcdefghijklmnopqrstuvwxyz"))
+    inputs = workload.inputs
+    warmup = np.zeros_like(inputs[0])
     gate = Gate(max_drop, validation.labelled) if validation is not None else None
     timings, reference, fp32_validation, fp32_metrics = [], None, None, None
     for candidate in tuning_candidates(model_dir, device):
@@ -192,8 +193,8 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
                 backend.infer(warmup)  # one-time setup, not counted
                 start = time.perf_counter()
                 outputs = backend.infer_many(inputs)  # as predict runs a window: lines spread over the streams
-                timing.ms_per_line = round((time.perf_counter() - start) * 1000 / len(inputs), 3)
-                texts = [decoder(output)[0][0] for output in outputs]
+                timing.ms_per_input = round((time.perf_counter() - start) * 1000 / len(inputs), 3)
+                keys = [workload.key(output) for output in outputs]
                 per_round = []
                 for _ in range(rounds):
                     start = time.perf_counter()
@@ -212,17 +213,17 @@ def tune(model_dir: ModelDir, device: Device, lines: int = TUNE_LINES, rounds: i
                         metrics = validation.judge(judged_outputs, fp32_validation)
                         timing.gate = {"fp32": fp32_metrics.to_dict(), "candidate": metrics.to_dict(),
                                        "rule": gate.describe(), "passed": gate.holds(fp32_metrics, metrics)}
-            timing.warm_ms_per_line = round(statistics.median(per_round), 3)
-            reference = reference or texts
-            timing.agreement = sum(a == b for a, b in zip(texts, reference)) / len(texts)
+            timing.warm_ms_per_input = round(statistics.median(per_round), 3)
+            reference = reference or keys
+            timing.agreement = sum(a == b for a, b in zip(keys, reference)) / len(keys)
         except (HPIError, RuntimeError, OSError) as exc:
             timing.error = str(exc).splitlines()[0][:200]
         timings.append(timing)
         logger.info("tuned %s %s: %s", timing.backend, timing.effective or timing.options, timing.error or
-                    f"{timing.ms_per_line} ms/line (warm {timing.warm_ms_per_line}), agreement {timing.agreement:.3f}"
+                    f"{timing.ms_per_input} ms/line (warm {timing.warm_ms_per_input}), agreement {timing.agreement:.3f}"
                     + (f", gate {'holds' if timing.gate['passed'] else 'fails'}" if timing.gate else ""))
     kept = [t for t in timings if t.kept]
-    winner = min(kept, key=lambda t: t.ms_per_line) if kept else None
+    winner = min(kept, key=lambda t: t.ms_per_input) if kept else None
     result = TuneResult(tune_key(model_dir, device, validation, max_drop), winner, timings, machine_facts(device))
     atomic_write(cache_dir() / f"{result.key}.json", json.dumps(result.to_dict(), indent=2).encode("utf-8"))
     return result

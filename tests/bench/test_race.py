@@ -124,7 +124,7 @@ def test_race_against_a_real_rapidocr(dataset, model_dir, tmp_path):
     assert peer["same_text_as_reference"] >= 0.9 and abs(peer["accuracy"] - by_name["hpi"]["accuracy"]) <= 0.1
     assert race_result["reference"] == "hpi normal mode"
     stages = race_result["stages_ms_per_line"]
-    assert set(stages) == {"read", "preprocess", "infer", "decode"} and stages["infer"] > stages["decode"] > 0
+    assert set(stages) == {"read", "preprocess", "infer", "postprocess"} and stages["infer"] > stages["postprocess"] > 0
     assert race_result["rss"]["lines"] == 24 and len(race_result["rss"]["samples"]) == 12
     table = (out / "table.md").read_text("utf-8")
     assert "| rapidocr_onnxruntime | rapidocr-onnxruntime 1.4.4 |" in table and "Targets:" in table

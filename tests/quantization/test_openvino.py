@@ -90,11 +90,12 @@ def test_a_gate_no_model_holds_writes_nothing(quantized, v4_onnx_dir, tmp_path):
 
 def test_tune_considers_the_gated_int8_model(quantized, tmp_path, monkeypatch):
     from hpi.runtime.device import Device
-    from hpi.runtime.tuning import tune
+    from hpi.tasks.text_recognition.predictor import recognition_tuning_workload
+from hpi.runtime.tuning import tune
 
     monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path))
     _, model = quantized
-    result = tune(load_model_dir(model), Device("cpu"), lines=4, rounds=1)
+    result = tune(load_model_dir(model), Device("cpu"), recognition_tuning_workload(load_model_dir(model), 4), rounds=1)
     int8 = next(t for t in result.candidates if t.backend == "openvino" and t.options.get("precision") == "int8")
     assert int8.error is None and int8.gate["passed"] and int8.gate["judged_by"] == "hpi quantize"
     assert int8.kept  # its gate held on the user's data when it was made; rendered lines do not overrule it

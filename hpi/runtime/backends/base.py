@@ -124,7 +124,7 @@ class InferenceBackend(ABC):
         self._context_workers: Optional[ThreadPoolExecutor] = None  # with context_per_thread
         self._worker_contexts: List[Any] = []
         self._stream_pool: Optional[ThreadPoolExecutor] = None
-        self.stream_count = 1  # batches this backend can run at once on its streams (see submit)
+        self.stream_count = 1  # batches this backend can run at once on its streams (see items_per_request)
         self._in_flight = 0  # calls submitted and not finished, over all threads
         self._in_flight_lock = threading.Lock()
 
@@ -195,15 +195,28 @@ class InferenceBackend(ABC):
             self.load()
         return np.ascontiguousarray(batch, dtype=np.float32)
 
-    def submit(self, batch: np.ndarray, lone: bool = False) -> "Future[np.ndarray]":
+    def items_per_request(self, batch_size: int) -> int:
+        """How many items a caller should put in one batch, given the batch size asked for: with streams each
+        item is its own request (no padding, and measured faster than batches on CPU streams: ONNX Runtime 70 vs
+        62 lines/s on 400 lines), otherwise `batch_size`."""
+        return 1 if self.stream_count > 1 else batch_size
+
+    def submit(self, batch: np.ndarray) -> "Future[np.ndarray]":
         """Start inference on one batch and return a future of its output.
 
         A backend with several streams (engines that each run one batch on a share of the threads) runs
-        submitted batches in parallel, each on the next free stream. Without streams, or for a `lone` batch
-        while the backend is otherwise idle (nothing else to run beside it, so all threads at once answer it
-        fastest), the batch runs now, in the caller's thread, and the future is already done. A lone batch that
-        arrives while other calls are in flight (other threads) joins the streams instead.
+        submitted batches in parallel, each on the next free stream. Without streams the batch runs now, in the
+        caller's thread, and the future is already done.
         """
+        return self._submit(batch, lone=False)
+
+    def submit_batches(self, batches: Sequence[np.ndarray]) -> "List[Future[np.ndarray]]":
+        """`submit` each batch. A single batch while the backend is otherwise idle runs now, in the caller's
+        thread, on all threads at once (nothing else to run beside it, so that answers it fastest); a single batch
+        that arrives while other calls are in flight (other threads) joins the streams instead."""
+        return [self._submit(batch, lone=len(batches) == 1) for batch in batches]
+
+    def _submit(self, batch: np.ndarray, lone: bool) -> "Future[np.ndarray]":
         batch = self._ready(batch)
         with self._in_flight_lock:
             run_now = self._stream_pool is None or (lone and self._in_flight == 0)

@@ -26,7 +26,7 @@ def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden
 
 def test_default_choice_on_x86_cpu_is_the_measured_one(v4_onnx_dir):
     from hpi.runtime.device import Device
-    from hpi.runtime.selector import device_class
+    from hpi.runtime.candidates import device_class
 
     if device_class(Device("cpu")) != "cpu_x64" or not HAS_ONNXRUNTIME:
         pytest.skip("the measured x86 order needs onnxruntime")

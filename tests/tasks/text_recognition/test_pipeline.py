@@ -112,7 +112,7 @@ def test_fp32_keeps_paddlex_widths_and_bf16_pads_to_a_multiple(v4_onnx_dir, line
     paths, labels = lines
     image = cv2.imread(paths[3])
     exact = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
-    assert exact.preprocess(image).shape[2] == target_width(*image.shape[:2])
+    assert exact.preprocess(image)[0].shape[2] == target_width(*image.shape[:2])
     exact.close()
     bf16 = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
                            hpi_config={"backend": "openvino", "backend_config": {"precision": "bf16"}})
@@ -121,7 +121,7 @@ def test_fp32_keeps_paddlex_widths_and_bf16_pads_to_a_multiple(v4_onnx_dir, line
     multiple = REDUCED_PRECISION_WIDTH_MULTIPLE
     for path in paths[:40]:
         image = cv2.imread(path)
-        width = bf16.preprocess(image).shape[2]
+        width = bf16.preprocess(image)[0].shape[2]
         assert width % multiple == 0 and 0 <= width - target_width(*image.shape[:2]) < multiple
     texts = [r["rec_text"] for r in bf16.predict(paths[:64], batch_size=8)]
     correct = sum(t.replace(" ", "") == l.replace(" ", "") for t, l in zip(texts, labels[:64]))

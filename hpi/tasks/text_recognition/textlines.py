@@ -103,7 +103,7 @@ def render(text: str, font_path: str, rng: random.Random) -> Image.Image:
 
 def render_lines(count: int, seed: int = 0, font: str = None):
     """[(BGR uint8 image, text)] in memory: what `hpi tune` measures with."""
-    from .visualize import BUNDLED_FONT
+    from ...visualize import BUNDLED_FONT
 
     rng = random.Random(seed)
     lines = []
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from .visualize import BUNDLED_FONT
+    from ...visualize import BUNDLED_FONT
 
     path = make_dataset(Path(args.out), args.font or str(BUNDLED_FONT), args.count, args.seed)
     print(f"wrote {args.count} lines, labels in {path}")
