@@ -79,12 +79,13 @@ def test_tuning_refuses_a_gpu_that_is_not_here(v4_onnx_dir, tmp_path, monkeypatc
     from hpi.runtime.device import DeviceUnavailableError
     from hpi.runtime.model_dir import load_model_dir
     from hpi.tasks.text_recognition.predictor import recognition_tuning_workload
-from hpi.runtime.tuning import tune
+    from hpi.runtime.tuning import tune
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path))
     with pytest.raises(DeviceUnavailableError, match="no NVIDIA GPU is visible here"):
-        tune(load_model_dir(v4_onnx_dir), Device("gpu", 0), recognition_tuning_workload(load_model_dir(v4_onnx_dir), 2), rounds=1)
+        model_dir = load_model_dir(v4_onnx_dir)
+        tune(model_dir, Device("gpu", 0), recognition_tuning_workload(model_dir, 2), rounds=1)
     assert not (tmp_path / "tuning").exists()  # no winner cached for a device that did not run
 
 

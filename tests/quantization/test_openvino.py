@@ -91,7 +91,7 @@ def test_a_gate_no_model_holds_writes_nothing(quantized, v4_onnx_dir, tmp_path):
 def test_tune_considers_the_gated_int8_model(quantized, tmp_path, monkeypatch):
     from hpi.runtime.device import Device
     from hpi.tasks.text_recognition.predictor import recognition_tuning_workload
-from hpi.runtime.tuning import tune
+    from hpi.runtime.tuning import tune
 
     monkeypatch.setenv("HPI_CACHE_HOME", str(tmp_path))
     _, model = quantized
