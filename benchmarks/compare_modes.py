@@ -32,7 +32,7 @@ def main(argv=None) -> int:
 
     from hpi import TextRecognition
     from hpi.bench.metrics import accuracy
-    from hpi.bench.runner import read_dataset
+    from hpi.bench.dataset import read_dataset
     from hpi.runtime.device import cpu_quota
 
     paths, labels = read_dataset(Path(args.dataset))

@@ -119,7 +119,7 @@ def dataset_paths(dataset: Path, max_lines: int) -> List[str]:
     if listing.is_file():
         paths = [str(dataset / line.strip()) for line in listing.read_text("utf-8").splitlines() if line.strip()]
     else:
-        from hpi.bench.runner import read_dataset
+        from hpi.bench.dataset import read_dataset
 
         paths = read_dataset(dataset)[0]
     return paths[:max_lines] if max_lines else paths
@@ -594,7 +594,7 @@ def machine(load_before, load_after) -> dict:
     from hpi.runtime.device import parse_device
     from hpi._env import library_versions
 
-    info = machine_info(parse_device("cpu"))
+    info = machine_info(parse_device("cpu")).to_dict()
     info["versions"].update(library_versions(("fastapi", "uvicorn", "starlette", "pydantic", "uvloop", "httptools")))
     return {**info, "cpus_usable": usable_cpus(), "cpus_online": os.cpu_count(), "os": platform.platform(),
             "load_average_1_5_15_before": [round(v, 2) for v in load_before],

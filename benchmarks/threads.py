@@ -104,7 +104,7 @@ def wrong_results(texts: Sequence[Optional[List[str]]], reference: Sequence[List
 
 
 def benchmark(args: argparse.Namespace) -> dict:
-    from hpi.bench.runner import read_dataset
+    from hpi.bench.dataset import read_dataset
 
     paths = read_dataset(Path(args.dataset))[0][:args.lines]
     chunks = [paths[i:i + args.chunk] for i in range(0, len(paths), args.chunk)]
@@ -159,7 +159,7 @@ def machine(load_before: Tuple[float, ...], load_after: Tuple[float, ...]) -> di
     from hpi.bench.runner import machine_info
     from hpi.runtime.device import cpu_quota, parse_device
 
-    return {**machine_info(parse_device("cpu")), "cpus_usable": cpu_quota(), "cpus_online": os.cpu_count(),
+    return {**machine_info(parse_device("cpu")).to_dict(), "cpus_usable": cpu_quota(), "cpus_online": os.cpu_count(),
             "os": platform.platform(), "load_average_1_5_15_before": [round(v, 2) for v in load_before],
             "load_average_1_5_15_after": [round(v, 2) for v in load_after]}
 

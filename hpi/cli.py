@@ -401,8 +401,10 @@ def backend_list(text: str) -> List[str]:
 
 
 def _run_benchmark(args) -> int:
+    from .bench.dataset import read_dataset
     from .bench.report import write_report
-    from .bench.runner import benchmark, read_dataset
+    from .bench.runner import benchmark
+    from .bench.spec import BenchmarkSpec, RaceSpec
     from .runtime.device import cpu_quota, parse_device
     from .runtime.download import ensure_official_model
     from .runtime.model_dir import load_model_dir
@@ -422,10 +424,11 @@ def _run_benchmark(args) -> int:
 
     dirs = [load_model_dir(d) for d in args.model_dir] + [load_model_dir(ensure_official_model(n), n)
                                                          for n in args.model_name]
-    result = benchmark(dirs, parse_device(args.device), args.threads or [cpu_quota()], args.batch_sizes, dataset,
-                       args.backends, seconds=args.seconds, peers=peers, race_rounds=args.race_rounds,
-                       race_batch_size=args.race_batch_size, rss_lines=args.rss_lines,
-                       model_rows=not args.no_model_rows, race_systems=race_systems)
+    race = RaceSpec(rounds=args.race_rounds, batch_size=args.race_batch_size, rss_lines=args.rss_lines, peers=peers,
+                    extra_systems=race_systems)
+    result = benchmark(BenchmarkSpec(dirs, parse_device(args.device), args.threads or [cpu_quota()],
+                                     args.batch_sizes, dataset, args.backends, seconds=args.seconds,
+                                     model_rows=not args.no_model_rows, race=race))
     write_report(result, output)
     print((output / "table.md").read_text(encoding="utf-8"))
     return 0

@@ -16,12 +16,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import HPIError
 from .metrics import accuracy, norm_edit_distance
+from .rows import ModelRace, RssTrace, Skipped, SystemRow
+from .spec import RaceSpec
 
 PEER_WORKER = Path(__file__).with_name("peer_worker.py")
 PEER_SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime")
@@ -107,7 +109,9 @@ class PeerSystem:
 
 
 @dataclass
-class RaceRow:
+class Timings:
+    """What one system's race recorded, before it is summarized into a SystemRow."""
+
     system: str
     version: str
     batch_size: int
@@ -133,12 +137,12 @@ def line_gflop(paths: Sequence[str], gflop_at_320: float, rec_image_shape=(3, 48
 
 
 def race(systems: Sequence, paths: Sequence[str], labels: Sequence[str], batch_size: int, rounds: int,
-         reference: Optional[str], progress=None, peak_probe=None) -> Tuple[List[dict], Optional[float]]:
+         reference: Optional[str], progress=None, peak_probe=None) -> Tuple[List[SystemRow], Optional[float]]:
     """Interleaved rounds of predict(paths, batch_size) per system, then a batch-1 latency pass each.
 
     `peak_probe()` (GFLOP/s of a float32 matmul) runs in every round too: this machine's speed drifts, so the
     peak the systems are compared with is the best seen during the same run. Returns (rows, that peak)."""
-    rows = {s.name: RaceRow(s.name, s.version, batch_size) for s in systems}
+    rows = {s.name: Timings(s.name, s.version, batch_size) for s in systems}
     peaks = []
     for round_index in range(rounds):
         if peak_probe:
@@ -161,37 +165,38 @@ def race(systems: Sequence, paths: Sequence[str], labels: Sequence[str], batch_s
     return [summarize(row, labels, reference, reference_texts) for row in rows.values()], max(peaks, default=None)
 
 
-def summarize(row: RaceRow, labels: Sequence[str], reference: Optional[str],
-              reference_texts: Optional[List[str]]) -> dict:
+def summarize(row: Timings, labels: Sequence[str], reference: Optional[str],
+              reference_texts: Optional[List[str]]) -> SystemRow:
     lines = len(row.texts)
     steady = row.rounds_s[1:] or row.rounds_s
-    out = {"system": row.system, "version": row.version, "batch_size": row.batch_size, "lines": lines,
-           "lines_per_s_first": lines / row.rounds_s[0], "lines_per_s": lines / statistics.median(steady),
-           "rounds_s": [round(s, 3) for s in row.rounds_s],
-           "latency_ms_median": statistics.median(row.latency_ms),
-           "latency_ms_p90": float(np.percentile(row.latency_ms, 90)),
-           "accuracy": accuracy(row.texts, labels), "norm_edit_dis": norm_edit_distance(row.texts, labels),
-           "accuracy_batch1": accuracy(row.latency_texts, labels), "reference": reference}
-    if reference_texts is not None:
-        out["same_text_as_reference"] = sum(a == b for a, b in zip(row.texts, reference_texts)) / lines
-    return out
+    same = None if reference_texts is None else \
+        sum(a == b for a, b in zip(row.texts, reference_texts)) / lines
+    return SystemRow(system=row.system, version=row.version, batch_size=row.batch_size, items=lines,
+                     items_per_s_first=lines / row.rounds_s[0], items_per_s=lines / statistics.median(steady),
+                     rounds_s=[round(s, 3) for s in row.rounds_s],
+                     latency_ms_median=statistics.median(row.latency_ms),
+                     latency_ms_p90=float(np.percentile(row.latency_ms, 90)),
+                     accuracy=accuracy(row.texts, labels), norm_edit_dis=norm_edit_distance(row.texts, labels),
+                     accuracy_batch1=accuracy(row.latency_texts, labels), reference=reference,
+                     same_text_as_reference=same)
 
 
-def add_ratios(rows: List[dict], baseline: str, total_gflop: Optional[float], peak_gflops: Optional[float]) -> None:
+def add_ratios(rows: List[SystemRow], baseline: Optional[str], total_gflop: Optional[float],
+               peak_gflops: Optional[float]) -> None:
     """Throughput and latency relative to `baseline`, and achieved GFLOP/s against the measured peak."""
-    base = next((r for r in rows if r["system"] == baseline), None)
+    base = next((r for r in rows if r.system == baseline), None)
     for row in rows:
         if base is not None:
-            row["speedup_vs_baseline"] = row["lines_per_s"] / base["lines_per_s"]
-            row["speedup_first_vs_baseline"] = row["lines_per_s_first"] / base["lines_per_s_first"]
-            row["latency_vs_baseline"] = row["latency_ms_median"] / base["latency_ms_median"]
-            row["baseline"] = baseline
+            row.speedup_vs_baseline = row.items_per_s / base.items_per_s
+            row.speedup_first_vs_baseline = row.items_per_s_first / base.items_per_s_first
+            row.latency_vs_baseline = row.latency_ms_median / base.latency_ms_median
+            row.baseline = baseline
         if total_gflop:
-            row["gflops"] = total_gflop * row["lines_per_s"] / row["lines"]
-            row["pct_of_peak"] = 100 * row["gflops"] / peak_gflops if peak_gflops else None
+            row.gflops = total_gflop * row.items_per_s / row.items
+            row.pct_of_peak = 100 * row.gflops / peak_gflops if peak_gflops else None
 
 
-def reduced_precision_systems(model_dir, device) -> Tuple[Dict[str, dict], List[dict]]:
+def reduced_precision_systems(model_dir, device) -> Tuple[Dict[str, dict], List[Skipped]]:
     """({name: hpi_config} of the reduced-precision modes this hardware runs natively, with INT8 only where a gated
     model exists), [skipped, with the reason]): e.g. "hpi openvino int8"."""
     from ..runtime.tuning import reduced_candidates
@@ -205,12 +210,12 @@ def reduced_precision_systems(model_dir, device) -> Tuple[Dict[str, dict], List[
         if reason is None:
             systems[name] = {"backend": candidate.backend, "backend_config": dict(candidate.options)}
         else:
-            skipped.append({"system": name, "error": reason.splitlines()[0]})
+            skipped.append(Skipped(name, reason.splitlines()[0]))
     return systems, skipped
 
 
 def make_systems(model_dir, device: str, peers: Dict[str, str], reduced: Optional[Dict[str, dict]] = None,
-                 extra: Optional[Dict[str, dict]] = None) -> Tuple[list, List[dict]]:
+                 extra: Optional[Dict[str, dict]] = None) -> Tuple[list, List[Skipped]]:
     """hpi's default, its normal mode (Paddle models), its `reduced` precision modes ({name: hpi_config}), `extra`
     hpi configurations ({name: hpi_config}), then each peer that fits."""
     wanted = [("hpi", lambda: HpiSystem("hpi", model_dir.path, device, True, None))]
@@ -221,10 +226,10 @@ def make_systems(model_dir, device: str, peers: Dict[str, str], reduced: Optiona
     skipped = []
     for name, python in peers.items():
         if name == "paddlex" and model_dir.paddle_program is None:
-            skipped.append({"system": name, "error": "PaddleX needs the Paddle model; this model dir has only ONNX"})
+            skipped.append(Skipped(name, "PaddleX needs the Paddle model; this model dir has only ONNX"))
             continue
         if name.startswith("rapidocr") and model_dir.model_name != RAPIDOCR_MODEL:
-            skipped.append({"system": name, "error": f"RapidOCR bundles only {RAPIDOCR_MODEL}"})
+            skipped.append(Skipped(name, f"RapidOCR bundles only {RAPIDOCR_MODEL}"))
             continue
         wanted.append((name, lambda name=name, python=python: PeerSystem(
             name, python, model_dir.path, model_dir.model_name or RAPIDOCR_MODEL)))
@@ -233,11 +238,11 @@ def make_systems(model_dir, device: str, peers: Dict[str, str], reduced: Optiona
         try:
             systems.append(make())
         except HPIError as exc:
-            skipped.append({"system": name, "error": str(exc).splitlines()[0]})
+            skipped.append(Skipped(name, str(exc).splitlines()[0]))
     return systems, skipped
 
 
-def rss_over_lines(model, paths: Sequence[str], total_lines: int, batch_size: int, every: int = 1000) -> dict:
+def rss_over_lines(model, paths: Sequence[str], total_lines: int, batch_size: int, every: int = 1000) -> RssTrace:
     """Resident memory while predict_iter streams `total_lines` lines (the dataset repeated): flat or growing."""
     def rss_mb() -> float:
         with open("/proc/self/statm") as statm:
@@ -250,6 +255,38 @@ def rss_over_lines(model, paths: Sequence[str], total_lines: int, batch_size: in
         if done % every == 0:
             samples.append((done, round(rss_mb(), 1)))
     first = samples[0][1] if samples else None
-    return {"lines": total_lines, "samples": samples, "rss_mb_first": first,
-            "rss_mb_last": samples[-1][1] if samples else None,
-            "growth_mb_after_first": round(samples[-1][1] - first, 1) if samples else None}
+    return RssTrace(items=total_lines, samples=samples, rss_mb_first=first,
+                    rss_mb_last=samples[-1][1] if samples else None,
+                    growth_mb_after_first=round(samples[-1][1] - first, 1) if samples else None)
+
+
+def race_model(model_dir, name: str, device, paths: List[str], labels: List[str], spec: RaceSpec,
+               peak_gflops: Optional[float], progress: Callable[[str], None]) -> ModelRace:
+    """One model's race: hpi's systems and the peers, interleaved, at the threads the
+    process may use; then hpi's time per line by stage and, with `spec.rss_lines`, its memory over that many."""
+    from ..runtime.device import cpu_quota
+    from ..runtime.model_dir import load_model_dir
+    from ..tasks.pipeline import profile_stages
+    from .flops import matmul_peak_gflops, seed_flops
+
+    reduced, not_raced = reduced_precision_systems(model_dir, device)
+    systems, skipped = make_systems(model_dir, str(device), spec.peers, reduced=reduced, extra=spec.extra_systems)
+    names = [s.name for s in systems]
+    baseline = next((n for n in ("paddlex", "hpi normal mode") if n in names), None)
+    probe = (lambda: matmul_peak_gflops(cpu_quota(), seconds=0.5)) if device.kind == "cpu" else None
+    try:
+        rows, peak_in_race = race(systems, paths, labels, spec.batch_size, spec.rounds, baseline,
+                                  progress=progress, peak_probe=probe)
+        peak = max((p for p in (peak_gflops, peak_in_race) if p), default=None)
+        flops = seed_flops(load_model_dir(model_dir.path))  # the ONNX file may be new (auto conversion)
+        total = line_gflop(paths, flops / 1e9) if flops else None
+        add_ratios(rows, baseline, total, peak)
+        hpi = systems[0]
+        stages = profile_stages(hpi.model, paths, spec.batch_size)
+        rss = rss_over_lines(hpi.model, paths, spec.rss_lines, spec.batch_size) if spec.rss_lines else None
+    finally:
+        for system in systems:
+            system.close()
+    return ModelRace(model=name, batch_size=spec.batch_size, rounds=spec.rounds, threads=cpu_quota(),
+                     baseline=baseline, gflop_total=total, peak_gflops=peak, systems=rows,
+                     skipped=not_raced + skipped, hpi_config=hpi.config, stages_ms=stages, rss=rss)

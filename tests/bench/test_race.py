@@ -11,6 +11,7 @@ from helpers import DATA
 
 from hpi.bench.race import HpiSystem, PeerSystem, add_ratios, race
 from hpi.bench.report import target_lines
+from hpi.bench.rows import SystemRow
 from hpi.cli import main
 from hpi.errors import HPIError
 
@@ -52,28 +53,36 @@ def test_race_rows_ratios_and_reference(dataset, model_dir):
             system.close()
     assert peak == 70.0  # the best of the probes taken in each round
     add_ratios(rows, "hpi normal mode", total_gflop=20.0, peak_gflops=100.0)
-    by_name = {r["system"]: r for r in rows}
+    by_name = {r.system: r for r in rows}
     normal, fast = by_name["hpi normal mode"], by_name["hpi"]
-    assert normal["speedup_vs_baseline"] == pytest.approx(1.0) and normal["latency_vs_baseline"] == pytest.approx(1.0)
-    assert fast["speedup_vs_baseline"] == pytest.approx(fast["lines_per_s"] / normal["lines_per_s"])
-    assert fast["gflops"] == pytest.approx(20.0 * fast["lines_per_s"] / 12)
-    assert fast["pct_of_peak"] == pytest.approx(fast["gflops"])  # peak 100 GFLOP/s
+    assert normal.speedup_vs_baseline == pytest.approx(1.0) and normal.latency_vs_baseline == pytest.approx(1.0)
+    assert fast.speedup_vs_baseline == pytest.approx(fast.items_per_s / normal.items_per_s)
+    assert fast.gflops == pytest.approx(20.0 * fast.items_per_s / 12)
+    assert fast.pct_of_peak == pytest.approx(fast.gflops)  # peak 100 GFLOP/s
     for row in rows:
-        assert row["lines"] == 12 and len(row["rounds_s"]) == 2
-        assert row["latency_ms_p90"] >= row["latency_ms_median"] > 0
+        assert row.items == 12 and row.unit == "line" and len(row.rounds_s) == 2
+        assert row.latency_ms_p90 >= row.latency_ms_median > 0
     # the reference is normal mode's batch-1 text, which equals PaddleX's: high-performance mode matches it
-    assert fast["same_text_as_reference"] == 1.0 and normal["same_text_as_reference"] == 1.0
-    assert fast["accuracy"] == normal["accuracy"] == fast["accuracy_batch1"]
+    assert fast.same_text_as_reference == 1.0 and normal.same_text_as_reference == 1.0
+    assert fast.accuracy == normal.accuracy == fast.accuracy_batch1
+
+
+def system_row(system, **measured):
+    """A race row with the fields a test sets; the rest are placeholders no target reads."""
+    fields = dict(version="-", batch_size=8, items=100, items_per_s_first=1.0, items_per_s=1.0, rounds_s=[1.0],
+                  latency_ms_median=1.0, latency_ms_p90=1.0, accuracy=0.0, norm_edit_dis=0.0, accuracy_batch1=0.0,
+                  reference=None)
+    return SystemRow(system=system, **{**fields, **measured})
 
 
 def test_targets_are_judged_from_the_rows():
-    race_result = {"systems": [
-        {"system": "hpi", "speedup_vs_baseline": 8.4, "latency_vs_baseline": 0.35, "same_text_as_reference": 0.995},
-        {"system": "hpi openvino bf16", "lines_per_s": 130.0, "accuracy": 0.90},
-        {"system": "rapidocr_openvino", "lines_per_s": 100.0, "accuracy": 0.895}]}
-    race_result["systems"][0].update(lines_per_s=60.0, accuracy=0.835)
-    race_result["systems"].append({"system": "hpi openvino int8", "lines_per_s": 80.0, "accuracy": 0.82})
-    lines = target_lines(race_result)
+    systems = [
+        system_row("hpi", speedup_vs_baseline=8.4, latency_vs_baseline=0.35, same_text_as_reference=0.995),
+        system_row("hpi openvino bf16", items_per_s=130.0, accuracy=0.90),
+        system_row("rapidocr_openvino", items_per_s=100.0, accuracy=0.895)]
+    systems[0].items_per_s, systems[0].accuracy = 60.0, 0.835
+    systems.append(system_row("hpi openvino int8", items_per_s=80.0, accuracy=0.82))
+    lines = target_lines(systems)
     assert lines == ["- default throughput >= 8x the baseline: 8.400 (met)",
                      "- default batch-1 latency <= 0.3x the baseline's: 0.350 (missed)",
                      "- default same text as the reference >= 99%: 0.995 (met)",
