@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from hpi import TextRecognition
-    from hpi.bench.metrics import accuracy
-    from hpi.bench.dataset import read_dataset
+    from hpi.tasks.text_recognition.metrics import accuracy
+    from hpi.tasks.text_recognition.labels import read_dataset
     from hpi.runtime.device import cpu_quota
 
     paths, labels = read_dataset(Path(args.dataset))

@@ -119,7 +119,7 @@ def dataset_paths(dataset: Path, max_lines: int) -> List[str]:
     if listing.is_file():
         paths = [str(dataset / line.strip()) for line in listing.read_text("utf-8").splitlines() if line.strip()]
     else:
-        from hpi.bench.dataset import read_dataset
+        from hpi.tasks.text_recognition.labels import read_dataset
 
         paths = read_dataset(dataset)[0]
     return paths[:max_lines] if max_lines else paths

@@ -104,7 +104,7 @@ def wrong_results(texts: Sequence[Optional[List[str]]], reference: Sequence[List
 
 
 def benchmark(args: argparse.Namespace) -> dict:
-    from hpi.bench.dataset import read_dataset
+    from hpi.tasks.text_recognition.labels import read_dataset
 
     paths = read_dataset(Path(args.dataset))[0][:args.lines]
     chunks = [paths[i:i + args.chunk] for i in range(0, len(paths), args.chunk)]

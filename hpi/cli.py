@@ -401,7 +401,7 @@ def backend_list(text: str) -> List[str]:
 
 
 def _run_benchmark(args) -> int:
-    from .bench.dataset import read_dataset
+    from .tasks.text_recognition.labels import read_dataset
     from .bench.report import write_report
     from .bench.runner import benchmark
     from .bench.spec import BenchmarkSpec, RaceSpec

@@ -92,7 +92,7 @@ def test_a_reader_that_leaves_early_ends_hpi_quietly():
 
 
 def test_benchmark_dataset_errors_are_one_line_naming_the_file_and_line(v4_paddle_dir, samples_dir, tmp_path):
-    from hpi.bench.runner import DatasetError, read_dataset
+    from hpi.tasks.text_recognition.labels import DatasetError, read_dataset
     from hpi.errors import HPIError
 
     run = hpi("benchmark", "--model_dir", v4_paddle_dir, "--output", tmp_path / "out", "--dataset", "nope")

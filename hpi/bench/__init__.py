@@ -3,6 +3,7 @@ accuracy on a labeled set, the race against peers, FLOPs and achieved GFLOP/s ag
 float32 peak.
 
 spec.py (what to measure: BenchmarkSpec, RaceSpec; the CLI builds them) -> runner.py and race.py (measure, into
-the typed rows of rows.py) -> report.py (results.json via to_dict(), table.md, chart.png). dataset.py reads a
-labeled set, metrics.py scores text, flops.py counts FLOPs, peer_worker.py runs a peer in its own venv.
+the typed rows of rows.py) -> report.py (results.json via to_dict(), table.md, chart.png). flops.py counts
+FLOPs, peer_worker.py runs a peer in its own venv. The labeled set and its scores are text recognition's
+(hpi.tasks.text_recognition.labels and .metrics): the benchmark is built on the task, not the reverse.
 """

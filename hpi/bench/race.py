@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import HPIError
-from .metrics import accuracy, norm_edit_distance
+from ..tasks.text_recognition.metrics import accuracy, norm_edit_distance
 from .rows import ModelRace, RssTrace, Skipped, SystemRow
 from .spec import RaceSpec
 

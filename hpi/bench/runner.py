@@ -28,9 +28,9 @@ from ..runtime.device import Device, cpu_quota
 from ..runtime.model_dir import ModelDir
 from ..runtime.selector import load_backend
 from ..runtime.tuning import tuning_candidates
-from .dataset import DatasetError, read_dataset, read_labels_file  # noqa: F401 - imported from here too (calibration, tests)
+from ..tasks.text_recognition.labels import read_dataset
 from .flops import SEED_SHAPE, seed_flops
-from .metrics import accuracy, norm_edit_distance
+from ..tasks.text_recognition.metrics import accuracy, norm_edit_distance
 from .rows import BenchmarkResult, CandidateRow, MachineInfo
 from .spec import BenchmarkSpec
 

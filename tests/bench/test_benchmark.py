@@ -8,7 +8,7 @@ from helpers import DATA
 from PIL import Image
 
 from hpi._deps import is_installed
-from hpi.bench.metrics import accuracy, edit_distance, norm_edit_distance
+from hpi.tasks.text_recognition.metrics import accuracy, edit_distance, norm_edit_distance
 from hpi.bench.report import SEED_HEADER
 from hpi.cli import main
 

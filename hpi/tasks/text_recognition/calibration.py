@@ -13,8 +13,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...bench.metrics import accuracy, norm_edit_distance
-from ...bench.runner import read_labels_file
+from .metrics import accuracy, norm_edit_distance
+from .labels import read_labels_file
 from ...errors import ConfigError
 from ...inputs import iter_inputs
 from ...runtime.model_dir import ModelDir

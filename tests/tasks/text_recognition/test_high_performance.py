@@ -3,7 +3,7 @@ import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
 
 from hpi import TextRecognition
-from hpi.bench.metrics import accuracy as exact_accuracy
+from hpi.tasks.text_recognition.metrics import accuracy as exact_accuracy
 
 BACKENDS = [pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")),
             pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime missing"))]
@@ -38,7 +38,7 @@ def test_openvino_precision_is_explicit(v4_onnx_dir):
     if not HAS_OPENVINO:
         pytest.skip("openvino missing")
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
-    assert model.config["precision"] == "f32"  # OpenVINO would pick bf16 by itself on CPUs that have it
+    assert model.config["precision"] == "fp32"  # OpenVINO would pick bf16 by itself on CPUs that have it
 
 
 def test_enable_hpi_is_a_synonym(v4_onnx_dir):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Tuple
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 
 class DatasetError(ConfigError):
