@@ -56,7 +56,7 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     in_source = {m.name for m in pkgutil.walk_packages(hpi.__path__, "hpi.") if not m.name.endswith("__main__")}
     in_source.add("hpi.configs")  # configs/ at the top of the checkout is hpi.configs in the wheel
     assert set(modules.split(",")) == in_source  # no subpackage left out of the wheel
-    assert models == "34" and font == "True" and paddle_loaded == "False"
+    assert models == "43" and font == "True" and paddle_loaded == "False"
 
 
 @pytest.mark.slow

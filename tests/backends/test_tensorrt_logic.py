@@ -19,44 +19,19 @@ from capabilities import CUDA_IS_AVAILABLE, HAS_ONNXRUNTIME
 
 from hpi._deps import is_installed
 from hpi._fs import sha256_files
-from hpi.runtime.backends._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_cache_key,
-                                     engine_key_fields, fp32_layers, load_or_build_engine, normalize_profiles,
-                                     split_batch)
+from hpi.runtime.backends._trt_logic import (LayerInfo, check_within_profile, engine_cache_key, engine_key_fields,
+                                             fp32_layers, load_or_build_engine, split_batch)
 from hpi.runtime.backends.tensorrt import TensorRTBackend
 from hpi.runtime.device import Device
 from hpi.errors import BackendError, ConfigError
-from hpi.runtime.model_dir import load_model_dir
+from hpi.runtime.model_dir import check_dynamic_shapes, load_model_dir
 
 GPU = Device("gpu", 0)
+# PaddleX's profile for text recognition: one 48-pixel line, 160 to 3200 pixels wide, up to 8 per batch.
+REC_DEFAULT_PROFILE = ((1, 3, 48, 160), (1, 3, 48, 320), (8, 3, 48, 3200))
 PROFILE = {"x": REC_DEFAULT_PROFILE}
 KEY_FIELDS = dict(onnx_sha256="ab" * 32, tensorrt_version="10.3.0", compute_capability="9.0",
                   gpu_name="NVIDIA H100", precision="fp32", profiles=PROFILE)
-
-
-# -- profiles -------------------------------------------------------------------------------------------------
-def test_profiles_normalize_to_int_tuples():
-    yml_style = {"x": [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]}
-    assert normalize_profiles(yml_style, ["x"]) == {"x": REC_DEFAULT_PROFILE}
-
-
-@pytest.mark.parametrize("shapes, message", [
-    ([], "must map each input name"),
-    ({"x": [[1, 3, 48, 160], [8, 3, 48, 3200]]}, r"must be \[min, opt, max\], three shapes"),
-    ({"x": [[1, 3, 48], [1, 3, 48, 320], [8, 3, 48, 3200]]}, "min must be 4 positive integers"),
-    ({"x": [[1, 3, 48, 160], [1, 3, 48.0, 320], [8, 3, 48, 3200]]}, "opt must be 4 positive integers"),
-    ({"x": [[1, 3, 48, 160], [1, 3, 48, 320], [True, 3, 48, 3200]]}, "max must be 4 positive integers"),
-    ({"x": [[0, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]}, "min must be 4 positive integers"),
-    ({"x": [[1, 3, 48, 400], [1, 3, 48, 320], [8, 3, 48, 3200]]}, r"width needs min <= opt <= max, got \[400, 320"),
-    ({"x": [[1, 3, 48, 160], [9, 3, 48, 320], [8, 3, 48, 3200]]}, "batch needs min <= opt <= max"),
-])
-def test_bad_profiles_say_what_is_wrong(shapes, message):
-    with pytest.raises(ConfigError, match=message):
-        normalize_profiles(shapes)
-
-
-def test_profiles_must_name_the_model_inputs():
-    with pytest.raises(ConfigError, match=r"names the inputs \['x'\] but the model's inputs are \['image'\]"):
-        normalize_profiles(PROFILE, ["image"])
 
 
 # -- cache key ------------------------------------------------------------------------------------------------
@@ -279,10 +254,10 @@ def test_two_processes_build_once(tmp_path):
 # -- options --------------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_model_dir(tmp_path):
-    def make(hpi_section=None):
+    def make(hpi_section=None, model_name="PP-OCRv4_mobile_rec"):
         root = tmp_path / "model"
         root.mkdir(exist_ok=True)
-        config = {"Global": {"model_name": "PP-OCRv4_mobile_rec"}, **({"Hpi": hpi_section} if hpi_section else {})}
+        config = {"Global": {"model_name": model_name}, **({"Hpi": hpi_section} if hpi_section else {})}
         (root / "inference.yml").write_text(json.dumps(config))
         (root / "inference.onnx").write_bytes(b"not really onnx")
         return load_model_dir(root)
@@ -302,14 +277,26 @@ def test_bad_options_are_refused(fake_model_dir, options, message):
         TensorRTBackend(fake_model_dir(), GPU, options)
 
 
-def test_defaults_come_from_inference_yml_then_the_recognition_profile(fake_model_dir):
-    backend = TensorRTBackend(fake_model_dir(), GPU)
-    assert normalize_profiles(backend.options["dynamic_shapes"]) == PROFILE
+def test_profiles_come_from_the_model_dir_inference_yml_then_the_catalog(fake_model_dir):
+    backend = TensorRTBackend(fake_model_dir(), GPU)  # a recognition model, no Hpi section: the catalog's profile
+    assert check_dynamic_shapes(backend.options["dynamic_shapes"]) == PROFILE
     assert backend.options["cache_dir"].endswith(".cache/tensorrt")
     assert (backend.options["precision"], backend.options["workspace_mb"]) == ("fp32", 1024)
     yml_profile = {"x": [[1, 3, 48, 100], [2, 3, 48, 320], [4, 3, 48, 640]]}
     model_dir = fake_model_dir({"backend_configs": {"tensorrt": {"dynamic_shapes": yml_profile}}})
     assert TensorRTBackend(model_dir, GPU).options["dynamic_shapes"] == yml_profile
+    given = {"x": [[1, 3, 48, 200], [1, 3, 48, 200], [2, 3, 48, 200]]}  # the option beats both
+    assert TensorRTBackend(model_dir, GPU, {"dynamic_shapes": given}).options["dynamic_shapes"] == given
+    detection = TensorRTBackend(fake_model_dir(model_name="PP-OCRv5_mobile_det"), GPU)
+    assert detection.options["dynamic_shapes"] == {"x": [[1, 3, 32, 32], [1, 3, 736, 736], [1, 3, 4000, 4000]]}
+
+
+def test_no_profile_anywhere_fails_saying_which_key_to_add(fake_model_dir):
+    """A model hpi does not know, exported without PaddleX's Hpi section: a BackendError (the selector then tries
+    the next candidate) that names the inference.yml key, not a silent recognition profile."""
+    with pytest.raises(BackendError, match=r"the tensorrt backend needs the range of input shapes .* add "
+                                           r"Hpi.backend_configs.tensorrt.dynamic_shapes to its inference.yml"):
+        TensorRTBackend(fake_model_dir(model_name="my_own_model"), GPU)
 
 
 def test_cpu_is_refused(fake_model_dir):

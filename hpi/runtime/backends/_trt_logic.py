@@ -1,5 +1,5 @@
-"""The TensorRT backend's plain-Python half: shape profiles, the engine cache and its lock, and which layers an
-FP16 build keeps in FP32.
+"""The TensorRT backend's plain-Python half: checking inputs against the shape profile, the engine cache and its
+lock, and which layers an FP16 build keeps in FP32. (The profiles themselves come from ModelDir.dynamic_shapes.)
 
 Nothing here imports tensorrt or CUDA, so all of it is tested on a CPU.
 """
@@ -13,52 +13,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..._fs import atomic_write, file_lock
-from ...errors import BackendError, ConfigError
+from ...errors import BackendError
+from ..model_dir import AXES, Profile
 
 logger = logging.getLogger(__name__)
 
-Shape = Tuple[int, ...]
-Profile = Tuple[Shape, Shape, Shape]  # (min, opt, max)
-
-AXES = ("batch", "channels", "height", "width")
-# PaddleX's profile for text recognition: one 48-pixel line, 160 to 3200 pixels wide, up to 8 per batch.
-REC_DEFAULT_PROFILE: Profile = ((1, 3, 48, 160), (1, 3, 48, 320), (8, 3, 48, 3200))
 # Bump when the way engines are built changes (flags, parser setup): engines built the old way are then rebuilt.
 # 2: FP16 builds keep Softmax and LayerNorm in FP32; INT8 from a QDQ model.
 BUILD_RECIPE = 2
-
-
-def _is_dim(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def normalize_profiles(dynamic_shapes: Any, input_names: Optional[Sequence[str]] = None) -> Dict[str, Profile]:
-    """{name: [min, opt, max]} -> {name: (min, opt, max)} as int tuples, or a ConfigError saying what is wrong.
-
-    With `input_names`, the profiles must name exactly the model's inputs.
-    """
-    if not isinstance(dynamic_shapes, Mapping) or not dynamic_shapes:
-        raise ConfigError(f"dynamic_shapes must map each input name to [min, opt, max] shapes, got {dynamic_shapes!r}")
-    profiles: Dict[str, Profile] = {}
-    for name, shapes in dynamic_shapes.items():
-        where = f"dynamic_shapes[{name!r}]"
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}: input names must be non-empty strings")
-        if not isinstance(shapes, (list, tuple)) or len(shapes) != 3:
-            raise ConfigError(f"{where} must be [min, opt, max], three shapes, got {shapes!r}")
-        for label, shape in zip(("min", "opt", "max"), shapes):
-            if not isinstance(shape, (list, tuple)) or len(shape) != 4 or not all(map(_is_dim, shape)):
-                raise ConfigError(f"{where} {label} must be 4 positive integers (N, C, H, W), got {shape!r}")
-        low, opt, high = (tuple(shape) for shape in shapes)
-        for axis, dims in enumerate(zip(low, opt, high)):
-            if not dims[0] <= dims[1] <= dims[2]:
-                raise ConfigError(f"{where}: {AXES[axis]} needs min <= opt <= max, got {list(dims)}")
-        profiles[name] = (low, opt, high)
-    if input_names is not None and set(profiles) != set(input_names):
-        raise ConfigError(f"dynamic_shapes names the inputs {sorted(profiles)} but the model's inputs are "
-                          f"{list(input_names)}: set the tensorrt option dynamic_shapes={{name: [min, opt, max]}} "
-                          "for each input")
-    return profiles
 
 
 def split_batch(batch: int, max_batch: int) -> List[Tuple[int, int]]:

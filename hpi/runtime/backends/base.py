@@ -26,7 +26,7 @@ import numpy as np
 from ..._logging import captured_warnings
 from ..device import Device, cpu_quota
 from ...errors import BackendError, ConfigError, HPIError
-from ..model_dir import ModelDir
+from ..model_dir import ModelDir, Profile, check_dynamic_shapes
 
 OptionCheck = Callable[[Any], bool]
 
@@ -39,6 +39,15 @@ def one_of(*allowed: Any) -> OptionCheck:
     check = lambda value: value in allowed  # noqa: E731
     check.allowed = allowed  # type: ignore[attr-defined]
     return check
+
+
+def valid_dynamic_shapes(value: Any) -> bool:
+    check_dynamic_shapes(value)  # raises a ConfigError naming exactly what is wrong, clearer than a generic one
+    return True
+
+
+DYNAMIC_SHAPES_OPTION = (valid_dynamic_shapes, "{input_name: [min, opt, max]}, each shape 4 positive integers "
+                                               "(default: the model dir's, see ModelDir.dynamic_shapes)")
 
 
 def max_contexts() -> int:
@@ -151,6 +160,16 @@ class InferenceBackend(ABC):
     @staticmethod
     def default_threads() -> int:
         return cpu_quota()
+
+    def dynamic_shapes(self) -> Optional[Dict[str, Profile]]:
+        """The range of input shapes to prepare for: the `dynamic_shapes` option where a backend has it and it
+        is given, else the model dir's (inference.yml, else the catalog), else None (the model's own axes)."""
+        given = self.options.get("dynamic_shapes")
+        return check_dynamic_shapes(given) if given else self.model_dir.dynamic_shapes
+
+    def required_dynamic_shapes(self, needed_by: str) -> Dict[str, Profile]:
+        """`dynamic_shapes()`, or a BackendError saying which key to add (for a build that needs a range)."""
+        return self.dynamic_shapes() or self.model_dir.require_dynamic_shapes(needed_by)
 
     @property
     def config(self) -> Dict[str, Any]:

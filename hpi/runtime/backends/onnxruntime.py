@@ -7,26 +7,27 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 
 from ..._deps import require
 from ..._logging import onnxruntime_severity
 from ..device import Device
-from .base import InferenceBackend, one_of, positive_int
+from ..model_dir import Profile
+from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
 
 logger = logging.getLogger(__name__)
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-DEFAULT_REC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
+# The option's older form, [min, opt, max] without an input name, meant the model's image input: PaddleX names it x.
+LEGACY_INPUT_NAME = "x"
 
 
-def trt_profile_strings(input_name: str, shapes: Sequence[Sequence[int]]) -> Tuple[str, str, str]:
-    """min/opt/max shapes as the TensorRT execution provider takes them: 'x:1x3x48x160'."""
-    if len(shapes) != 3:
-        raise ValueError(f"dynamic shapes need [min, opt, max], got {shapes!r}")
-    return tuple(f"{input_name}:{'x'.join(str(int(d)) for d in shape)}" for shape in shapes)  # type: ignore
+def trt_profile_strings(profiles: Mapping[str, Profile]) -> Tuple[str, str, str]:
+    """min/opt/max shapes as the TensorRT execution provider takes them: 'x:1x3x48x160' (inputs joined by ',')."""
+    return tuple(",".join(f"{name}:{'x'.join(str(int(d)) for d in profile[which])}"  # type: ignore
+                          for name, profile in profiles.items()) for which in range(3))
 
 
 class ONNXRuntimeBackend(InferenceBackend):
@@ -37,14 +38,20 @@ class ONNXRuntimeBackend(InferenceBackend):
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
         "precision": (one_of("fp32", "fp16", "int8"), "'fp32', 'fp16' with the tensorrt execution provider, or "
-                                                      "'int8' on the CPU (a gated model made by `hpi quantize`)"),
+                                                      "'int8' (a gated model made by `hpi quantize`)"),
         "execution_provider": (one_of("cpu", "cuda", "tensorrt"), "'cpu', 'cuda' or 'tensorrt'"),
         "cudnn_conv_algo_search": (one_of("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
                                    "'EXHAUSTIVE', 'HEURISTIC' or 'DEFAULT'"),
         "trt_engine_cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
-        "dynamic_shapes": (lambda v: isinstance(v, list) and len(v) == 3, "[min, opt, max] input shapes"),
+        "dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # for the tensorrt execution provider
         "num_streams": (positive_int, "a positive integer: sessions run in parallel on the CPU, threads split among them"),
     }
+
+    @classmethod
+    def check_options(cls, options):
+        if isinstance(options.get("dynamic_shapes"), list):  # the older form: [min, opt, max] of input x
+            options = {**options, "dynamic_shapes": {LEGACY_INPUT_NAME: options["dynamic_shapes"]}}
+        return super().check_options(options)
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
@@ -67,8 +74,8 @@ class ONNXRuntimeBackend(InferenceBackend):
             cuda["cudnn_conv_algo_search"] = self.options["cudnn_conv_algo_search"]
         chain = [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
         if provider == "tensorrt":
-            shapes = self.options.get("dynamic_shapes") or self._yml_shapes()
-            min_s, opt_s, max_s = trt_profile_strings("x", shapes)
+            min_s, opt_s, max_s = trt_profile_strings(
+                self.required_dynamic_shapes("onnxruntime's tensorrt execution provider"))
             cache = self.options.get("trt_engine_cache_dir") or str(self.model_dir.path / ".cache" / "ort_trt")
             Path(cache).mkdir(parents=True, exist_ok=True)
             # int8: the gated QDQ model, explicit quantization (its scales are in the graph: no calibration table)
@@ -88,10 +95,6 @@ class ONNXRuntimeBackend(InferenceBackend):
 
             return gated_model_path(self.model_dir, super().model_path(), self.name)
         return super().model_path()
-
-    def _yml_shapes(self):
-        shapes = self.model_dir.section("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")
-        return next(iter(shapes.values())) if isinstance(shapes, dict) and shapes else DEFAULT_REC_SHAPES
 
     def _new_session(self, ort, threads: int):
         session_options = ort.SessionOptions()

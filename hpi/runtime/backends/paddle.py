@@ -10,10 +10,9 @@ import numpy as np
 from ..._deps import require
 from ..device import Device
 from ...errors import ConfigError
-from .base import InferenceBackend, one_of, positive_int
+from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
 
 RUN_MODES = {"cpu": ("paddle", "mkldnn", "mkldnn_bf16"), "gpu": ("paddle", "trt_fp32", "trt_fp16")}
-DEFAULT_REC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
 
 
 class PaddleBackend(InferenceBackend):
@@ -30,6 +29,7 @@ class PaddleBackend(InferenceBackend):
         "cpu_threads": (positive_int, "a positive integer"),
         "mkldnn_cache_capacity": (positive_int, "a positive integer"),
         "precision": (one_of("fp32", "bf16", "fp16"), "implied by run_mode; 'fp32', 'bf16' or 'fp16'"),
+        "dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # for the trt_* run modes
     }
 
     @classmethod
@@ -86,12 +86,13 @@ class PaddleBackend(InferenceBackend):
         return config
 
     def _enable_tensorrt(self, config, paddle_inference, half: bool) -> None:
-        shapes = self.model_dir.section("Hpi", "backend_configs", "paddle_infer", "trt_dynamic_shapes")
-        name, (min_shape, opt_shape, max_shape) = next(iter(shapes.items())) if shapes else ("x", DEFAULT_REC_SHAPES)
+        shapes = self.required_dynamic_shapes(f"paddle run_mode {self.options['run_mode']!r} (Paddle-TensorRT)")
+        low, opt, high = ({name: list(profile[which]) for name, profile in shapes.items()} for which in range(3))
         precision = paddle_inference.PrecisionType.Half if half else paddle_inference.PrecisionType.Float32
-        config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=max_shape[0], min_subgraph_size=3,
-                                      precision_mode=precision, use_static=True, use_calib_mode=False)
-        config.set_trt_dynamic_shape_info({name: min_shape}, {name: max_shape}, {name: opt_shape})
+        config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=max(s[0] for s in high.values()),
+                                      min_subgraph_size=3, precision_mode=precision, use_static=True,
+                                      use_calib_mode=False)
+        config.set_trt_dynamic_shape_info(low, high, opt)
         config.set_optim_cache_dir(str(self.model_dir.path / ".cache" / "paddle"))
 
     def _infer_impl(self, context: "_PredictorContext", batch: np.ndarray) -> np.ndarray:

@@ -42,20 +42,12 @@ from ..._deps import require
 from ..._fs import sha256_files
 from ..device import Device
 from ...errors import BackendError, ConfigError, MissingDependencyError
-from ._trt_logic import (REC_DEFAULT_PROFILE, LayerInfo, check_within_profile, engine_key_fields, fp32_layers,
-                         load_or_build_engine, normalize_profiles, split_batch)
-from .base import InferenceBackend, one_of, positive_int
-
-YML_DYNAMIC_SHAPES = ("Hpi", "backend_configs", "tensorrt", "dynamic_shapes")
-# PaddleX exports name a recognition model's image input "x"; the profile default assumes it.
-DEFAULT_INPUT_NAME = "x"
+from ..model_dir import as_lists, check_dynamic_shapes
+from ._trt_logic import (LayerInfo, check_within_profile, engine_key_fields, fp32_layers, load_or_build_engine,
+                         split_batch)
+from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
 # The Python binding hands out every layer as ILayer; its operation is read once it is given its own class.
 _LAYER_CLASSES = {"ELEMENTWISE": "IElementWiseLayer", "UNARY": "IUnaryLayer", "REDUCE": "IReduceLayer"}
-
-
-def _valid_dynamic_shapes(value: Any) -> bool:
-    normalize_profiles(value)  # raises a ConfigError naming exactly what is wrong, clearer than a generic one
-    return True
 
 
 def _import_cudart():
@@ -118,7 +110,7 @@ class TensorRTBackend(InferenceBackend):
         "int8_allow_fp16": (lambda value: isinstance(value, bool),
                             "true or false: with precision 'int8', whether the layers the QDQ model keeps in float "
                             "may run in FP16 (default false: FP32, as its accuracy gate measured them)"),
-        "dynamic_shapes": (_valid_dynamic_shapes, "{input_name: [min, opt, max]}, each shape 4 positive integers"),
+        "dynamic_shapes": DYNAMIC_SHAPES_OPTION,
         "cache_dir": (lambda value: isinstance(value, str) and bool(value), "a directory path"),
         "workspace_mb": (positive_int, "a positive integer (MiB of builder workspace)"),
     }
@@ -128,9 +120,9 @@ class TensorRTBackend(InferenceBackend):
         if self.options.get("int8_allow_fp16") and self.options["precision"] != "int8":
             raise ConfigError(f"tensorrt.int8_allow_fp16 applies to precision 'int8' only, not "
                               f"{self.options['precision']!r}")
-        # These defaults depend on the model dir, which default_options() does not see.
-        self.options.setdefault("dynamic_shapes", model_dir.section(*YML_DYNAMIC_SHAPES)
-                                or {DEFAULT_INPUT_NAME: [list(shape) for shape in REC_DEFAULT_PROFILE]})
+        # These defaults depend on the model dir, which default_options() does not see. An engine needs a range of
+        # shapes: without one anywhere this fails now, saying which key to add (the selector tries the next backend).
+        self.options["dynamic_shapes"] = as_lists(self.required_dynamic_shapes("the tensorrt backend"))
         self.options.setdefault("cache_dir", str(model_dir.path / ".cache" / "tensorrt"))
         self._engine_path: Optional[Path] = None
         self._engine_source: Optional[str] = None
@@ -156,7 +148,7 @@ class TensorRTBackend(InferenceBackend):
         trt = require("tensorrt")
         self._cudart = _import_cudart()
         _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))
-        self._profiles = normalize_profiles(self.options["dynamic_shapes"])
+        self._profiles = check_dynamic_shapes(self.options["dynamic_shapes"])
         onnx_path = self.model_path()
         trt_logger = trt.Logger(trt.Logger.WARNING)
         # The pinned layers belong in the key, so with FP16 the network is parsed before the cache is looked at.
@@ -205,8 +197,8 @@ class TensorRTBackend(InferenceBackend):
 
     def _build(self, trt, parsed: Tuple[Any, Any, Any], pinned: Sequence[int], onnx_path: Path) -> bytes:
         builder, network, _parser = parsed
-        normalize_profiles(self.options["dynamic_shapes"],
-                           [network.get_input(i).name for i in range(network.num_inputs)])
+        check_dynamic_shapes(self.options["dynamic_shapes"], "tensorrt.dynamic_shapes",
+                             [network.get_input(i).name for i in range(network.num_inputs)])
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.options["workspace_mb"]) << 20)
         if self.options["precision"] == "int8":
@@ -239,7 +231,7 @@ class TensorRTBackend(InferenceBackend):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
         outputs = [name for name in names if name not in inputs]
-        normalize_profiles(self.options["dynamic_shapes"], inputs)  # a cached engine must match too
+        check_dynamic_shapes(self.options["dynamic_shapes"], "tensorrt.dynamic_shapes", inputs)  # a cached engine too
         if len(inputs) != 1 or not outputs:
             raise BackendError(f"tensorrt runs models with one input and at least one output; this one has "
                                f"inputs {inputs} and outputs {outputs}")
