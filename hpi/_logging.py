@@ -1,10 +1,11 @@
 """hpi's log, and the frameworks' own logs kept to it.
 
-Everything hpi says goes to the "hpi" logger (modules log to its children), so `logging.getLogger("hpi")` or the
-CLI's `--log_level` controls it all. The frameworks log on their own (ONNX Runtime and Paddle from C++, straight to
-stderr); they are set from hpi's level when they are first used: at DEBUG they show their warnings, at INFO and
-WARNING only their errors, at ERROR nothing but fatal errors. Python warnings raised while a framework imports
-(Paddle's "No ccache found") are captured into hpi's logger at DEBUG.
+Every module logs to its own logger, `logging.getLogger(__name__)`: all are children of the package's logger "hpi"
+(ROOT here), so setting that one (`logging.getLogger("hpi")`) or the CLI's `--log_level` controls them all. The
+frameworks log on their own (ONNX Runtime and Paddle from C++, straight to stderr); they are set from hpi's level
+when they are first used: at DEBUG they show their warnings, at INFO and WARNING only their errors, at ERROR
+nothing but fatal errors. Python warnings raised while a framework imports (Paddle's "No ccache found") are
+captured into hpi's log at DEBUG.
 """
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ import sys
 import warnings
 from typing import Iterator
 
-LOGGER_NAME = "hpi"
-logger = logging.getLogger(LOGGER_NAME)
+ROOT = logging.getLogger(__package__)  # "hpi": its level and handlers govern every module's logger
+logger = logging.getLogger(__name__)
 
 
 def framework_level() -> int:
     """The lowest level a framework's own messages should have to be shown, from hpi's effective level."""
-    level = logger.getEffectiveLevel()
+    level = ROOT.getEffectiveLevel()
     if level <= logging.DEBUG:
         return logging.WARNING
     if level <= logging.WARNING:
@@ -71,11 +72,11 @@ def captured_warnings(during: str, level: int = logging.DEBUG) -> Iterator[None]
 def configure_cli(level: str) -> None:
     """The CLI's handler: hpi's lines on the current stderr, at `level` (replacing the handler of an earlier
     call in the same process, which may point at a stderr that is gone)."""
-    for old in [h for h in logger.handlers if getattr(h, "hpi_cli", False)]:
-        logger.removeHandler(old)
+    for old in [h for h in ROOT.handlers if getattr(h, "hpi_cli", False)]:
+        ROOT.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
     handler.hpi_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("[%(asctime)s] hpi %(levelname)s: %(message)s", "%Y/%m/%d %H:%M:%S"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    ROOT.addHandler(handler)
+    ROOT.setLevel(level)
+    ROOT.propagate = False

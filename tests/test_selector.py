@@ -52,7 +52,7 @@ def test_default_order_on_x86_cpu():
 def test_backend_config_merges_over_the_suggestion(v4_onnx_dir):
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
                             hpi_config={"backend": "openvino", "backend_config": {"cpu_num_threads": 1}})
-    assert model.config["cpu_num_threads"] == 1 and model.config["precision"] == "f32"
+    assert model.config["cpu_num_threads"] == 1 and model.config["precision"] == "fp32"
 
 
 @pytest.mark.parametrize("model_name, first_cpu", [
@@ -138,11 +138,13 @@ def test_normal_mode_checks_hpi_config_and_names_what_it_ignores():
 
     # Paddle named: all of backend_config is Paddle's, as before; nothing to warn about.
     assert normal({"backend": "paddle", "backend_config": {"cpu_threads": 1}}) == ({"cpu_threads": 1}, [])
-    # No backend named: Paddle takes its own keys, the rest is named as ignored, one warning each.
-    options, warnings = normal({"backend_config": {"cpu_threads": 1, "cpu_num_threads": 1, "num_streams": 2}})
-    assert options == {"cpu_threads": 1} and len(warnings) == 2
-    assert "backend_config.cpu_num_threads (an option of openvino, onnxruntime) is ignored" in warnings[0]
-    assert "backend_config.num_streams" in warnings[1]
+    # No backend named: Paddle takes its own keys (cpu_threads is PaddleX's spelling of its cpu_num_threads), the
+    # rest is named as ignored, one warning each.
+    options, warnings = normal({"backend_config": {"cpu_threads": 1, "cpu_num_threads": 1, "num_streams": 2,
+                                                   "performance_hint": "latency"}})
+    assert options == {"cpu_threads": 1, "cpu_num_threads": 1} and len(warnings) == 2
+    assert "backend_config.num_streams (an option of openvino, onnxruntime) is ignored" in warnings[0]
+    assert "backend_config.performance_hint (an option of openvino) is ignored" in warnings[1]
     # Another backend named: it and its options are ignored, each said once; the defaults-only keys too.
     options, warnings = normal({"backend": "openvino", "auto_config": False, "auto_paddle2onnx": False,
                                 "backend_config": {"cpu_num_threads": 1}})
@@ -163,7 +165,8 @@ def test_normal_mode_applies_paddle_keys_and_warns_about_the_rest(v4_paddle_dir,
     with caplog.at_level(logging.WARNING, logger="hpi"):
         model = TextRecognition(model_dir=v4_paddle_dir, device="cpu",
                                 hpi_config={"backend_config": {"cpu_threads": 1, "performance_hint": "latency"}})
-    assert model.config["cpu_threads"] == 1 and model.config["device"] == "cpu"
+    assert model.config["cpu_num_threads"] == 1 and "cpu_threads" not in model.config  # the one spelling
+    assert model.config["device"] == "cpu"
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("hpi")]
     assert [r.getMessage() for r in warned] == [
         "normal mode runs Paddle Inference: hpi_config.backend_config.performance_hint (an option of openvino) is "

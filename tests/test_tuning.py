@@ -24,7 +24,7 @@ def test_tune_times_candidates_filters_by_agreement_and_caches(v4_onnx_dir):
     model_dir = load_model_dir(v4_onnx_dir)
     result = tune(model_dir, Device("cpu"), recognition_tuning_workload(model_dir, 8), rounds=1)
     backends = [(c.backend, c.options.get("precision")) for c in result.candidates]
-    assert ("openvino", "f32") in backends and ("onnxruntime", "fp32") in backends
+    assert ("openvino", "fp32") in backends and ("onnxruntime", "fp32") in backends
     reference = result.candidates[0]
     assert reference.agreement == 1.0 and reference.kept  # the FP32 reference agrees with itself
     for timing in result.candidates:

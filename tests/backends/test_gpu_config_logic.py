@@ -93,7 +93,7 @@ FAKE_PADDLE_INFERENCE = SimpleNamespace(PrecisionType=SimpleNamespace(Half="half
 @pytest.mark.parametrize("model_name, options, expected", [
     ("PP-OCRv4_mobile_rec", {}, ([1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200])),
     ("PP-OCRv5_mobile_det", {}, tuple(DET["x"])),
-    ("PP-OCRv5_mobile_det", {"dynamic_shapes": {"x": [[1, 3, 64, 64]] * 3}}, ([1, 3, 64, 64],) * 3),
+    ("PP-OCRv5_mobile_det", {"trt_dynamic_shapes": {"x": [[1, 3, 64, 64]] * 3}}, ([1, 3, 64, 64],) * 3),
 ])
 def test_paddle_tensorrt_profile_for_any_task(onnx_dir, model_name, options, expected):
     backend = get_backend_class("paddle")(onnx_dir(model_name), GPU1, {"run_mode": "trt_fp16", **options})

@@ -60,7 +60,7 @@ def test_int8_predictor_keeps_most_fp32_text(quantized):
     fp32 = TextRecognition(model_dir=str(model), use_hpip=True, hpi_config={"backend": "openvino"})
     int8 = TextRecognition(model_dir=str(model), use_hpip=True,
                            hpi_config={"backend": "openvino", "backend_config": {"precision": "int8"}})
-    assert int8.config["precision"] == "int8" and int8.config["float_layers_precision"] == "f32"
+    assert int8.config["precision"] == "int8" and int8.config["float_layers_precision"] == "fp32"
     expected, got = texts(fp32.predict(paths)), texts(int8.predict(paths))
     record = read_record(model / "inference.int8.xml")
     same = 100 * sum(a == b for a, b in zip(expected, got)) / len(got)

@@ -10,6 +10,9 @@ Thread safety: any number of threads may share one backend object. No two calls 
 execution context: a call borrows one from a pool (made on demand, up to `MAX_CONTEXTS`, then reused; a caller
 beyond that waits for a free one) or runs on a free stream. Nothing per call is kept on the backend itself.
 `load()` is safe to race; `close()` must not race calls in flight.
+
+Options: one spelling each (`cpu_num_threads`; precision 'fp32', 'fp16', 'bf16', 'int8'); older spellings are
+accepted as aliases and replaced by the canonical one when checked.
 """
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ from ...errors import BackendError, ConfigError, HPIError
 from ..model_dir import ModelDir, Profile, check_dynamic_shapes
 
 OptionCheck = Callable[[Any], bool]
+# Values with an older spelling, per option: accepted, and replaced by the canonical one (OpenVINO's own names).
+VALUE_ALIASES: Dict[str, Dict[Any, Any]] = {"precision": {"f32": "fp32", "f16": "fp16"}}
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # the one public spelling of each precision
 
 
 def positive_int(value: Any) -> bool:
@@ -115,6 +121,8 @@ class InferenceBackend(ABC):
     device_kinds: ClassVar[Tuple[str, ...]] = ("cpu",)
     # option name -> (check, description of what is allowed)
     option_checks: ClassVar[Dict[str, Tuple[OptionCheck, str]]] = {}
+    # option name -> the canonical name it is another spelling of (both must be in option_checks)
+    option_aliases: ClassVar[Dict[str, str]] = {}
     # True for frameworks whose execution state belongs to the thread that runs it: every call then runs on one
     # of the backend's own worker threads, each keeping its context for life, so a context never changes thread.
     context_per_thread: ClassVar[bool] = False
@@ -144,15 +152,24 @@ class InferenceBackend(ABC):
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> Dict[str, Any]:
-        """Reject unknown keys and bad values with a message naming what is allowed."""
+        """Reject unknown keys and bad values with a message naming what is allowed; return the options in their
+        canonical spelling (aliased keys and values replaced)."""
+        checked: Dict[str, Any] = {}
         for key, value in options.items():
             if key not in cls.option_checks:
                 raise ConfigError(f"unknown option {key!r} for backend {cls.name!r}; allowed: "
                                   f"{', '.join(sorted(cls.option_checks)) or 'none'}")
-            check, allowed = cls.option_checks[key]
+            canonical = cls.option_aliases.get(key, key)
+            value = VALUE_ALIASES.get(canonical, {}).get(value, value) if isinstance(value, str) else value
+            check, allowed = cls.option_checks[canonical]
             if not check(value):
                 raise ConfigError(f"invalid value {value!r} for {cls.name}.{key}: expected {allowed}")
-        return dict(options)
+            if canonical in checked and checked[canonical] != value:
+                spellings = sorted(k for k in options if cls.option_aliases.get(k, k) == canonical)
+                raise ConfigError(f"{cls.name}: {' and '.join(spellings)} are the same option ({canonical}) with "
+                                  f"different values; give it once")
+            checked[canonical] = value
+        return checked
 
     def _check_for_device(self) -> None:
         """Hook: reject options that this device cannot honour (e.g. a GPU-only run mode on the CPU)."""

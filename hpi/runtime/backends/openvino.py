@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 # OpenVINO's CPU plugin keeps what it prepared for each input shape (CPU_RUNTIME_CACHE_CAPACITY, 5000 entries by
 # default): with text lines of every width, resident memory grew from 1.2 to 2.0 GB over 6,000 lines of 492
-# widths and kept growing. 64 kept it flat at 550 MB; speed on repeated widths fell by 15 to 23% in f32 (75 to 64
+# widths and kept growing. 64 kept it flat at 550 MB; speed on repeated widths fell by 15 to 23% in fp32 (75 to 64
 # lines/s, 400 lines) and not measurably in bf16 (64 px widths give few shapes). ONNX Runtime stayed at 400 MB.
 DEFAULT_SHAPE_CACHE_CAPACITY = 64
 
@@ -24,7 +24,9 @@ def non_negative_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-_PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16", "int8": "int8"}
+# hpi's precision names -> OpenVINO's INFERENCE_PRECISION_HINT values (its own spelling, used only with it)
+_OV_PRECISION = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
+_FROM_OV = {ov: ours for ours, ov in _OV_PRECISION.items()}
 
 
 class OpenVINOBackend(InferenceBackend):
@@ -34,7 +36,8 @@ class OpenVINOBackend(InferenceBackend):
     device_kinds = ("cpu",)
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
-        "precision": (one_of(*_PRECISIONS), f"one of {sorted(set(_PRECISIONS))}"),
+        "precision": (one_of("fp32", "bf16", "fp16", "int8"), "'fp32', 'bf16', 'fp16' or 'int8' (a gated model made "
+                                                              "by `hpi quantize`)"),
         "performance_hint": (one_of("latency", "throughput"), "'latency' or 'throughput'"),
         "num_streams": (positive_int, "a positive integer: requests run in parallel on the CPU, threads split "
                                       "among them (batches of a window; a lone batch uses all threads)"),
@@ -46,17 +49,17 @@ class OpenVINOBackend(InferenceBackend):
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
-        # f32 on purpose: OpenVINO would silently pick bf16 on CPUs that have it, changing some outputs.
+        # fp32 on purpose: OpenVINO would silently pick bf16 on CPUs that have it, changing some outputs.
         threads = cls.default_threads()
-        return {"cpu_num_threads": threads, "precision": "f32", "performance_hint": "latency",
+        return {"cpu_num_threads": threads, "precision": "fp32", "performance_hint": "latency",
                 "num_streams": 2 if threads >= 2 else 1, "shape_cache_capacity": DEFAULT_SHAPE_CACHE_CAPACITY}
 
     def _load_impl(self) -> None:
         ov = require("openvino")
         core = ov.Core()
-        precision = _PRECISIONS[self.options["precision"]]
+        precision = self.options["precision"]
         # int8: the gated model's quantized layers run in INT8, the layers its gate kept in float run in f32
-        float_precision = "f32" if precision == "int8" else precision
+        float_precision = _OV_PRECISION.get(precision, "f32")
         properties = {
             "INFERENCE_PRECISION_HINT": float_precision,
             "PERFORMANCE_HINT": self.options["performance_hint"].upper(),
@@ -90,7 +93,9 @@ class OpenVINOBackend(InferenceBackend):
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint).lower()
         if actual != float_precision:
-            logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU", float_precision, actual)
+            logger.warning("OpenVINO was asked for %s precision but runs %s on this CPU",
+                           _FROM_OV.get(float_precision), _FROM_OV.get(actual, actual))
+        actual = _FROM_OV.get(actual, actual)  # reported in hpi's spelling
         self._actual_precision = "int8" if precision == "int8" else actual
         self._float_precision = actual  # of the layers an INT8 model's gate kept in float
 

@@ -26,19 +26,22 @@ class PaddleBackend(InferenceBackend):
     option_checks = {
         "run_mode": (one_of(*RUN_MODES["cpu"], *RUN_MODES["gpu"]),
                      f"one of {list(RUN_MODES['cpu'])} on the CPU, {list(RUN_MODES['gpu'])} on a GPU"),
-        "cpu_threads": (positive_int, "a positive integer"),
+        "cpu_num_threads": (positive_int, "a positive integer"),
+        "cpu_threads": (positive_int, "PaddleX's name for cpu_num_threads with Paddle: a positive integer"),
         "mkldnn_cache_capacity": (positive_int, "a positive integer"),
         "precision": (one_of("fp32", "bf16", "fp16"), "implied by run_mode; 'fp32', 'bf16' or 'fp16'"),
         "dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # for the trt_* run modes
+        "trt_dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # PaddleX's name for it with Paddle
     }
+    option_aliases = {"cpu_threads": "cpu_num_threads", "trt_dynamic_shapes": "dynamic_shapes"}
 
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
         # PaddleX 3.7.2's defaults (MKL-DNN, a 10-shape cache on the CPU; plain GPU kernels), except threads:
         # PaddleX takes 10 whatever the machine; we take the CPUs this process has (same numbers, no oversubscription).
         if device.kind == "gpu":
-            return {"run_mode": "paddle", "cpu_threads": cls.default_threads()}
-        return {"run_mode": "mkldnn", "cpu_threads": cls.default_threads(), "mkldnn_cache_capacity": 10}
+            return {"run_mode": "paddle", "cpu_num_threads": cls.default_threads()}
+        return {"run_mode": "mkldnn", "cpu_num_threads": cls.default_threads(), "mkldnn_cache_capacity": 10}
 
     def _check_for_device(self) -> None:
         run_mode = self.options["run_mode"]
@@ -74,7 +77,7 @@ class PaddleBackend(InferenceBackend):
                 config.set_mkldnn_cache_capacity(int(self.options["mkldnn_cache_capacity"]))
             else:
                 config.disable_mkldnn()
-        config.set_cpu_math_library_num_threads(int(self.options["cpu_threads"]))
+        config.set_cpu_math_library_num_threads(int(self.options["cpu_num_threads"]))
         # PaddleX's order of settings; the same graph passes give the same numbers as PaddleX.
         if hasattr(config, "enable_new_ir"):
             config.enable_new_ir(True)
