@@ -11,8 +11,9 @@ execution context: a call borrows one from a pool (made on demand, up to `MAX_CO
 beyond that waits for a free one) or runs on a free stream. Nothing per call is kept on the backend itself.
 `load()` is safe to race; `close()` must not race calls in flight.
 
-Options: one spelling each (`cpu_num_threads`; precision 'fp32', 'fp16', 'bf16', 'int8'); older spellings are
-accepted as aliases and replaced by the canonical one when checked.
+Errors: whatever a framework raises while loading or running comes out as a BackendError (its cause attached), so
+a caller catches one type. Options: one spelling each (`cpu_num_threads`; precision 'fp32', 'fp16', 'bf16',
+'int8'); older spellings are accepted as aliases and replaced by the canonical one when checked.
 """
 from __future__ import annotations
 
@@ -280,10 +281,20 @@ class InferenceBackend(ABC):
         return [future.result() for future in futures]
 
     def _infer_borrowed(self, batch: np.ndarray) -> np.ndarray:
-        if self._context_workers is not None:
-            return self._context_workers.submit(self._infer_on_this_worker, batch).result()
-        with self._contexts.borrow() as context:
-            return self._infer_impl(context, batch)
+        try:
+            if self._context_workers is not None:
+                return self._context_workers.submit(self._infer_on_this_worker, batch).result()
+            with self._contexts.borrow() as context:
+                return self._infer_impl(context, batch)
+        except HPIError:
+            raise
+        except Exception as exc:
+            raise self._run_error(batch, exc) from exc
+
+    def _run_error(self, batch: np.ndarray, exc: Exception) -> BackendError:
+        """What a framework raised while running, as the one error type callers catch (the cause attached)."""
+        return BackendError(f"{self.name} failed on a batch of shape {tuple(batch.shape)}: "
+                            f"{type(exc).__name__}: {exc}")
 
     def _infer_on_this_worker(self, batch: np.ndarray) -> np.ndarray:
         return self._infer_impl(self._context_of_this_worker(), batch)
@@ -299,6 +310,10 @@ class InferenceBackend(ABC):
         stream = self._free_streams.get()
         try:
             return self._infer_stream_impl(stream, batch)
+        except HPIError:
+            raise
+        except Exception as exc:
+            raise self._run_error(batch, exc) from exc
         finally:
             self._free_streams.put(stream)
             # Done here, before the future is: a done callback may run after result() has returned, and a lone
