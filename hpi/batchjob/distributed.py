@@ -7,7 +7,7 @@ driver writes the records in order of completion into the same store as the in-p
 an in-process one and the other way round.
 
 Threads: each actor reserves `cpus_per_worker` CPUs from Ray and its backend gets that many threads (hpi_config
-backend_config `cpu_num_threads` / `num_streams` / Paddle's `cpu_threads`, unless the user set them), so actors x
+backend_config `cpu_num_threads` / `num_streams`, unless the user set them), so actors x
 threads never oversubscribes the machine: without it each actor would take every CPU of its node.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ RAY_BATCH_PATHS = 64  # paths per map_batches call: small enough to spread, larg
 # Measured on 2 CPUs (PP-OCRv6_tiny_rec, 5,120 lines, a busy machine): 2 actors x 1 thread 112-116 lines/s, 1 actor
 # x 2 threads (2 streams) 91-110, in-process 112-118. One thread per actor, as many actors as CPUs.
 DEFAULT_THREADS_PER_WORKER = 1
-THREAD_KEYS = ("cpu_num_threads", "num_streams", "cpu_threads")
+THREAD_KEYS = ("cpu_num_threads", "num_streams")
 _RAY_DATA_LOG = logging.getLogger("ray.data")
 
 
@@ -70,7 +70,7 @@ def threaded_hpi_config(hpi_config, use_hpip: bool, model_name: Optional[str], d
         backends = [candidate.backend for candidate in default_candidates(model_name, device)]
     else:
         backends = [config.backend]
-    values = {"cpu_num_threads": threads, "num_streams": 2 if threads >= 2 else 1, "cpu_threads": threads}
+    values = {"cpu_num_threads": threads, "num_streams": 2 if threads >= 2 else 1}
     taken = {key for name in backends for key in THREAD_KEYS if key in get_backend_class(name).option_checks}
     backend_config = {**{key: values[key] for key in THREAD_KEYS if key in taken and threads},
                       **config.backend_config}

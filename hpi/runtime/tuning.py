@@ -117,7 +117,7 @@ def load_cached(model_dir: ModelDir, device: Device) -> Optional[dict]:
         return None
 
 
-REDUCED = {"bf16", "fp16", "f16", "mkldnn_bf16", "trt_fp16", "int8"}
+REDUCED = {"bf16", "fp16", "mkldnn_bf16", "trt_fp16", "int8"}
 
 
 def is_reduced(options: dict) -> bool:

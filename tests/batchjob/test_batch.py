@@ -196,11 +196,11 @@ def test_ray_workers_share_the_cpus_and_their_backends_take_that_many_threads(ti
     assert plan_workers({"CPU": 2.0}, 2, cpu) == WorkerPlan(2, 1.0, 1)
     assert plan_workers({"CPU": 2.0}, 4, cpu) == WorkerPlan(4, 0.5, 1)  # more actors than CPUs: 1 thread each
     assert threaded_hpi_config(None, True, "PP-OCRv6_tiny_rec", cpu, 1)["backend_config"] == \
-        {"cpu_num_threads": 1, "num_streams": 1, "cpu_threads": 1}  # every candidate backend's own key
+        {"cpu_num_threads": 1, "num_streams": 1}  # the keys the candidate backends take
     mine = {"backend": "openvino", "backend_config": {"num_streams": 4}}
     assert threaded_hpi_config(mine, True, "PP-OCRv6_tiny_rec", cpu, 3)["backend_config"] == \
         {"cpu_num_threads": 3, "num_streams": 4}  # the named backend's keys only; the user's value wins
-    assert threaded_hpi_config(None, False, "PP-OCRv4_mobile_rec", cpu, 2)["backend_config"] == {"cpu_threads": 2}
+    assert threaded_hpi_config(None, False, "PP-OCRv4_mobile_rec", cpu, 2)["backend_config"] == {"cpu_num_threads": 2}
 
     options = {"model_name": None, "model_dir": str(tiny_dir), "device": None, "use_hpip": True, "hpi_config": None}
     worker = RecognizeBatch(_worker_options(options, cpu, "PP-OCRv6_tiny_rec", WorkerPlan(2, 1.0, 1), local=True),

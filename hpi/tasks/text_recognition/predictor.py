@@ -18,7 +18,7 @@ from .result import TextRecResult
 # each new shape once (~30 ms). Measured, PP-OCRv4_mobile_rec bf16, 400 lines, first pass: 136 lines/s at 64 px,
 # 115 to 131 at 32 px, 83 unpadded; accuracy 92.75% in each case. FP32 never pads beyond PaddleX's own width.
 REDUCED_PRECISION_WIDTH_MULTIPLE = 64
-REDUCED_PRECISIONS = ("bf16", "f16", "fp16", "int8")
+REDUCED_PRECISIONS = ("bf16", "fp16", "int8")
 TUNING_LINES = 64  # rendered lines `auto_config='tune'` times the backends on
 
 
