@@ -25,10 +25,10 @@ def system(name, **fields):
 def result():
     rows = [candidate(mode="normal", backend="paddle", precision="fp32", load_s=1.5, latency_ms=12.34,
                       latency_p90_ms=13.0, lines_per_s=81.0, samples=40),
-            candidate(selected=True, precision="f32", load_s=0.5, latency_ms=3.21, latency_p90_ms=3.5,
+            candidate(selected=True, precision="fp32", load_s=0.5, latency_ms=3.21, latency_p90_ms=3.5,
                       lines_per_s=311.5, gflops=437.7, pct_of_peak=61.0, samples=150),
             candidate(backend="onnxruntime", error="onnxruntime is not installed"),
-            candidate(kind="end_to_end", selected=True, precision="f32", load_s=0.6, latency_ms=5.0,
+            candidate(kind="end_to_end", selected=True, precision="fp32", load_s=0.6, latency_ms=5.0,
                       lines_per_s=200.0, accuracy=0.8425, norm_edit_dis=0.9712, lines=400)]
     race = ModelRace(model="PP-OCRv4_mobile_rec", batch_size=8, rounds=3, threads=2, baseline="hpi normal mode",
                      gflop_total=564.0, peak_gflops=720.5,
