@@ -48,7 +48,7 @@ def test_the_tables_show_the_rows_numbers():
     table = markdown(result())
     assert SEED_HEADER in table
     assert ("| PP-OCRv4_mobile_rec (2 threads) | 84.25 | not measured | 12.34 / 3.21 | 10.8 |") in table
-    assert ("| PP-OCRv4_mobile_rec | 2 | model | hpi | openvino | f32 | yes | 1 | 3.21 | 3.50 | 311.5 | 437.7 | "
+    assert ("| PP-OCRv4_mobile_rec | 2 | model | hpi | openvino | fp32 | yes | 1 | 3.21 | 3.50 | 311.5 | 437.7 | "
             "61 | - | - | 0.50 | 812 |") in table
     assert "| PP-OCRv4_mobile_rec | 2 | model | hpi | onnxruntime | | | 1 | failed: onnxruntime is not installed |" \
         in table
