@@ -4,12 +4,15 @@ Peers pin stacks that cannot share a venv with hpi (PaddleX wants its own Paddle
 opencv-python and an older OpenVINO), so the benchmark starts this file with the peer's interpreter:
 
     /path/to/peer-venv/bin/python peer_worker.py --system paddlex --model_dir DIR
+    /path/to/peer-venv/bin/python peer_worker.py --system paddlex_ocr --models '{"det": DIR, "rec": DIR, ...}'
 
 It imports nothing from hpi (only the standard library and the peer), reads one JSON command per line on stdin
 and answers one JSON line on stdout (the first line says {"ready": true, "version": ...}); anything the peer prints goes to stderr. It times its own work, so the
 pipe costs nothing in the figures. Commands:
 
     {"op": "run", "paths": [...], "batch_size": N}  -> {"texts", "seconds"}   one call over all paths
+                                                       (OCR pipelines: texts per image, and "stages" seconds
+                                                       per stage where the peer reports them)
     {"op": "latency", "paths": [...]}               -> {"texts", "ms"}        one batch-1 call per path
     {"op": "quit"}
 """
@@ -18,7 +21,7 @@ import json
 import sys
 import time
 
-SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime")
+SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime", "paddlex_ocr", "rapidocr_ocr")
 
 
 class PaddleX:
@@ -57,9 +60,78 @@ class RapidOCR:
         return [str(text) for text, _ in results]
 
 
-def make_system(name, model_dir, model_name):
+class PaddleXOCR:
+    """PaddleX's OCR pipeline as a user runs it: create_pipeline(config).predict(paths), with PaddleX's own
+    OCR.yaml, the document preprocessor off and the models given ({"det", "rec", "cls": dir or None, "*_name",
+    "det_engine_config"})."""
+
+    def __init__(self, models):
+        from pathlib import Path
+
+        import paddlex
+        import yaml
+
+        self.version = f"paddlex {paddlex.__version__}"
+        config = yaml.safe_load((Path(paddlex.__file__).parent / "configs" / "pipelines" / "OCR.yaml")
+                                .read_text("utf-8"))
+        config["use_doc_preprocessor"] = False
+        config["use_textline_orientation"] = bool(models.get("cls"))
+        subs = config["SubModules"]
+        for key, kind in (("TextDetection", "det"), ("TextRecognition", "rec"), ("TextLineOrientation", "cls")):
+            if models.get(kind):
+                subs[key]["model_dir"] = models[kind]
+                subs[key]["model_name"] = models[f"{kind}_name"]
+        if models.get("det_engine_config"):
+            subs["TextDetection"]["engine_config"] = dict(models["det_engine_config"])
+        self.pipeline = paddlex.create_pipeline(config=config, device="cpu")
+
+    def __call__(self, paths, batch_size):
+        return [[str(t) for t in result["rec_texts"]] for result in self.pipeline.predict(list(paths))]
+
+
+class RapidOCRPipeline:
+    """RapidOCR 3.x's whole pipeline (det, cls, rec on ONNX Runtime) with the models given: ONNX files
+    ({"det_onnx", "rec_onnx", "cls_onnx" or None, "rec_keys"}) and the detection settings PaddleX's OCR pipeline
+    uses (limit_side_len 64, "min", 0.3/0.6/1.5, no dilation, ImageNet normalisation), so that the same model
+    sees the same input. Stage seconds are RapidOCR's own (elapse_list)."""
+
+    def __init__(self, models):
+        from importlib import metadata
+
+        import cv2
+        from rapidocr import RapidOCR
+
+        self.version = f"rapidocr {metadata.version('rapidocr')}"
+        self.cv2 = cv2
+        params = {"Global.log_level": "warning", "Global.use_cls": bool(models.get("cls_onnx")),
+                  "Det.model_path": models["det_onnx"], "Rec.model_path": models["rec_onnx"],
+                  "Rec.rec_keys_path": models["rec_keys"], "Det.limit_side_len": 64, "Det.limit_type": "min",
+                  "Det.thresh": 0.3, "Det.box_thresh": 0.6, "Det.unclip_ratio": 1.5, "Det.use_dilation": False,
+                  "Det.mean": [0.485, 0.456, 0.406], "Det.std": [0.229, 0.224, 0.225], "Global.text_score": 0.0}
+        if models.get("cls_onnx"):
+            params["Cls.model_path"] = models["cls_onnx"]
+        self.engine = RapidOCR(params=params)
+
+    def __call__(self, paths, batch_size):
+        self.engine.cfg.Rec.rec_batch_num = batch_size  # its recognizer is made on first use, from cfg
+        if self.engine.text_rec is not None:
+            self.engine.text_rec.rec_batch_num = batch_size
+        texts, stages = [], {"det": 0.0, "cls": 0.0, "rec": 0.0}
+        for path in paths:
+            output = self.engine(self.cv2.imread(path))
+            texts.append([str(t) for t in (output.txts or ())])
+            for key, seconds in zip(stages, output.elapse_list):
+                stages[key] += seconds or 0.0
+        return texts, stages
+
+
+def make_system(name, model_dir, model_name, models=None):
     if name == "paddlex":
         return PaddleX(model_dir, model_name)
+    if name == "paddlex_ocr":
+        return PaddleXOCR(models)
+    if name == "rapidocr_ocr":
+        return RapidOCRPipeline(models)
     return RapidOCR(name)
 
 
@@ -72,7 +144,10 @@ def serve(system, out):
         if op == "run":
             start = time.perf_counter()
             texts = system(command["paths"], command["batch_size"])
-            reply = {"texts": texts, "seconds": time.perf_counter() - start}
+            reply = {"seconds": time.perf_counter() - start}
+            if isinstance(texts, tuple):  # a pipeline that reports its stages
+                texts, reply["stages"] = texts
+            reply["texts"] = texts
         elif op == "latency":
             texts, ms = [], []
             for path in command["paths"]:
@@ -91,11 +166,13 @@ def main(argv=None):
     parser.add_argument("--system", required=True, choices=SYSTEMS)
     parser.add_argument("--model_dir", default=None, help="PaddleX only: the Paddle model dir")
     parser.add_argument("--model_name", default="PP-OCRv4_mobile_rec")
+    parser.add_argument("--models", default=None, help="OCR pipelines: a JSON object of model dirs/files")
     args = parser.parse_args(argv)
     out = sys.stdout
     sys.stdout = sys.stderr  # peers print banners and progress; keep the protocol stream clean
     try:
-        system = make_system(args.system, args.model_dir, args.model_name)
+        system = make_system(args.system, args.model_dir, args.model_name,
+                             json.loads(args.models) if args.models else None)
     except Exception as exc:  # report why the peer cannot run, then stop
         out.write(json.dumps({"error": f"{args.system} could not start: {type(exc).__name__}: {exc}"}) + "\n")
         out.flush()
