@@ -3,7 +3,8 @@
 `import hpi` imports no inference framework; each backend imports its own when a model is loaded.
 """
 from .errors import HPIError
+from .tasks.text_detection import TextDetection, TextDetResult
 from .tasks.text_recognition import TextRecognition, TextRecResult
 
 __version__ = "0.1.0"
-__all__ = ["HPIError", "TextRecognition", "TextRecResult", "__version__"]
+__all__ = ["HPIError", "TextDetection", "TextDetResult", "TextRecognition", "TextRecResult", "__version__"]

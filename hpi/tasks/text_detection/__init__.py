@@ -1,0 +1,4 @@
+from .predictor import TextDetection
+from .result import TextDetResult
+
+__all__ = ["TextDetection", "TextDetResult"]

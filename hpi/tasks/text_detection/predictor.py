@@ -1,0 +1,149 @@
+"""TextDetection: PaddleX's text detection module API on any backend."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ...errors import ConfigError
+from ...inputs import InputItem
+from ...runtime.tuning import TuningWorkload
+from ..pipeline import Predictor
+from .postprocess import DBPostProcess, DBSettings
+from .preprocess import DEFAULT_MAX_SIDE_LIMIT, LIMIT_TYPES, DetPreprocess
+from .result import TextDetResult
+
+TUNING_PAGES = 8  # rendered pages `auto_config='tune'` times the backends on
+
+
+@dataclass(frozen=True)
+class DetOptions:
+    """predict()'s keyword arguments, resolved against the model's defaults."""
+
+    limit_side_len: int
+    limit_type: str
+    max_side_limit: int
+    thresh: float
+    box_thresh: float
+    unclip_ratio: float
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and bool(np.isfinite(value))
+
+
+# predict() argument -> (check, what is allowed). Zero is refused where PaddleX would silently use the default
+# instead (it tests `value or default`).
+OPTION_CHECKS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "limit_side_len": (_positive_int, "a positive integer (pixels)"),
+    "limit_type": (lambda v: v in LIMIT_TYPES, f"one of {list(LIMIT_TYPES)}"),
+    "max_side_limit": (_positive_int, "a positive integer (pixels)"),
+    "thresh": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1): the pixel probability threshold"),
+    "box_thresh": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]: the box score threshold"),
+    "unclip_ratio": (lambda v: _number(v) and v > 0, "a positive number: how far boxes are expanded"),
+}
+
+
+class TextDetection(Predictor):
+    """`TextDetection(model_name, model_dir, device, use_hpip, hpi_config).predict(input, batch_size,
+    limit_side_len, limit_type, thresh, box_thresh, unclip_ratio, max_side_limit)`.
+
+    Each argument left None takes the model's default as PaddleX 3.7.2 derives it (see preprocess.py and
+    `defaults`). Batching never changes an output: a batch only ever holds images of equal input shape (PaddleX
+    stacks a batch and fails on unequal shapes)."""
+
+    task = "TextDetection"
+    collate_pads = False
+
+    def _setup(self) -> None:
+        self.db_settings = DBSettings.from_config(self.model_dir.config)
+        self.preprocessor = DetPreprocess.from_config(self.model_dir.config, self.model_name)
+        self.db = DBPostProcess(self.db_settings)
+
+    @property
+    def defaults(self) -> Dict[str, Any]:
+        """What predict() uses for each argument left None, for this model."""
+        return {"limit_side_len": self.preprocessor.limit_side_len, "limit_type": self.preprocessor.limit_type,
+                "max_side_limit": DEFAULT_MAX_SIDE_LIMIT, "thresh": self.db_settings.thresh,
+                "box_thresh": self.db_settings.box_thresh, "unclip_ratio": self.db_settings.unclip_ratio}
+
+    def options(self, **overrides) -> DetOptions:
+        return DetOptions(**resolve_options(self.task, overrides, self.defaults))
+
+    def preprocess(self, image: np.ndarray, options: DetOptions) -> Tuple[np.ndarray, Tuple[int, int]]:
+        """One BGR image -> (3xHxW model input, the image's (h, w))."""
+        return self.preprocessor(image, options.limit_side_len, options.limit_type, options.max_side_limit)
+
+    def postprocess(self, output: np.ndarray, metas: Sequence[Tuple[int, int]], images,
+                    options: DetOptions) -> List[tuple]:
+        return [self.db(pred, size, options.thresh, options.box_thresh, options.unclip_ratio)
+                for pred, size in zip(output, metas)]
+
+    def make_result(self, item: InputItem, image: np.ndarray, value: tuple) -> TextDetResult:
+        polys, scores = value
+        return TextDetResult(input_path=item.input_path, page_index=item.page_index, input_img=image,
+                             dt_polys=polys, dt_scores=scores)
+
+    def detect(self, images: Sequence[np.ndarray], batch_size: int = 1, **options) -> List[tuple]:
+        """(dt_polys, dt_scores) of BGR images already in memory, as predict gives them."""
+        return [(result["dt_polys"], result["dt_scores"])
+                for result in self.predict_iter(list(images), batch_size=batch_size, max_image_pixels=0, **options)]
+
+    def tuning_workload(self) -> TuningWorkload:
+        return detection_tuning_workload(self)
+
+
+def resolve_options(task: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
+    """`defaults` updated with the non-None values of `given`; an unknown or bad argument raises ConfigError
+    naming it and what it allows."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown argument(s) {unknown} for {task}.predict; allowed: {sorted(defaults)}")
+    merged = dict(defaults)
+    for key, value in given.items():
+        if value is None:
+            continue
+        check, allowed = OPTION_CHECKS[key]
+        if not check(value):
+            raise ConfigError(f"{task}.predict: bad value {value!r} for {key}: expected {allowed}")
+        merged[key] = value.item() if isinstance(value, np.generic) else value
+    return merged
+
+
+def detection_tuning_workload(predictor: TextDetection, pages: int = TUNING_PAGES) -> TuningWorkload:
+    """Rendered pages of text lines (bundled font, sizes from a phone photo to a small scan), preprocessed as
+    predict() does with the model's defaults; outputs agree when their DB boxes are identical."""
+    from ..text_recognition.textlines import render_lines
+
+    options = predictor.options()
+    rng = np.random.default_rng(0)
+    lines = iter(render_lines(pages * 12, seed=0))
+    inputs = []
+    for index in range(pages):
+        height, width = [(720, 540), (960, 720), (1280, 960), (640, 480)][index % 4]
+        if index % 2:
+            height, width = width, height
+        page = np.full((height, width, 3), 235, dtype=np.uint8)
+        y = 10
+        for line, _ in lines:
+            h, w = line.shape[:2]
+            if y + h > height - 10:
+                break
+            w = min(w, width - 20)
+            x = int(rng.integers(10, max(11, width - w - 10)))
+            page[y:y + h, x:x + w] = line[:, :w]
+            y += h + int(rng.integers(4, 30))
+        inputs.append(predictor.preprocess(page, options)[0][None])
+
+    def key(output: np.ndarray):
+        polys, _ = predictor.db(output[0], output.shape[-2:], options.thresh, options.box_thresh,
+                                options.unclip_ratio)
+        return tuple(np.asarray(polys).reshape(-1).tolist())
+
+    return TuningWorkload(inputs=inputs, key=key)

@@ -1,0 +1,43 @@
+"""The geometry DB post-processing needs, against what PaddleX's own libraries return (pyclipper 1.4 and
+OpenCV 4.10, recorded by make_reference_geometry.py), whatever OpenCV is installed here."""
+import hashlib
+
+import numpy as np
+
+from hpi.tasks.text_detection.cv410 import box_points, fill_poly, min_area_rect
+from hpi.tasks.text_detection.offset import clipper_vertices, offset_polygon
+
+
+def test_unclip_equals_pyclipper(reference_geometry):
+    cases = reference_geometry["clipper"]
+    assert len(cases) == 150
+    for case in cases:
+        box = np.array(case["box"], dtype=np.float32)
+        assert len(case["polygons"]) == 1
+        ours = clipper_vertices(offset_polygon(box, case["distance"])).tolist()
+        assert ours == case["polygons"][0], case
+
+
+def test_offset_of_zero_distance_is_the_integer_polygon():
+    square = np.array([[1.7, 1.2], [9.9, 1.0], [9.0, 8.6], [1.0, 9.0]], dtype=np.float32)
+    assert offset_polygon(square, 0.0).tolist() == [[1, 1], [9, 1], [9, 8], [1, 9]]
+    # fewer than three distinct points: Clipper drops the path
+    assert offset_polygon(np.array([[1, 1], [1, 1], [5, 5]], dtype=np.float32), 2.0).shape == (0, 2)
+
+
+def test_min_area_rect_and_box_points_equal_opencv_4_10(reference_geometry):
+    cases = reference_geometry["min_area_rect"]
+    assert len(cases) > 100
+    for case in cases:
+        points = np.array(case["points"], dtype=case["dtype"]).reshape(-1, 1, 2)
+        rect = min_area_rect(points)
+        assert [list(rect[0]), list(rect[1]), rect[2]] == case["rect"], case
+        assert box_points(rect).tolist() == case["box_points"], case
+
+
+def test_fill_poly_equals_opencv_4_10(reference_geometry):
+    shape = tuple(reference_geometry["mask_shape"])
+    for case in reference_geometry["fill_poly"]:
+        mask = fill_poly(np.zeros(shape, np.uint8), np.array(case["points"], dtype=np.int32))
+        assert int(mask.sum()) == case["pixels"], case
+        assert hashlib.sha256(mask.tobytes()).hexdigest() == case["sha256"], case
