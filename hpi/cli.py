@@ -2,6 +2,8 @@
 
     hpi text_recognition -i INPUT [--model_name N] [--model_dir D] [--device cpu|gpu|gpu:0]
                          [--use_hpip | --enable_hpi True] [--hpi_config FILE.yaml] [--batch_size N] [--save_path DIR]
+    hpi ocr -i INPUT [--save_path DIR] [--use_hpip] [--device ...] [--text_detection_model_dir D]
+            [--text_recognition_model_dir D] [--textline_orientation_model_dir D] [PaddleOCR's other options]
     hpi serve [--model_name N] [--model_dir D] ... [--host 127.0.0.1] [--port 8080] [limits: see --help]
               [--ray [--num_replicas N | --autoscaling MIN:MAX] [--address ADDR]]
 
@@ -92,6 +94,11 @@ def _add_model_options(parser) -> None:
     """The predictor's options, as `hpi text_recognition`, `hpi serve` and `hpi batch` all take them."""
     parser.add_argument("--model_name", default=None)
     parser.add_argument("--model_dir", default=None, type=existing_dir)
+    _add_runtime_options(parser)
+
+
+def _add_runtime_options(parser) -> None:
+    """Where and how models run: the predictor's options besides the model (`hpi ocr` names its models apart)."""
     parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
     parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
     parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
@@ -139,6 +146,96 @@ def _run_text_recognition(args) -> int:
     if skipped:
         logger.warning("%d bad input(s) skipped; the others were recognized", len(skipped))
     return 0
+
+
+OCR_MODEL_ARGS = ("text_detection_model_name", "text_detection_model_dir", "textline_orientation_model_name",
+                  "textline_orientation_model_dir", "textline_orientation_batch_size", "text_recognition_model_name",
+                  "text_recognition_model_dir", "text_recognition_batch_size", "use_doc_orientation_classify",
+                  "use_doc_unwarping", "use_textline_orientation", "text_det_limit_side_len", "text_det_limit_type",
+                  "text_det_max_side_limit", "text_det_thresh", "text_det_box_thresh", "text_det_unclip_ratio",
+                  "text_rec_score_thresh", "return_word_box")
+
+
+def _add_ocr_options(parser) -> None:
+    """The OCR pipeline's models and settings, with PaddleOCR 3.x's option names (`paddleocr ocr --help`)."""
+    group = parser.add_argument_group("OCR pipeline (PaddleOCR's option names; models by name are downloaded)")
+    for kind in ("text_detection", "textline_orientation", "text_recognition"):
+        group.add_argument(f"--{kind}_model_name", default=None)
+        group.add_argument(f"--{kind}_model_dir", default=None, type=existing_dir)
+    group.add_argument("--textline_orientation_batch_size", type=at_least(1), default=None)
+    group.add_argument("--text_recognition_batch_size", type=at_least(1), default=None)
+    group.add_argument("--use_doc_orientation_classify", type=str2bool, default=None,
+                       help="accepted as False only: there is no document orientation model")
+    group.add_argument("--use_doc_unwarping", type=str2bool, default=None,
+                       help="accepted as False only: there is no unwarping model")
+    group.add_argument("--use_textline_orientation", type=str2bool, default=None,
+                       help="turn upside-down lines (default: on when a text-line orientation model is given)")
+    group.add_argument("--text_det_limit_side_len", type=at_least(1), default=None)
+    group.add_argument("--text_det_limit_type", choices=["min", "max"], default=None)
+    group.add_argument("--text_det_max_side_limit", type=at_least(1), default=None)
+    group.add_argument("--text_det_thresh", type=float, default=None)
+    group.add_argument("--text_det_box_thresh", type=float, default=None)
+    group.add_argument("--text_det_unclip_ratio", type=float, default=None)
+    group.add_argument("--text_rec_score_thresh", type=float, default=None)
+    group.add_argument("--return_word_box", type=str2bool, default=None, help="accepted as False only")
+
+
+def _ocr_options(args) -> dict:
+    """OCR(...)'s keyword arguments from the parsed options."""
+    use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
+    return {**{name: getattr(args, name) for name in OCR_MODEL_ARGS}, "device": args.device,
+            "use_hpip": use_hpip, "hpi_config": args.hpi_config}
+
+
+def _add_ocr(subparsers) -> None:
+    parser = subparsers.add_parser("ocr", help="detect and recognize text in images and PDFs (PaddleOCR's OCR "
+                                              "pipeline, without the document preprocessor)")
+    parser.add_argument("-i", "--input", required=True, nargs="+",
+                        help="image/PDF/TIFF paths, directories or http(s) URLs")
+    parser.add_argument("--save_path", default=None,
+                        help="directory for <stem>_res.json and the drawing <stem>_ocr_res_img.<ext>")
+    _add_runtime_options(parser)
+    _add_ocr_options(parser)
+    parser.add_argument("--on_bad_input", choices=["raise", "skip"], default="raise",
+                        help="an input that cannot be read: stop there with an error (raise, as PaddleOCR), or "
+                             "warn, go on with the rest and list the skipped inputs at the end (skip)")
+    parser.add_argument("--max_image_pixels", type=at_least(0), default=None,
+                        help="larger images are bad inputs (default: $HPI_MAX_IMAGE_PIXELS or 89,478,485; 0: no limit)")
+    parser.set_defaults(handler=_run_ocr)
+
+
+def _run_ocr(args) -> int:
+    from .pipelines import OCR
+
+    options = _ocr_options(args)
+    _check_ocr_hpi_config(options["hpi_config"], options["use_hpip"])
+    with OCR(**options) as pipeline:
+        for name, config in pipeline.config.items():
+            print(f"{name}: {config['backend']} ({_describe(config)})", file=sys.stderr, flush=True)
+        inputs = args.input if len(args.input) > 1 else args.input[0]
+        skipped: list = []
+        on_bad_input = skipped.append if args.on_bad_input == "skip" else "raise"
+        started = time.perf_counter()
+        for index, result in enumerate(pipeline.predict_iter(inputs, on_bad_input=on_bad_input,
+                                                             max_image_pixels=args.max_image_pixels)):
+            logger.info("Processed item %d in %.2f ms", index, (time.perf_counter() - started) * 1000)
+            result.print()
+            if args.save_path:
+                result.save_all(args.save_path)
+            started = time.perf_counter()
+    for error in skipped:
+        logger.warning("skipped: %s", error)
+    if skipped:
+        logger.warning("%d bad input(s) skipped; the others were read", len(skipped))
+    return 0
+
+
+def _check_ocr_hpi_config(value, use_hpip: bool) -> None:
+    """Each sub-model's hpi_config checked before any model is loaded (see OCR's per_model_configs)."""
+    from .pipelines.ocr.pipeline import per_model_configs
+
+    for config in per_model_configs(value).values():
+        _check_hpi_config(config, use_hpip)
 
 
 def _check_hpi_config(value, use_hpip: bool) -> None:
@@ -441,6 +538,10 @@ def _add_serve(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve text recognition over HTTP (PaddleX's envelope; needs the "
                                                  "'serve' extra)")
     _add_model_options(parser)
+    parser.add_argument("--pipeline", choices=["OCR"], default=None,
+                        help="serve the OCR pipeline: POST /ocr (PaddleX's OCR serving schema) beside "
+                             "/text-recognition (the pipeline's recognizer); its models and settings by the OCR "
+                             "options below (PaddleOCR's names, as `hpi ocr`), not --model_name/--model_dir")
     parser.add_argument("--batch_size", type=at_least(1), default=d.batch_size,
                         help="predict's batch_size for each gathered batch")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
@@ -478,23 +579,23 @@ def _add_serve(subparsers) -> None:
     ray.add_argument("--replica_cpus", type=float, default=None,
                      help="with --ray: CPUs each replica reserves, and its backend threads (default: the cluster's "
                           "CPUs / the most replicas, at most one node's)")
+    _add_ocr_options(parser)
     parser.set_defaults(handler=_run_serve)
 
 
 def _run_serve(args) -> int:
     from .serving.server import serve
-    from .serving.settings import ServeSettings
 
     use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
+    if args.pipeline == "OCR":
+        return _run_serve_ocr(args)
+    ocr_given = [f"--{name}" for name in OCR_MODEL_ARGS if getattr(args, name) is not None]
+    if ocr_given:
+        raise ConfigError(f"{', '.join(ocr_given)}: OCR pipeline options, for `hpi serve --pipeline OCR`")
     if args.model_name is None and args.model_dir is None:
         raise ConfigError("give --model_name, --model_dir, or both")
     _check_hpi_config(args.hpi_config, use_hpip)
-    settings = ServeSettings(max_body_mb=args.max_body_mb, max_image_pixels=args.max_image_pixels,
-                             max_lines_per_request=args.max_lines_per_request, max_queue_lines=args.max_queue_lines,
-                             batch_wait_ms=args.batch_wait_ms, max_batch_lines=args.max_batch_lines,
-                             batch_workers=args.batch_workers, batch_size=args.batch_size,
-                             allow_url_fetch=args.allow_url_fetch, allow_private_urls=args.allow_private_urls,
-                             url_timeout_s=args.url_timeout_s)
+    settings = _serve_settings(args)
 
     if args.ray:
         return _run_serve_on_ray(args, use_hpip, settings)
@@ -510,6 +611,39 @@ def _run_serve(args) -> int:
                                use_hpip=use_hpip, hpi_config=args.hpi_config)
 
     return serve(load_model, settings, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _serve_settings(args):
+    from .serving.settings import ServeSettings
+
+    return ServeSettings(max_body_mb=args.max_body_mb, max_image_pixels=args.max_image_pixels,
+                         max_lines_per_request=args.max_lines_per_request, max_queue_lines=args.max_queue_lines,
+                         batch_wait_ms=args.batch_wait_ms, max_batch_lines=args.max_batch_lines,
+                         batch_workers=args.batch_workers, batch_size=args.batch_size,
+                         allow_url_fetch=args.allow_url_fetch, allow_private_urls=args.allow_private_urls,
+                         url_timeout_s=args.url_timeout_s)
+
+
+def _run_serve_ocr(args) -> int:
+    """`hpi serve --pipeline OCR`: every option checked before the pipeline loads (in the background)."""
+    from .pipelines import OCR
+    from .serving.ocr import OCRService
+    from .serving.server import serve
+
+    given = [name for name in ("model_name", "model_dir") if getattr(args, name) is not None]
+    if given:
+        raise ConfigError(f"--pipeline OCR names its models with --text_detection_model_dir, "
+                          f"--text_recognition_model_dir, ... (PaddleOCR's names), not --{' / --'.join(given)}")
+    ray_given = [f"--{name}" for name in ("ray", "num_replicas", "autoscaling", "address", "replica_cpus")
+                 if getattr(args, name) not in (None, False)]
+    if ray_given:
+        raise ConfigError(f"--pipeline OCR does not run on Ray Serve yet: leave out {', '.join(ray_given)}")
+    options = _ocr_options(args)
+    OCR.check(**options)
+    _check_ocr_hpi_config(options["hpi_config"], options["use_hpip"])
+    service = OCRService(lambda: OCR(**options))
+    return serve(service.load_recognizer, _serve_settings(args), host=args.host, port=args.port,
+                 log_level=args.log_level, ocr=service)
 
 
 def _run_serve_on_ray(args, use_hpip: bool, settings) -> int:
@@ -577,6 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_text_recognition(subparsers)
+    _add_ocr(subparsers)
     _add_convert(subparsers)
     _add_tune(subparsers)
     _add_quantize(subparsers)

@@ -1,6 +1,7 @@
 """`create_app(...)`: the FastAPI application of `hpi serve`.
 
     POST /text-recognition   recognize `file` (an image or PDF) or `files` (crops); PaddleX's envelope
+    POST /ocr                the OCR pipeline (only when served with one: `hpi serve --pipeline OCR`; ocr.py)
     GET  /health             liveness: 200 while the process serves
     GET  /ready              readiness: 503 until the model is loaded, then 200
     GET  /metrics            Prometheus text
@@ -35,7 +36,7 @@ logger = logging.getLogger("hpi.serving")
 Recognize = Callable[[List[np.ndarray]], Awaitable[List[LineResult]]]
 
 ENDPOINT = "/text-recognition"
-ENDPOINTS = ("/", "/health", "/ready", "/metrics", ENDPOINT, "/docs", "/openapi.json")
+ENDPOINTS = ("/", "/health", "/ready", "/metrics", ENDPOINT, "/ocr", "/docs", "/openapi.json")
 # The page makes no request but to this server, and loads nothing from elsewhere.
 PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
             "connect-src 'self'; base-uri 'none'; form-action 'none'")
@@ -44,12 +45,14 @@ PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-i
 def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
                recognize: Optional[Recognize] = None, settings: Optional[ServeSettings] = None,
                metrics: Optional[ServingMetrics] = None,
-               on_load_error: Optional[Callable[[BaseException], None]] = None):
+               on_load_error: Optional[Callable[[BaseException], None]] = None, ocr=None):
     """A FastAPI app serving `model` (a TextRecognition, shared by every request; the caller closes it), or the
     model `load_model()` returns, loaded in the background once the server starts (closed at shutdown), both
     batched across requests by a Batcher; or lines recognized by `recognize(images)`, a coroutine function giving
     one result per image in order (a TextRecResult, or that image's InputError): the caller's own model and
-    batching (a Ray Serve replica's), ready at once. `metrics`: what /metrics shows (a new ServingMetrics if None)."""
+    batching (a Ray Serve replica's), ready at once. `metrics`: what /metrics shows (a new ServingMetrics if None).
+    `ocr`: an ocr.OCRService whose pipeline POST /ocr runs: with load_model=ocr.load_recognizer the server loads
+    it and closes it at shutdown; with model=pipeline.text_rec_model the caller's pipeline stays open."""
     if sum(given is not None for given in (model, load_model, recognize)) != 1:
         raise ValueError("give one of model, load_model or recognize")
     fastapi = require("fastapi")
@@ -87,6 +90,8 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
             yield
         finally:  # the server takes no more requests: drain the batcher
             await run_in_threadpool(state.stop)
+            if ocr is not None and load_model is not None:  # a pipeline the server loaded itself
+                await run_in_threadpool(ocr.close)
 
     app = fastapi.FastAPI(title="hpi text recognition", version=_version(), lifespan=lifespan,
                           description="PaddleX-style serving of text recognition, with cross-request batching.")
@@ -147,6 +152,11 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
         if decoded.data_info is not None:
             result["dataInfo"] = decoded.data_info
         return JSONResponse(success(log_id, result))
+
+    if ocr is not None:
+        from .ocr import mount_ocr
+
+        mount_ocr(app, ocr, settings, metrics, lambda: None if ready() else _not_ready(state))
 
     @app.get("/health", operation_id="checkHealth", response_model=schemas.NoResultResponse)
     async def health():

@@ -15,7 +15,7 @@ from .settings import ServeSettings
 
 
 def serve(load_model: Callable[[], object], settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8080,
-          log_level: str = "info") -> int:
+          log_level: str = "info", ocr=None) -> int:
     uvicorn = require("uvicorn")
     from .app import create_app
 
@@ -25,7 +25,7 @@ def serve(load_model: Callable[[], object], settings: ServeSettings, *, host: st
         if server_box:
             server_box[0].should_exit = True
 
-    app = create_app(load_model=load_model, settings=settings, on_load_error=stop_on_load_error)
+    app = create_app(load_model=load_model, settings=settings, on_load_error=stop_on_load_error, ocr=ocr)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), lifespan="on",
                             timeout_graceful_shutdown=None)
     server = uvicorn.Server(config)

@@ -1,0 +1,321 @@
+"""OCR: PaddleOCR 3.x's `PaddleOCR(...).predict(input)` (PaddleX 3.7.2's `create_pipeline("OCR")`) without the
+document preprocessor: text detection, optional text-line orientation, crops, recognition, results.
+
+For each image, as PaddleX: detect (the pipeline's own detection settings, not the model's), sort the boxes
+(top to bottom, then left to right within 10 px), crop each box (minimum-area rectangle, perspective warp,
+tall crops turned), drop empty crops, classify every crop's orientation and turn the upside-down ones by 180
+degrees, recognize, keep lines scoring at least text_rec_score_thresh.
+
+How it runs: inputs are read and detected a window of images at a time in a helper thread while the
+recognizer works on the window before. Normal mode recognizes each image's crops in PaddleX's order and
+batches (sorted by width/height, batches of text_recognition_batch_size padded to the widest), so its texts
+and scores are PaddleX's. High-performance mode hands every crop of every image of the window to the
+recognizer at once, which batches lines of equal width only: batching never changes a text there.
+
+One difference from PaddleX 3.7.2, on purpose: it gives every crop of an orientation batch the class of the
+batch's first crop (its classifier results carry the whole batch's class_ids); here each crop gets its own.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, List, Optional
+
+import numpy as np
+
+from ...errors import ConfigError, InputError
+from ...inputs import InputItem, iter_inputs
+from ...results import UniqueNames
+from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
+from ...tasks.text_detection import TextDetection
+from ...tasks.text_recognition import TextRecognition
+from ...tasks.textline_orientation import TextLineOrientationClassification
+from .geometry import Cropper, points_to_boxes, sort_quad_boxes
+from .result import OCRResult
+from .settings import (DEFAULT_DET_MODEL, DEFAULT_REC_MODEL, DEFAULT_TEXTLINE_MODEL, DET_PARAMS, CallSettings,
+                       check_batch_size, refuse_unsupported)
+
+logger = logging.getLogger(__name__)
+
+SUB_MODELS = ("text_detection", "textline_orientation", "text_recognition")
+WINDOW_IMAGES = 4  # images read, detected and recognized together
+TEXT_TYPE = "general"
+# PaddleOCR 2.x names PaddleOCR 3.x still accepts (with a warning)
+DEPRECATED_NAMES = {"det_model_dir": "text_detection_model_dir", "det_limit_side_len": "text_det_limit_side_len",
+                    "det_limit_type": "text_det_limit_type", "det_db_thresh": "text_det_thresh",
+                    "det_db_box_thresh": "text_det_box_thresh", "det_db_unclip_ratio": "text_det_unclip_ratio",
+                    "rec_model_dir": "text_recognition_model_dir", "rec_batch_num": "text_recognition_batch_size",
+                    "use_angle_cls": "use_textline_orientation", "cls_model_dir": "textline_orientation_model_dir",
+                    "cls_batch_num": "textline_orientation_batch_size"}
+CONSTRUCTOR_NAMES = ("text_detection_model_name", "text_detection_model_dir", "textline_orientation_model_name",
+                     "textline_orientation_model_dir", "textline_orientation_batch_size",
+                     "text_recognition_model_name", "text_recognition_model_dir", "text_recognition_batch_size",
+                     "use_doc_orientation_classify", "use_doc_unwarping", "use_textline_orientation",
+                     "text_det_limit_side_len", "text_det_limit_type", "text_det_max_side_limit", "text_det_thresh",
+                     "text_det_box_thresh", "text_det_unclip_ratio", "text_rec_score_thresh", "return_word_box")
+UNSUPPORTED_NAMES = ("doc_orientation_classify_model_name", "doc_orientation_classify_model_dir",
+                     "doc_unwarping_model_name", "doc_unwarping_model_dir", "text_det_input_shape",
+                     "text_rec_input_shape", "lang", "ocr_version")
+
+
+@dataclass
+class Page:
+    """One input image on its way through the pipeline."""
+
+    item: InputItem
+    image: Optional[np.ndarray] = None
+    error: Optional[InputError] = None
+    detected: bool = False  # it had boxes before empty crops were dropped (PaddleX then reports angles)
+    polys: List[np.ndarray] = field(default_factory=list)
+    crops: List[np.ndarray] = field(default_factory=list)
+    angles: List[int] = field(default_factory=list)
+    texts: List[tuple] = field(default_factory=list)  # (text, score) per crop
+
+
+@dataclass
+class Plan:
+    """The constructor's arguments, checked and resolved, before any model is loaded."""
+
+    defaults: CallSettings
+    textline_batch_size: int
+    rec_batch_size: int
+    use_hpip: bool
+    models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
+
+    @classmethod
+    def of(cls, given: dict, extra: dict) -> "Plan":
+        """`given`: the constructor's named arguments (missing ones are None); `extra`: its **kwargs."""
+        given, extra = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": False, "enable_hpi": None, **given}, dict(extra)
+        for old, new in DEPRECATED_NAMES.items():
+            if old in extra:
+                if given.get(new) is not None:
+                    raise ConfigError(f"`{old}` and `{new}` are mutually exclusive")
+                logger.warning("OCR(%s=...) is PaddleOCR 2.x's name: use %s", old, new)
+                given[new] = extra.pop(old)
+        for name in UNSUPPORTED_NAMES:
+            if extra.get(name) is not None:
+                raise ConfigError(f"OCR: {name} is not supported: give the models by name or directory "
+                                  "(text_detection_model_dir, text_recognition_model_dir, ...)")
+            extra.pop(name, None)
+        if extra:
+            raise ConfigError(f"unknown argument(s) {sorted(extra)} for OCR")
+        refuse_unsupported("OCR", given["use_doc_orientation_classify"], given["use_doc_unwarping"],
+                           given["return_word_box"])
+        use_hpip = given["use_hpip"] if given.get("enable_hpi") is None else given["enable_hpi"]
+        if not isinstance(use_hpip, bool):
+            raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
+        orientation_given = (given["textline_orientation_model_name"] is not None or
+                             given["textline_orientation_model_dir"] is not None)
+        use_orientation = given["use_textline_orientation"]
+        if use_orientation is None:  # PaddleOCR's default set when nothing is given; else only with a model
+            use_orientation = orientation_given or all(given[f"{kind}_model_{what}"] is None for kind in
+                                                       ("text_detection", "text_recognition")
+                                                       for what in ("name", "dir"))
+        defaults = CallSettings(use_textline_orientation=False).updated(
+            "OCR", use_textline_orientation=use_orientation, text_rec_score_thresh=given["text_rec_score_thresh"],
+            **{name: given[name] for name in DET_PARAMS})
+        models = {"text_detection": _model(given, "text_detection", DEFAULT_DET_MODEL),
+                  "text_recognition": _model(given, "text_recognition", DEFAULT_REC_MODEL)}
+        if defaults.use_textline_orientation or orientation_given:
+            models["textline_orientation"] = _model(given, "textline_orientation", DEFAULT_TEXTLINE_MODEL)
+        return cls(defaults=defaults,
+                   textline_batch_size=check_batch_size("textline_orientation_batch_size",
+                                                        given["textline_orientation_batch_size"]),
+                   rec_batch_size=check_batch_size("text_recognition_batch_size",
+                                                   given["text_recognition_batch_size"]),
+                   use_hpip=use_hpip, models=models)
+
+
+class OCR:
+    """`OCR(text_detection_model_dir=..., text_recognition_model_dir=..., ...).predict(input, **overrides)`,
+    PaddleOCR 3.x's option names (see README "OCR pipeline")."""
+
+    def __init__(self, text_detection_model_name: Optional[str] = None, text_detection_model_dir=None,
+                 textline_orientation_model_name: Optional[str] = None, textline_orientation_model_dir=None,
+                 textline_orientation_batch_size: Optional[int] = None,
+                 text_recognition_model_name: Optional[str] = None, text_recognition_model_dir=None,
+                 text_recognition_batch_size: Optional[int] = None,
+                 use_doc_orientation_classify: Optional[bool] = None, use_doc_unwarping: Optional[bool] = None,
+                 use_textline_orientation: Optional[bool] = None, text_det_limit_side_len: Optional[int] = None,
+                 text_det_limit_type: Optional[str] = None, text_det_max_side_limit: Optional[int] = None,
+                 text_det_thresh: Optional[float] = None, text_det_box_thresh: Optional[float] = None,
+                 text_det_unclip_ratio: Optional[float] = None, text_rec_score_thresh: Optional[float] = None,
+                 return_word_box: Optional[bool] = None, device: Optional[str] = None, use_hpip: bool = False,
+                 hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
+        given = dict(locals())
+        del given["self"], given["kwargs"]
+        plan = Plan.of(given, kwargs)
+        self.defaults = plan.defaults
+        self.textline_batch_size, self.rec_batch_size = plan.textline_batch_size, plan.rec_batch_size
+        self.use_hpip = plan.use_hpip
+        self.cropper = Cropper(exact=not plan.use_hpip)
+        configs = per_model_configs(hpi_config)
+        common = {"device": device, "use_hpip": plan.use_hpip}
+        self.text_det_model: Optional[TextDetection] = None
+        self.text_rec_model: Optional[TextRecognition] = None
+        self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
+        try:
+            self.text_det_model = TextDetection(**plan.models["text_detection"], **common,
+                                                hpi_config=configs["text_detection"])
+            self.text_rec_model = TextRecognition(**plan.models["text_recognition"], **common,
+                                                  hpi_config=configs["text_recognition"])
+            if "textline_orientation" in plan.models:
+                self.textline_orientation_model = TextLineOrientationClassification(
+                    **plan.models["textline_orientation"], **common, hpi_config=configs["textline_orientation"])
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def check(**options) -> None:
+        """Check OCR(**options) as the constructor does, without loading or downloading any model."""
+        known = set(CONSTRUCTOR_NAMES) | {"device", "use_hpip", "enable_hpi", "hpi_config"}
+        Plan.of({k: v for k, v in options.items() if k in known}, {k: v for k, v in options.items() if k not in known})
+
+    @property
+    def config(self) -> dict:
+        """Each model's configuration (model_name, model_dir, backend and its options)."""
+        models = {"text_detection": self.text_det_model, "textline_orientation": self.textline_orientation_model,
+                  "text_recognition": self.text_rec_model}
+        return {name: model.config for name, model in models.items() if model is not None}
+
+    # -- prediction -----------------------------------------------------------------------------------------
+    def predict(self, input, **options) -> List[OCRResult]:
+        return list(self.predict_iter(input, **options))
+
+    def predict_iter(self, input, *, use_doc_orientation_classify: Optional[bool] = None,
+                     use_doc_unwarping: Optional[bool] = None, return_word_box: Optional[bool] = None,
+                     on_bad_input: OnBadInput = "raise", max_image_pixels: Optional[int] = None,
+                     **overrides) -> Iterator[OCRResult]:
+        """One result per image, in input order. `overrides`: use_textline_orientation, text_det_limit_side_len,
+        text_det_limit_type, text_det_max_side_limit, text_det_thresh, text_det_box_thresh,
+        text_det_unclip_ratio, text_rec_score_thresh. Bad inputs as TextRecognition.predict (`on_bad_input`)."""
+        refuse_unsupported("OCR.predict", use_doc_orientation_classify, use_doc_unwarping, return_word_box)
+        settings = self.defaults.updated("OCR.predict", **overrides)
+        if settings.use_textline_orientation and self.textline_orientation_model is None:
+            raise ConfigError("OCR.predict: use_textline_orientation=True, but this pipeline has no text-line "
+                              "orientation model: give OCR(textline_orientation_model_dir=...) or "
+                              "OCR(use_textline_orientation=True)")
+        self.text_det_model.options(**settings.det_options())  # the detector's own checks, before any work
+        report_bad_input = bad_input_handler(on_bad_input)
+        names = UniqueNames()
+        items = iter_inputs(input, max_image_pixels=max_image_pixels)
+        for pages in read_ahead(lambda chunk: self._detect(chunk, settings), chunks(items, WINDOW_IMAGES)):
+            self._recognize(pages, settings)
+            for page in pages:
+                if page.error is not None:
+                    report_bad_input(page.error)  # raises, unless the caller asked to go on
+                    continue
+                result = self._result(page, settings)
+                names.assign(result)
+                yield result
+
+    def _detect(self, chunk: List[InputItem], settings: CallSettings) -> List[Page]:
+        """Read, detect, sort, crop and orient a window of images (the helper thread's part)."""
+        pages = [Page(item) for item in chunk]
+        for page in pages:
+            try:
+                page.image = page.item.load()
+            except InputError as exc:
+                page.error = exc.with_traceback(None)
+        readable = [page for page in pages if page.error is None]
+        batch = len(readable) if self.use_hpip else 1  # detection batches equal shapes only: no change
+        detections = self.text_det_model.detect([p.image for p in readable], batch_size=max(1, batch),
+                                                **settings.det_options()) if readable else []
+        for page, (polys, _scores) in zip(readable, detections):
+            sorted_polys = sort_quad_boxes(polys)
+            page.detected = len(sorted_polys) > 0
+            for poly in sorted_polys:
+                crop = self.cropper.crop(page.image, poly)
+                if crop.size > 0 and crop.shape[0] > 0 and crop.shape[1] > 0:
+                    page.polys.append(poly)
+                    page.crops.append(crop)
+        crops = [crop for page in readable for crop in page.crops]
+        if settings.use_textline_orientation and crops:
+            angles = iter(self.textline_orientation_model.classify(crops, batch_size=self.textline_batch_size))
+            for page in readable:
+                page.angles = [next(angles) for _ in page.crops]
+                page.crops = [self.cropper.rotate_180(crop) if angle == 1 else crop
+                              for crop, angle in zip(page.crops, page.angles)]
+        else:
+            for page in readable:
+                page.angles = [-1] * len(page.crops)
+        return pages
+
+    def _recognize(self, pages: List[Page], settings: CallSettings) -> None:
+        """Each page's (text, score) per crop, into page.texts."""
+        readable = [page for page in pages if page.error is None]
+        if self.use_hpip:
+            crops = [crop for page in readable for crop in page.crops]
+            texts = iter(self.text_rec_model.recognize(crops, batch_size=self.rec_batch_size) if crops else [])
+            for page in readable:
+                page.texts = [next(texts) for _ in page.crops]
+            return
+        for page in readable:  # PaddleX: each image's crops by width/height ratio, then back in box order
+            ratios = [crop.shape[1] / float(crop.shape[0]) for crop in page.crops]
+            order = sorted(range(len(page.crops)), key=ratios.__getitem__)
+            recognized = self.text_rec_model.recognize([page.crops[i] for i in order],
+                                                       batch_size=self.rec_batch_size)
+            page.texts = [None] * len(page.crops)
+            for index, value in zip(order, recognized):
+                page.texts[index] = value
+
+    def _result(self, page: Page, settings: CallSettings) -> OCRResult:
+        kept = [(poly, text, score) for poly, (text, score) in zip(page.polys, page.texts)
+                if score >= settings.text_rec_score_thresh]
+        result = OCRResult(input_path=page.item.input_path, page_index=page.item.page_index,
+                           model_settings={"use_doc_preprocessor": False,
+                                           "use_textline_orientation": settings.use_textline_orientation},
+                           dt_polys=page.polys if page.detected else [],
+                           text_det_params=settings.text_det_params(), text_type=TEXT_TYPE)
+        if page.detected:
+            result["textline_orientation_angles"] = page.angles
+        result.update(text_rec_score_thresh=settings.text_rec_score_thresh, return_word_box=False,
+                      rec_texts=[text for _, text, _ in kept], rec_scores=[score for _, _, score in kept],
+                      rec_polys=[poly for poly, _, _ in kept])
+        result["rec_boxes"] = points_to_boxes(result["rec_polys"])
+        result["input_img"] = page.image
+        return result
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        for model in (self.text_det_model, self.textline_orientation_model, self.text_rec_model):
+            if model is not None:
+                model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def per_model_configs(hpi_config) -> dict:
+    """hpi_config for each sub-model: one config (a dict or YAML path) for all three, or a dict keyed by
+    text_detection / textline_orientation / text_recognition (a sub-model left out gets the defaults), as
+    PaddleX's pipeline config sets hpi_config per SubModule."""
+    mapping = hpi_config
+    if isinstance(hpi_config, (str, Path)):
+        mapping = read_yaml_mapping(hpi_config)
+    if isinstance(mapping, dict) and mapping and set(mapping) <= set(SUB_MODELS):
+        return {name: mapping.get(name) for name in SUB_MODELS}
+    return {name: hpi_config for name in SUB_MODELS}
+
+
+def read_yaml_mapping(path) -> Any:
+    """The YAML file's content, or None when it cannot be read (HPIConfig.from_user then says why)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def _model(given: dict, prefix: str, default_name: str) -> dict:
+    """model_name / model_dir of one sub-model; PaddleOCR's default name when neither is given."""
+    name, directory = given[f"{prefix}_model_name"], given[f"{prefix}_model_dir"]
+    if name is None and directory is None:
+        name = default_name
+    return {"model_name": name, "model_dir": directory}

@@ -1,0 +1,4 @@
+from .predictor import TextLineOrientationClassification
+from .result import TopkResult
+
+__all__ = ["TextLineOrientationClassification", "TopkResult"]
