@@ -80,7 +80,7 @@ class DBPostProcess:
             mask = cv2.dilate(segmentation.astype(np.uint8), np.array([[1, 1], [1, 1]]))
         else:
             mask = segmentation
-        bitmap = (mask * 255).astype(np.uint8)
+        bitmap = mask.astype(np.uint8) * np.uint8(255)  # PaddleX's (mask * 255).astype(np.uint8)
         src_h, src_w = src_size
         if self.settings.box_type == "poly":
             return self._polygons(pred, bitmap, src_w, src_h, box_thresh, unclip_ratio)
