@@ -27,8 +27,12 @@ Rect = Tuple[Tuple[float, float], Tuple[float, float], float]
 def _rotations(v: np.ndarray) -> np.ndarray:
     """(4, n, 2): vectors v (n, 2) turned by 0, 90 (clockwise: (x, y) -> (y, -x)), 180 and 270 degrees, the
     sides of OpenCV's four callipers (exact: only swaps and sign changes)."""
-    x, y = v[:, 0], v[:, 1]
-    return np.stack([v, np.stack([y, -x], axis=1), -v, np.stack([-y, x], axis=1)])
+    sides = np.empty((4,) + v.shape, dtype=v.dtype)
+    sides[0] = v
+    sides[1] = v[:, ::-1]
+    sides[1, :, 1] *= -1
+    np.negative(sides[:2], out=sides[2:])
+    return sides
 
 
 def _calipers(pts: np.ndarray):
