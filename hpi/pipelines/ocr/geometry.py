@@ -59,8 +59,10 @@ class Cropper:
     otherwise the installed OpenCV interpolates the same 1/32 px positions (OpenCV 5: a few pixels of some
     crops off by one grey level; measured: no text of 748 test crops changed)."""
 
-    def __init__(self, exact: bool = True):
-        self.remap = cv4.opencv_remap_cubic if cv4.opencv_remap_is_exact() or not exact else cv4.remap_cubic
+    def __init__(self, exact: bool = True, remap=None):
+        if remap is None:
+            remap = cv4.opencv_remap_cubic if cv4.opencv_remap_is_exact() or not exact else cv4.remap_cubic
+        self.remap = remap
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
         """PaddleX's get_minarea_rect_crop: the polygon's minimum-area rectangle warped upright."""

@@ -1,0 +1,83 @@
+"""OpenCV 4.10's arithmetic (hpi/pipelines/ocr/cv4.py) against what OpenCV 4.10 itself gave
+(data/cv410_reference.json, made by make_cv410_reference.py in the PaddleX venv): bit for bit, whatever OpenCV is
+installed here."""
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from helpers import DATA
+
+from hpi.pipelines.ocr import cv4
+from hpi.pipelines.ocr.geometry import Cropper
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "cv410_reference.json").read_text("utf-8"))
+IMAGES = DATA / "ocr_images"
+
+
+def sha(image: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def test_reference_is_opencv_4_10():
+    assert REFERENCE["opencv_version"].startswith("4.10.")
+    assert len(REFERENCE["rects"]) == 700 and len(REFERENCE["crops"]) == 260
+
+
+def test_hull_rect_and_box_points_are_opencv_4_10():
+    wrong = []
+    for row in REFERENCE["rects"]:
+        points = np.array(row["poly"], dtype=np.int32)
+        hull = cv4.convex_hull(points).tolist()
+        center, size, angle = cv4.min_area_rect(points)
+        rect = [float(center[0]), float(center[1]), float(size[0]), float(size[1]), float(angle)]
+        corners = cv4.box_points((row["rect"][:2], row["rect"][2:4], row["rect"][4])).tolist()
+        if hull != row["hull"] or rect != row["rect"] or corners != row["box_points"]:
+            wrong.append((row["poly"], hull, rect))
+    assert wrong == []
+
+
+def test_min_area_rect_angle_convention():
+    """OpenCV 4.5-4.12: angle in (0, 90]; an axis-aligned box is reported at 90 degrees (4.13+ says 0 or -90)."""
+    center, size, angle = cv4.min_area_rect(np.array([[120, 84], [223, 84], [223, 108], [120, 108]]))
+    assert (float(center[0]), float(center[1]), float(size[0]), float(size[1]), float(angle)) == \
+        (171.5, 96.0, 24.0, 103.0, 90.0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return {name: cv2.imread(str(IMAGES / name)) for name in {row["file"] for row in REFERENCE["crops"]}}
+
+
+@pytest.mark.parametrize("remap", ["numpy", "installed opencv"])
+def test_crops_and_rotations_are_paddlex_pixels(images, remap):
+    """Every crop and its 180-degree turn equal PaddleX's own (OpenCV 4.10), with hpi's numpy remap and, where
+    its probe finds it exact, the installed OpenCV's."""
+    if remap == "installed opencv" and not cv4.opencv_remap_is_exact():
+        pytest.skip(f"OpenCV {cv2.__version__}'s bicubic remap differs from 4.x's: the numpy one is used")
+    cropper = Cropper(remap=cv4.remap_cubic if remap == "numpy" else cv4.opencv_remap_cubic)
+    wrong = []
+    for row in REFERENCE["crops"]:
+        crop = cropper.crop(images[row["file"]], np.array(row["poly"]))
+        if list(crop.shape) != row["shape"] or sha(crop) != row["crop_sha256"] \
+                or sha(cropper.rotate_180(crop)) != row["rotated_sha256"]:
+            wrong.append(row["poly"])
+    assert wrong == []
+
+
+def test_bicubic_table_matches_opencv_rules():
+    table = cv4.bicubic_table()
+    assert table.shape == (1024, 16)
+    assert (table.sum(axis=1) == 1 << 15).all()  # OpenCV corrects each row to sum exactly to 1.0
+    assert table[0].tolist() == [0, 0, 0, 0, 0, 32768, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]  # a whole pixel: a copy
+
+
+def test_rotation_blends_black_into_the_first_row_and_column():
+    """PaddleX's 180-degree turn maps output pixel x to source pixel w - x: one pixel off a flip."""
+    image = np.full((6, 10, 3), 200, dtype=np.uint8)
+    turned = Cropper().rotate_180(image)
+    assert turned.shape == image.shape
+    assert (turned[0] < 200).all() and (turned[:, 0] < 200).all()
+    assert (turned[2:, 2:] == 200).all()
