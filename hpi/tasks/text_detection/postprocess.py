@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from ...errors import ModelDirError
-from .cv410 import box_points, fill_poly, min_area_rect, opencv_fill_is_4_10, opencv_rect_is_4_10
 from .offset import clipper_vertices, offset_polygon
 
 logger = logging.getLogger(__name__)
@@ -138,17 +137,12 @@ class DBPostProcess:
 
 def mini_box(contour: np.ndarray, min_side: float = 0.0) -> Tuple[Optional[np.ndarray], float]:
     """The minimum-area rectangle's corners (float32, 4x2: top-left, top-right, bottom-right, bottom-left as
-    PaddleX orders them) and its short side, as OpenCV 4.10 computes them (PaddleX's; see cv410.py). Corners
-    are None when the short side is under `min_side` (the side is the same in every OpenCV version: only the
-    angle and the corner order changed, so the installed cv2 decides that quickly)."""
+    PaddleX orders them) and its short side; corners are None when the short side is under `min_side`."""
     rect = cv2.minAreaRect(contour)
     short_side = min(rect[1])
     if short_side < min_side:
         return None, short_side
-    if opencv_rect_is_4_10():
-        corners = cv2.boxPoints(rect)
-    else:
-        corners = box_points(min_area_rect(contour))
+    corners = cv2.boxPoints(rect)
     points = sorted(list(corners), key=lambda p: p[0])
     left = (0, 1) if points[1][1] > points[0][1] else (1, 0)  # (top, bottom) of the two leftmost
     right = (2, 3) if points[3][1] > points[2][1] else (3, 2)
@@ -167,16 +161,8 @@ def box_score_fast(bitmap: np.ndarray, box: np.ndarray) -> float:
     mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
     box[:, 0] = box[:, 0] - xmin
     box[:, 1] = box[:, 1] - ymin
-    _fill(mask, box.reshape(-1, 2).astype(np.int32))
+    cv2.fillPoly(mask, box.reshape(1, -1, 2).astype(np.int32), 1)
     return cv2.mean(bitmap[ymin: ymax + 1, xmin: xmax + 1], mask)[0]
-
-
-def _fill(mask: np.ndarray, points: np.ndarray) -> None:
-    """cv2.fillPoly(mask, [points], 1) as OpenCV 4.10 (PaddleX's) fills it."""
-    if opencv_fill_is_4_10():
-        cv2.fillPoly(mask, points.reshape(1, -1, 2), 1)
-    else:
-        fill_poly(mask, points)
 
 
 def box_score_slow(bitmap: np.ndarray, contour: np.ndarray) -> float:
@@ -190,7 +176,7 @@ def box_score_slow(bitmap: np.ndarray, contour: np.ndarray) -> float:
     mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
     contour[:, 0] = contour[:, 0] - xmin
     contour[:, 1] = contour[:, 1] - ymin
-    _fill(mask, contour.reshape(-1, 2).astype(np.int32))
+    cv2.fillPoly(mask, contour.reshape(1, -1, 2).astype(np.int32), 1)
     return cv2.mean(bitmap[ymin: ymax + 1, xmin: xmax + 1], mask)[0]
 
 
