@@ -9,7 +9,7 @@ import numpy as np
 
 from ..._deps import require
 from ..device import Device
-from ...errors import ConfigError
+from ...errors import BackendError, ConfigError
 from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
 
 RUN_MODES = {"cpu": ("paddle", "mkldnn", "mkldnn_bf16"), "gpu": ("paddle", "trt_fp32", "trt_fp16")}
@@ -29,6 +29,7 @@ class PaddleBackend(InferenceBackend):
         "cpu_num_threads": (positive_int, "a positive integer"),
         "cpu_threads": (positive_int, "PaddleX's name for cpu_num_threads with Paddle: a positive integer"),
         "mkldnn_cache_capacity": (positive_int, "a positive integer"),
+        "enable_new_ir": (one_of(True, False), "true (Paddle's new IR, PIR: PaddleX's default) or false"),
         "precision": (one_of("fp32", "bf16", "fp16"), "implied by run_mode; 'fp32', 'bf16' or 'fp16'"),
         "dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # for the trt_* run modes
         "trt_dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # PaddleX's name for it with Paddle
@@ -80,7 +81,7 @@ class PaddleBackend(InferenceBackend):
         config.set_cpu_math_library_num_threads(int(self.options["cpu_num_threads"]))
         # PaddleX's order of settings; the same graph passes give the same numbers as PaddleX.
         if hasattr(config, "enable_new_ir"):
-            config.enable_new_ir(True)
+            config.enable_new_ir(bool(self.options.get("enable_new_ir", True)))
         if hasattr(config, "enable_new_executor"):
             config.enable_new_executor()
         config.set_optimization_level(3)
@@ -101,7 +102,15 @@ class PaddleBackend(InferenceBackend):
     def _infer_impl(self, context: "_PredictorContext", batch: np.ndarray) -> np.ndarray:
         context.input.reshape(list(batch.shape))
         context.input.copy_from_cpu(batch)
-        context.predictor.run()
+        try:
+            context.predictor.run()
+        except Exception as exc:
+            if "ConvertPirAttribute2RuntimeAttribute" in str(exc):  # PaddleX fails the same way on these models
+                raise BackendError(
+                    f"Paddle {self.options['run_mode']} cannot run {str(self.model_path())!r} on the new IR (PIR), "
+                    "as with some legacy .pdmodel programs; run it on the old IR: hpi_config={'backend_config': "
+                    "{'enable_new_ir': False}} (PaddleX: engine_config enable_new_ir: False)") from exc
+            raise
         return context.output.copy_to_cpu()
 
     def _close_context(self, context: "_PredictorContext") -> None:

@@ -7,15 +7,14 @@ from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO, HAS_PADDLE
 
 from hpi import TextDetection
 
-# Normal mode is slow on this class of machine (Paddle without oneDNN): a spread of sizes and contents.
+# Normal mode is slow on this class of machine: a spread of sizes and contents.
 NORMAL_IMAGES = ["ppocr_00018069.jpg", "rapidocr_text_cls.jpg", "ppocr_00009282.jpg", "rects_000003.jpg",
                  "ppocr_en_img623.jpg", "sroie_005.jpg"]
 NORMAL_OTHER_IMAGES = ["ppocr_00018069.jpg", "rapidocr_text_cls.jpg", "rects_000003.jpg"]
 OPENVINO_IMAGES = ["ppocr_00015504.jpg", "ppocr_en_254.jpg", "sroie_002.jpg", "rects_000002.jpg"]
-# Paddle 3.3.1 cannot run this legacy .pdmodel with oneDNN under the new IR (PaddleX's CPU default), and the
-# paddle backend has no switch for the old IR that PaddleX's golden run used: plain Paddle kernels here (PaddleX
-# measured them against oneDNN/old IR: within 3.4e-6).
-PLAIN_PADDLE = {"backend": "paddle", "backend_config": {"run_mode": "paddle"}}
+# Paddle 3.3.1 cannot run this legacy .pdmodel with oneDNN under the new IR (PaddleX's CPU default): the golden
+# run told PaddleX enable_new_ir=False, and so do we.
+OLD_IR = {"backend": "paddle", "backend_config": {"run_mode": "mkldnn", "enable_new_ir": False}}
 
 
 def compare(results, expected: dict):
@@ -81,7 +80,7 @@ def test_high_performance_openvino_matches_paddlex(det_onnx_dir, det_golden, ocr
 
 @pytest.mark.skipif(not HAS_PADDLE, reason="normal mode needs paddlepaddle")
 def test_normal_mode_matches_paddlex(det_paddle_dir, det_golden, ocr_images):
-    with TextDetection(model_dir=det_paddle_dir, device="cpu", hpi_config=PLAIN_PADDLE) as model:
+    with TextDetection(model_dir=det_paddle_dir, device="cpu", hpi_config=OLD_IR) as model:
         assert model.backend == "paddle"
         for name, images in (("defaults", NORMAL_IMAGES), ("other", NORMAL_OTHER_IMAGES)):
             golden = run(det_golden, name)
@@ -93,11 +92,9 @@ def test_normal_mode_matches_paddlex(det_paddle_dir, det_golden, ocr_images):
 
 
 @pytest.mark.skipif(not HAS_PADDLE, reason="normal mode needs paddlepaddle")
-@pytest.mark.xfail(reason="runtime: the paddle backend runs oneDNN under the new IR (PaddleX's default), which "
-                          "Paddle 3.3.1 cannot do for PP-OCRv4_mobile_det's .pdmodel (ConvertPirAttribute2"
-                          "RuntimeAttribute); PaddleX fails the same way unless told enable_new_ir=False",
-                   raises=Exception, strict=False)
-def test_normal_mode_default_run_mode(det_paddle_dir, ocr_images):
+def test_normal_mode_on_the_new_ir_says_how_to_run_this_model(det_paddle_dir, ocr_images):
+    from hpi.errors import BackendError
+
     with TextDetection(model_dir=det_paddle_dir, device="cpu") as model:
-        (result,) = model.predict(str(ocr_images / "rapidocr_text_cls.jpg"))
-    assert len(result["dt_scores"]) == 1
+        with pytest.raises(BackendError, match="enable_new_ir"):
+            model.predict(str(ocr_images / "rapidocr_text_cls.jpg"))
