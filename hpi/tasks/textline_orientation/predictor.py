@@ -53,7 +53,9 @@ class TextLineOrientationClassification(Predictor):
     def labels(self) -> Optional[List[str]]:
         return self.topk_op.labels
 
-    def options(self, topk: Optional[int] = None) -> int:
+    def options(self, topk: Optional[int] = None, **unknown) -> int:
+        if unknown:
+            raise ConfigError(f"unknown argument(s) {sorted(unknown)} for {self.task}.predict; allowed: topk")
         return self._topk if topk is None else check_topk(topk)
 
     def preprocess(self, image: np.ndarray, options: Any = None):
