@@ -27,14 +27,12 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
-import yaml
-
 from ..._env import library_versions
 from ..._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, sha256_files
 from ..._signals import sigterm_unwinds
 from ..device import cpu_quota
-from ...errors import ConversionError, MissingDependencyError, ModelDirError
-from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, find_paddle_program
+from ...errors import ConversionError, HPIError, MissingDependencyError, ModelDirError
+from ..model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, find_paddle_program, load_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +67,13 @@ def find_paddle_model(model_dir: Path):
 
 
 def _dynamic_shapes(model_dir: Path) -> Optional[list]:
-    """Hpi.backend_configs.tensorrt.dynamic_shapes (or paddle_infer.trt_dynamic_shapes) of inference.yml."""
-    path = model_dir / CONFIG_FILE
-    if not path.is_file():
+    """[min, opt, max] of the model's single input (ModelDir.dynamic_shapes: inference.yml, else the catalog)."""
+    try:
+        shapes = load_model_dir(model_dir).dynamic_shapes
+    except HPIError:
         return None
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    backends = (config.get("Hpi") or {}).get("backend_configs") or {}
-    shapes = (backends.get("tensorrt") or {}).get("dynamic_shapes") or \
-        (backends.get("paddle_infer") or {}).get("trt_dynamic_shapes")
-    if isinstance(shapes, dict) and len(shapes) == 1:
-        return next(iter(shapes.values()))
+    if shapes and len(shapes) == 1:
+        return [list(shape) for shape in next(iter(shapes.values()))]
     return None
 
 

@@ -9,6 +9,10 @@ import numpy as np
 # Fixed dims come from the model; these fill its dynamic ones when inference.yml gives no shapes.
 DEFAULT_SHAPES = ([1, 3, 64, 320], [2, 3, 96, 640])
 MAX_VERIFY_BATCH = 2
+# Verification runs Paddle and ONNX Runtime on random inputs of each shape: a detection model's declared maximum
+# (1x3x4000x4000) took 90 s and 21 GB there. Each spatial side is capped at this many pixels (a multiple of 32, as
+# detection needs); the conversion does not depend on the size, and min and opt are checked as declared.
+MAX_VERIFY_SIDE = 1280
 
 
 @dataclass
@@ -29,9 +33,12 @@ class VerificationReport:
 
 
 def verification_shapes(model_input_shape: Sequence, dynamic_shapes: Optional[Sequence[Sequence[int]]]):
-    """min/opt/max of inference.yml (batch capped), else DEFAULT_SHAPES with the model's fixed dims kept."""
+    """min/opt/max of the model dir (batch and sides capped), else DEFAULT_SHAPES with the model's fixed dims
+    kept."""
     if dynamic_shapes:
-        return [[min(s[0], MAX_VERIFY_BATCH), *s[1:]] for s in dynamic_shapes]
+        capped = [[min(s[0], MAX_VERIFY_BATCH), *s[1:2], *[min(d, MAX_VERIFY_SIDE) for d in s[2:]]]
+                  for s in dynamic_shapes]
+        return [shape for index, shape in enumerate(capped) if shape not in capped[:index]]
     shapes = []
     for default in DEFAULT_SHAPES:
         shape = [dim if isinstance(dim, int) and dim > 0 else default[i] for i, dim in enumerate(model_input_shape)]
