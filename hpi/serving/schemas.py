@@ -58,4 +58,5 @@ def models() -> SimpleNamespace:
 
     return SimpleNamespace(TextRecognitionRequest=TextRecognitionRequest, RecResult=RecResult,
                            TextRecognitionResult=TextRecognitionResult,
-                           TextRecognitionResponse=TextRecognitionResponse, NoResultResponse=NoResultResponse)
+                           TextRecognitionResponse=TextRecognitionResponse, NoResultResponse=NoResultResponse,
+                           ImageInfo=ImageInfo, DocumentInfo=DocumentInfo)

@@ -1,0 +1,83 @@
+"""`hpi ocr` (PaddleOCR's `paddleocr ocr` options) and the OCR options of `hpi serve`: results printed as PaddleX
+prints them, JSON and drawing saved; every usage error exits 2 before any model is loaded."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import DATA
+
+from hpi.cli import main
+
+IMAGE = DATA / "ocr_images" / "ppocr_00009282.jpg"
+
+
+@pytest.fixture(scope="module")
+def onnx_dirs(models_root):
+    dirs = {"--text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
+            "--text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
+            "--textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
+    missing = [str(d) for d in dirs.values() if not (d / "inference.yml").is_file()]
+    if missing:
+        pytest.skip(f"test models missing: {missing}: run `make models`")
+    return [str(part) for pair in dirs.items() for part in pair]
+
+
+def test_ocr_prints_and_saves(onnx_dirs, tmp_path, capsys):
+    code = main(["ocr", "-i", str(IMAGE), "--use_hpip", "--device", "cpu", *onnx_dirs, "--save_path", str(tmp_path),
+                 "--text_rec_score_thresh", "0.5"])
+    assert code == 0
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)["res"]
+    assert printed["input_path"] == str(IMAGE) and "洗涤说明" in printed["rec_texts"]
+    assert printed["text_rec_score_thresh"] == 0.5 and printed["model_settings"]["use_textline_orientation"]
+    assert "text_detection: onnxruntime" in captured.err or "text_detection: openvino" in captured.err
+    saved = json.loads((tmp_path / "ppocr_00009282_res.json").read_text("utf-8"))
+    assert saved["rec_texts"] == printed["rec_texts"]
+    assert (tmp_path / "ppocr_00009282_ocr_res_img.jpg").stat().st_size > 0
+
+
+def test_ocr_paddleocr_spellings(onnx_dirs, capsys):
+    """--enable_hpi True and --use_textline_orientation False, as `paddleocr ocr` takes them."""
+    code = main(["ocr", "-i", str(IMAGE), "--enable_hpi", "True", "--device", "cpu", *onnx_dirs,
+                 "--use_textline_orientation", "False", "--text_det_box_thresh", "0.5"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)["res"]
+    assert set(printed["textline_orientation_angles"]) == {-1} and printed["text_det_params"]["box_thresh"] == 0.5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--use_doc_unwarping", "True"], "use_doc_unwarping=True is not supported"),
+    (["--use_doc_orientation_classify", "yes"], "use_doc_orientation_classify=True is not supported"),
+    (["--text_det_thresh", "1.5"], "text_det_thresh"),
+    (["--text_recognition_batch_size", "0"], "expected an integer >= 1"),
+    (["--text_det_limit_type", "mid"], "invalid choice"),
+    (["--text_detection_model_dir", "/nonexistent/det"], "does not exist"),
+])
+def test_usage_errors_exit_2_before_loading(args, message):
+    run = subprocess.run([sys.executable, "-m", "hpi", "ocr", "-i", str(IMAGE), *args], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "HPI_MODEL_SOURCES": "mirror",
+                                                      "HPI_MODEL_MIRROR": "http://127.0.0.1:9/closed"})
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_bad_input_exits_1_and_skip_goes_on(onnx_dirs, tmp_path, capsys):
+    missing = str(tmp_path / "missing.png")
+    assert main(["ocr", "-i", missing, "--use_hpip", "--device", "cpu", *onnx_dirs]) == 1
+    assert "missing.png" in capsys.readouterr().err
+    code = main(["ocr", "-i", missing, str(IMAGE), "--use_hpip", "--device", "cpu", *onnx_dirs,
+                 "--on_bad_input", "skip"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["res"]["input_path"] == str(IMAGE)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pipeline", "OCR", "--model_dir", "."], "not --model_dir"),
+    (["--text_recognition_model_dir", "."], "for `hpi serve --pipeline OCR`"),
+    (["--pipeline", "OCR", "--ray"], "does not run on Ray Serve"),
+    (["--pipeline", "OCR", "--use_doc_unwarping", "True"], "not supported"),
+])
+def test_serve_ocr_usage_errors_exit_2(args, message, capsys):
+    assert main(["serve", *args]) == 2
+    assert message in capsys.readouterr().err
