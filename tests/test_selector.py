@@ -58,7 +58,7 @@ def test_backend_config_merges_over_the_suggestion(v4_onnx_dir):
 @pytest.mark.parametrize("model_name, first_cpu", [
     ("PP-OCRv4_mobile_rec", "onnxruntime"), ("PP-OCRv6_tiny_rec", "onnxruntime"),
     ("PP-OCRv5_server_rec", "paddle"), ("some_new_model", "onnxruntime"),
-    ("PP-OCRv4_mobile_det", "paddle"), ("PP-OCRv6_small_det", "openvino"), ("PP-LCNet_x0_25_textline_ori", "openvino"),
+    ("PP-OCRv4_mobile_det", "openvino"), ("PP-OCRv6_small_det", "openvino"), ("PP-LCNet_x0_25_textline_ori", "openvino"),
 ])
 def test_per_model_defaults_cover_device_classes(model_name, first_cpu):
     if device_class(Device("cpu")) == "cpu_x64":
