@@ -107,7 +107,7 @@ def mount_ocr(app, service: OCRService, settings: ServeSettings, metrics, not_re
 
     schemas = ocr_models()
     errors = {code: {"model": schemas_no_result()} for code in (413, 422, 500, 501, 503)}
-    running = asyncio.Semaphore(settings.batch_workers)  # pipelines at once; later requests wait their turn
+    gate = {}  # the semaphore bounding pipelines at once, made in the server's event loop on first use
 
     @app.post(OCR_ENDPOINT, operation_id="ocr", response_model=schemas.OCRResponse, responses=errors)
     async def ocr(body: schemas.OCRRequest, request: fastapi.Request):
@@ -121,7 +121,8 @@ def mount_ocr(app, service: OCRService, settings: ServeSettings, metrics, not_re
         try:
             decoded = await run_in_threadpool(decode_request, body.file, body.fileType, None, settings)
             images = [line.image for line in decoded.lines]
-            async with running:
+            running = gate.setdefault("running", asyncio.Semaphore(settings.batch_workers))
+            async with running:  # at most batch_workers pipelines at once; later requests wait their turn
                 entries = await run_in_threadpool(_run, service.pipeline, images, options, visualize)
         except ServingError:
             raise
