@@ -9,6 +9,9 @@ export HPI_TEST_MODELS := $(abspath $(MODELS))
 # A peer for the benchmark race test, in its own venv (RapidOCR pulls opencv-python, which clashes with ours)
 RAPIDOCR_VENV := .cache/peers/rapidocr-onnxruntime
 export HPI_TEST_RAPIDOCR_PYTHON := $(abspath $(RAPIDOCR_VENV))/bin/python
+# RapidOCR 3.x, the OCR pipeline race's peer (its wheel is fetched with the test models)
+RAPIDOCR3_VENV := .cache/peers/rapidocr-3.10
+export HPI_TEST_RAPIDOCR3_PYTHON := $(abspath $(RAPIDOCR3_VENV))/bin/python
 
 .PHONY: run test venv models peers browser clean
 
@@ -23,11 +26,16 @@ $(STAMP): pyproject.toml
 models: $(STAMP)
 	$(PY) scripts/fetch_test_models.py --dest $(MODELS)
 
-peers: $(RAPIDOCR_VENV)/.installed
+peers: $(RAPIDOCR_VENV)/.installed $(RAPIDOCR3_VENV)/.installed
 
 $(RAPIDOCR_VENV)/.installed:
 	test -x $(RAPIDOCR_VENV)/bin/python || $(PYTHON) -m venv $(RAPIDOCR_VENV)
 	$(RAPIDOCR_VENV)/bin/python -m pip install --quiet rapidocr_onnxruntime==1.4.4
+	touch $@
+
+$(RAPIDOCR3_VENV)/.installed:
+	test -x $(RAPIDOCR3_VENV)/bin/python || $(PYTHON) -m venv $(RAPIDOCR3_VENV)
+	$(RAPIDOCR3_VENV)/bin/python -m pip install --quiet --find-links .cache/wheels rapidocr==3.10.0 onnxruntime
 	touch $@
 
 # A real browser for the serving page's test: Debian's chromium and its driver (root and apt needed; without

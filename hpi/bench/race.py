@@ -63,10 +63,14 @@ class HpiSystem:
 class PeerSystem:
     """A peer in its own interpreter, driven over a pipe (see peer_worker.py); it times its own calls."""
 
-    def __init__(self, name: str, python: str, model_dir: Path, model_name: str, timeout_s: float = 600):
+    def __init__(self, name: str, python: str, model_dir: Optional[Path] = None, model_name: Optional[str] = None,
+                 timeout_s: float = 600, models: Optional[dict] = None):
         self.name = name
-        command = [python, str(PEER_WORKER), "--system", name, "--model_dir", str(model_dir),
-                   "--model_name", model_name]
+        command = [python, str(PEER_WORKER), "--system", name]
+        if model_dir is not None:
+            command += ["--model_dir", str(model_dir), "--model_name", model_name]
+        if models is not None:  # an OCR pipeline's model dirs and files
+            command += ["--models", json.dumps(models)]
         try:
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
@@ -85,17 +89,17 @@ class PeerSystem:
             raise HPIError(f"peer {self.name!r}: {reply['error']}")
         return reply
 
-    def _ask(self, **command) -> dict:
+    def ask(self, **command) -> dict:
         self._process.stdin.write(json.dumps(command, ensure_ascii=False) + "\n")
         self._process.stdin.flush()
         return self._read()
 
     def run(self, paths: Sequence[str], batch_size: int) -> Tuple[List[str], float]:
-        reply = self._ask(op="run", paths=list(paths), batch_size=batch_size)
+        reply = self.ask(op="run", paths=list(paths), batch_size=batch_size)
         return reply["texts"], reply["seconds"]
 
     def latency(self, paths: Sequence[str]) -> Tuple[List[str], List[float]]:
-        reply = self._ask(op="latency", paths=list(paths))
+        reply = self.ask(op="latency", paths=list(paths))
         return reply["texts"], reply["ms"]
 
     def close(self) -> None:
