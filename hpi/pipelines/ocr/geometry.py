@@ -10,7 +10,7 @@ same dtypes: a crop 1 px wider reads differently).
 - `Cropper.rotate_180`: cv2.warpAffine about the centre with INTER_CUBIC (PaddleX's rotate_image), not a flip:
   the source of output pixel x is w - x, so the first row and column blend in black.
 OpenCV 5 computes minAreaRect, boxPoints and bicubic warps differently from the OpenCV 4.10 PaddleX pins:
-cv4.py holds OpenCV 4's arithmetic (see there).
+cv4.py and cv4_warp.py hold OpenCV 4's arithmetic (see there).
 - `points_to_boxes`: [left, top, right, bottom] of each polygon (convert_points_to_boxes).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import List, Sequence
 import cv2
 import numpy as np
 
-from . import cv4
+from . import cv4, cv4_warp
 
 SAME_LINE_PX = 10  # top-left corners closer than this in y count as one line when sorting
 
@@ -61,7 +61,7 @@ class Cropper:
 
     def __init__(self, exact: bool = True, remap=None):
         if remap is None:
-            remap = cv4.opencv_remap_cubic if cv4.opencv_remap_is_exact() or not exact else cv4.remap_cubic
+            remap = cv4_warp.opencv_remap_cubic if cv4_warp.opencv_remap_is_exact() or not exact else cv4_warp.remap_cubic
         self.remap = remap
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ class Cropper:
         height = int(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2])))
         target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
         matrix = cv2.getPerspectiveTransform(corners, target)
-        crop = cv4.warp_perspective_cubic(image, matrix, (width, height), remap=self.remap)
+        crop = cv4_warp.warp_perspective_cubic(image, matrix, (width, height), remap=self.remap)
         crop_h, crop_w = crop.shape[:2]
         if crop_h * 1.0 / crop_w >= 1.5:
             crop = np.rot90(crop)
@@ -85,7 +85,7 @@ class Cropper:
         new_w, new_h = int((h * sin) + (w * cos)), int((h * cos) + (w * sin))
         matrix[0][2] += (new_w - w) / 2
         matrix[1][2] += (new_h - h) / 2
-        return cv4.warp_affine_cubic(image, np.array(matrix), (new_w, new_h), remap=self.remap)
+        return cv4_warp.warp_affine_cubic(image, np.array(matrix), (new_w, new_h), remap=self.remap)
 
 
 def rotation_matrix(center, angle: float, scale: float = 1.0) -> List[List[float]]:

@@ -17,10 +17,8 @@ batch's first crop (its classifier results carry the whole batch's class_ids); h
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 
@@ -33,30 +31,10 @@ from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
 from .geometry import Cropper, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
-from .settings import (DEFAULT_DET_MODEL, DEFAULT_REC_MODEL, DEFAULT_TEXTLINE_MODEL, DET_PARAMS, CallSettings,
-                       check_batch_size, refuse_unsupported)
+from .settings import CONSTRUCTOR_NAMES, CallSettings, Plan, per_model_configs, refuse_unsupported
 
-logger = logging.getLogger(__name__)
-
-SUB_MODELS = ("text_detection", "textline_orientation", "text_recognition")
 WINDOW_IMAGES = 4  # images read, detected and recognized together
 TEXT_TYPE = "general"
-# PaddleOCR 2.x names PaddleOCR 3.x still accepts (with a warning)
-DEPRECATED_NAMES = {"det_model_dir": "text_detection_model_dir", "det_limit_side_len": "text_det_limit_side_len",
-                    "det_limit_type": "text_det_limit_type", "det_db_thresh": "text_det_thresh",
-                    "det_db_box_thresh": "text_det_box_thresh", "det_db_unclip_ratio": "text_det_unclip_ratio",
-                    "rec_model_dir": "text_recognition_model_dir", "rec_batch_num": "text_recognition_batch_size",
-                    "use_angle_cls": "use_textline_orientation", "cls_model_dir": "textline_orientation_model_dir",
-                    "cls_batch_num": "textline_orientation_batch_size"}
-CONSTRUCTOR_NAMES = ("text_detection_model_name", "text_detection_model_dir", "textline_orientation_model_name",
-                     "textline_orientation_model_dir", "textline_orientation_batch_size",
-                     "text_recognition_model_name", "text_recognition_model_dir", "text_recognition_batch_size",
-                     "use_doc_orientation_classify", "use_doc_unwarping", "use_textline_orientation",
-                     "text_det_limit_side_len", "text_det_limit_type", "text_det_max_side_limit", "text_det_thresh",
-                     "text_det_box_thresh", "text_det_unclip_ratio", "text_rec_score_thresh", "return_word_box")
-UNSUPPORTED_NAMES = ("doc_orientation_classify_model_name", "doc_orientation_classify_model_dir",
-                     "doc_unwarping_model_name", "doc_unwarping_model_dir", "text_det_input_shape",
-                     "text_rec_input_shape", "lang", "ocr_version")
 
 
 @dataclass
@@ -71,60 +49,6 @@ class Page:
     crops: List[np.ndarray] = field(default_factory=list)
     angles: List[int] = field(default_factory=list)
     texts: List[tuple] = field(default_factory=list)  # (text, score) per crop
-
-
-@dataclass
-class Plan:
-    """The constructor's arguments, checked and resolved, before any model is loaded."""
-
-    defaults: CallSettings
-    textline_batch_size: int
-    rec_batch_size: int
-    use_hpip: bool
-    models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
-
-    @classmethod
-    def of(cls, given: dict, extra: dict) -> "Plan":
-        """`given`: the constructor's named arguments (missing ones are None); `extra`: its **kwargs."""
-        given, extra = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": False, "enable_hpi": None, **given}, dict(extra)
-        for old, new in DEPRECATED_NAMES.items():
-            if old in extra:
-                if given.get(new) is not None:
-                    raise ConfigError(f"`{old}` and `{new}` are mutually exclusive")
-                logger.warning("OCR(%s=...) is PaddleOCR 2.x's name: use %s", old, new)
-                given[new] = extra.pop(old)
-        for name in UNSUPPORTED_NAMES:
-            if extra.get(name) is not None:
-                raise ConfigError(f"OCR: {name} is not supported: give the models by name or directory "
-                                  "(text_detection_model_dir, text_recognition_model_dir, ...)")
-            extra.pop(name, None)
-        if extra:
-            raise ConfigError(f"unknown argument(s) {sorted(extra)} for OCR")
-        refuse_unsupported("OCR", given["use_doc_orientation_classify"], given["use_doc_unwarping"],
-                           given["return_word_box"])
-        use_hpip = given["use_hpip"] if given.get("enable_hpi") is None else given["enable_hpi"]
-        if not isinstance(use_hpip, bool):
-            raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
-        orientation_given = (given["textline_orientation_model_name"] is not None or
-                             given["textline_orientation_model_dir"] is not None)
-        use_orientation = given["use_textline_orientation"]
-        if use_orientation is None:  # PaddleOCR's default set when nothing is given; else only with a model
-            use_orientation = orientation_given or all(given[f"{kind}_model_{what}"] is None for kind in
-                                                       ("text_detection", "text_recognition")
-                                                       for what in ("name", "dir"))
-        defaults = CallSettings(use_textline_orientation=False).updated(
-            "OCR", use_textline_orientation=use_orientation, text_rec_score_thresh=given["text_rec_score_thresh"],
-            **{name: given[name] for name in DET_PARAMS})
-        models = {"text_detection": _model(given, "text_detection", DEFAULT_DET_MODEL),
-                  "text_recognition": _model(given, "text_recognition", DEFAULT_REC_MODEL)}
-        if defaults.use_textline_orientation or orientation_given:
-            models["textline_orientation"] = _model(given, "textline_orientation", DEFAULT_TEXTLINE_MODEL)
-        return cls(defaults=defaults,
-                   textline_batch_size=check_batch_size("textline_orientation_batch_size",
-                                                        given["textline_orientation_batch_size"]),
-                   rec_batch_size=check_batch_size("text_recognition_batch_size",
-                                                   given["text_recognition_batch_size"]),
-                   use_hpip=use_hpip, models=models)
 
 
 class OCR:
@@ -289,33 +213,3 @@ class OCR:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def per_model_configs(hpi_config) -> dict:
-    """hpi_config for each sub-model: one config (a dict or YAML path) for all three, or a dict keyed by
-    text_detection / textline_orientation / text_recognition (a sub-model left out gets the defaults), as
-    PaddleX's pipeline config sets hpi_config per SubModule."""
-    mapping = hpi_config
-    if isinstance(hpi_config, (str, Path)):
-        mapping = read_yaml_mapping(hpi_config)
-    if isinstance(mapping, dict) and mapping and set(mapping) <= set(SUB_MODELS):
-        return {name: mapping.get(name) for name in SUB_MODELS}
-    return {name: hpi_config for name in SUB_MODELS}
-
-
-def read_yaml_mapping(path) -> Any:
-    """The YAML file's content, or None when it cannot be read (HPIConfig.from_user then says why)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-
-
-def _model(given: dict, prefix: str, default_name: str) -> dict:
-    """model_name / model_dir of one sub-model; PaddleOCR's default name when neither is given."""
-    name, directory = given[f"{prefix}_model_name"], given[f"{prefix}_model_dir"]
-    if name is None and directory is None:
-        name = default_name
-    return {"model_name": name, "model_dir": directory}

@@ -1,4 +1,4 @@
-"""OpenCV 4.10's arithmetic (hpi/pipelines/ocr/cv4.py) against what OpenCV 4.10 itself gave
+"""OpenCV 4.10's arithmetic (hpi/pipelines/ocr/cv4.py, cv4_warp.py) against what OpenCV 4.10 itself gave
 (data/cv410_reference.json, made by make_cv410_reference.py in the PaddleX venv): bit for bit, whatever OpenCV is
 installed here."""
 import hashlib
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import DATA
 
-from hpi.pipelines.ocr import cv4
+from hpi.pipelines.ocr import cv4, cv4_warp
 from hpi.pipelines.ocr.geometry import Cropper
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "cv410_reference.json").read_text("utf-8"))
@@ -55,9 +55,9 @@ def images():
 def test_crops_and_rotations_are_paddlex_pixels(images, remap):
     """Every crop and its 180-degree turn equal PaddleX's own (OpenCV 4.10), with hpi's numpy remap and, where
     its probe finds it exact, the installed OpenCV's."""
-    if remap == "installed opencv" and not cv4.opencv_remap_is_exact():
+    if remap == "installed opencv" and not cv4_warp.opencv_remap_is_exact():
         pytest.skip(f"OpenCV {cv2.__version__}'s bicubic remap differs from 4.x's: the numpy one is used")
-    cropper = Cropper(remap=cv4.remap_cubic if remap == "numpy" else cv4.opencv_remap_cubic)
+    cropper = Cropper(remap=cv4_warp.remap_cubic if remap == "numpy" else cv4_warp.opencv_remap_cubic)
     wrong = []
     for row in REFERENCE["crops"]:
         crop = cropper.crop(images[row["file"]], np.array(row["poly"]))
@@ -68,7 +68,7 @@ def test_crops_and_rotations_are_paddlex_pixels(images, remap):
 
 
 def test_bicubic_table_matches_opencv_rules():
-    table = cv4.bicubic_table()
+    table = cv4_warp.bicubic_table()
     assert table.shape == (1024, 16)
     assert (table.sum(axis=1) == 1 << 15).all()  # OpenCV corrects each row to sum exactly to 1.0
     assert table[0].tolist() == [0, 0, 0, 0, 0, 32768, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]  # a whole pixel: a copy
