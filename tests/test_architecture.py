@@ -10,7 +10,7 @@ import hpi
 
 ROOT = Path(hpi.__file__).parent
 # What sits on top of the runtime: tasks, their shared pipeline and I/O, the tools built on them.
-ABOVE_RUNTIME = ("hpi.tasks", "hpi.bench", "hpi.serving", "hpi.batchjob", "hpi.cli", "hpi.inputs", "hpi.results",
+ABOVE_RUNTIME = ("hpi.tasks", "hpi.pipelines", "hpi.bench", "hpi.serving", "hpi.batchjob", "hpi.cli", "hpi.inputs", "hpi.results",
                  "hpi.visualize", "hpi.converters")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record what PaddleX 3.7.2's own geometry libraries return, for tests/tasks/text_detection/test_geometry.py.
+"""Record what PaddleX 3.7.2's own geometry libraries return, for tests/tasks/text_detection/test_det_geometry.py.
 
 Run in the PaddleX venv (opencv-contrib-python 4.10.0.84 and pyclipper, as PaddleX pins them):
 
