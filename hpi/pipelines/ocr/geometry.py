@@ -9,19 +9,17 @@ same dtypes: a crop 1 px wider reads differently).
   degrees counter-clockwise when height / width >= 1.5 (CropByPolys.get_minarea_rect_crop).
 - `Cropper.rotate_180`: cv2.warpAffine about the centre with INTER_CUBIC (PaddleX's rotate_image), not a flip:
   the source of output pixel x is w - x, so the first row and column blend in black.
-OpenCV 5 computes minAreaRect, boxPoints and bicubic warps differently from the OpenCV 4.10 PaddleX pins:
-cv4.py and cv4_warp.py hold OpenCV 4's arithmetic (see there).
+OpenCV 4.13+ computes minAreaRect and boxPoints, and 5.0 bicubic warps, differently from the 4.10 PaddleX pins:
+hpi pins 4.10 too (pyproject), and tests/pipelines/ocr/test_ocr_opencv.py checks the installed OpenCV against
+4.10's recorded outputs.
 - `points_to_boxes`: [left, top, right, bottom] of each polygon (convert_points_to_boxes).
 """
 from __future__ import annotations
 
-import math
 from typing import List, Sequence
 
 import cv2
 import numpy as np
-
-from . import cv4, cv4_warp
 
 SAME_LINE_PX = 10  # top-left corners closer than this in y count as one line when sorting
 
@@ -46,23 +44,15 @@ def sort_poly_boxes(polys: Sequence[np.ndarray]) -> List[np.ndarray]:
 
 def ordered_min_area_rect(poly: np.ndarray) -> np.ndarray:
     """The corners of the polygon's minimum-area rectangle, float32, clockwise from the top-left."""
-    rect = cv4.min_area_rect(np.array(poly).astype(np.int32))
-    points = sorted(list(cv4.box_points(rect)), key=lambda p: p[0])
+    rect = cv2.minAreaRect(np.array(poly).astype(np.int32))
+    points = sorted(list(cv2.boxPoints(rect)), key=lambda p: p[0])
     a, d = (0, 1) if points[1][1] > points[0][1] else (1, 0)
     b, c = (2, 3) if points[3][1] > points[2][1] else (3, 2)
     return np.array([points[a], points[b], points[c], points[d]])
 
 
 class Cropper:
-    """Crops and turns text lines as PaddleX does. `exact`: every pixel as OpenCV 4.x computes it (PaddleX's
-    OpenCV), by numpy where the installed OpenCV's bicubic remap differs (OpenCV 5: about 5 ms per crop);
-    otherwise the installed OpenCV interpolates the same 1/32 px positions (OpenCV 5: a few pixels of some
-    crops off by one grey level; measured: no text of 748 test crops changed)."""
-
-    def __init__(self, exact: bool = True, remap=None):
-        if remap is None:
-            remap = cv4_warp.opencv_remap_cubic if cv4_warp.opencv_remap_is_exact() or not exact else cv4_warp.remap_cubic
-        self.remap = remap
+    """Crops and turns text lines as PaddleX does."""
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
         """PaddleX's get_minarea_rect_crop: the polygon's minimum-area rectangle warped upright."""
@@ -71,7 +61,8 @@ class Cropper:
         height = int(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2])))
         target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
         matrix = cv2.getPerspectiveTransform(corners, target)
-        crop = cv4_warp.warp_perspective_cubic(image, matrix, (width, height), remap=self.remap)
+        crop = cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE,
+                                   flags=cv2.INTER_CUBIC)
         crop_h, crop_w = crop.shape[:2]
         if crop_h * 1.0 / crop_w >= 1.5:
             crop = np.rot90(crop)
@@ -80,20 +71,12 @@ class Cropper:
     def rotate_180(self, image: np.ndarray) -> np.ndarray:
         """PaddleX's rotate_image(image, 180): an affine warp about (w/2, h/2), black outside the image."""
         h, w = image.shape[:2]
-        matrix = rotation_matrix((w / 2, h / 2), 180.0)
-        cos, sin = abs(matrix[0][0]), abs(matrix[0][1])
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 180.0, 1.0)
+        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
         new_w, new_h = int((h * sin) + (w * cos)), int((h * cos) + (w * sin))
-        matrix[0][2] += (new_w - w) / 2
-        matrix[1][2] += (new_h - h) / 2
-        return cv4_warp.warp_affine_cubic(image, np.array(matrix), (new_w, new_h), remap=self.remap)
-
-
-def rotation_matrix(center, angle: float, scale: float = 1.0) -> List[List[float]]:
-    """cv2.getRotationMatrix2D (center as float32, the rest in double)."""
-    cx, cy = float(np.float32(center[0])), float(np.float32(center[1]))
-    radians = angle * math.pi / 180
-    alpha, beta = math.cos(radians) * scale, math.sin(radians) * scale
-    return [[alpha, beta, (1 - alpha) * cx - beta * cy], [-beta, alpha, beta * cx + (1 - alpha) * cy]]
+        matrix[0, 2] += (new_w - w) / 2
+        matrix[1, 2] += (new_h - h) / 2
+        return cv2.warpAffine(image, matrix, (new_w, new_h), flags=cv2.INTER_CUBIC)
 
 
 def points_to_boxes(polys: Sequence[np.ndarray]) -> np.ndarray:

@@ -73,7 +73,7 @@ class OCR:
         self.defaults = plan.defaults
         self.textline_batch_size, self.rec_batch_size = plan.textline_batch_size, plan.rec_batch_size
         self.use_hpip = plan.use_hpip
-        self.cropper = Cropper(exact=not plan.use_hpip)
+        self.cropper = Cropper()
         configs = per_model_configs(hpi_config)
         common = {"device": device, "use_hpip": plan.use_hpip}
         self.text_det_model: Optional[TextDetection] = None

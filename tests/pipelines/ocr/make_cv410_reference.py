@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Record OpenCV 4.10's outputs (the version PaddleX 3.7.2 pins) that hpi/pipelines/ocr/cv4.py reproduces.
+"""Record OpenCV 4.10's outputs (PaddleX 3.7.2's pin, and hpi's) that the installed OpenCV must reproduce
+(tests/pipelines/ocr/test_ocr_opencv.py).
 
 Run in the PaddleX venv (opencv-contrib-python 4.10.0.84), from the repository root:
 
