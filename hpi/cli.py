@@ -449,6 +449,16 @@ def _add_benchmark(subparsers) -> None:
                         help="after the race, stream this many lines (the dataset repeated) and record memory")
     parser.add_argument("--no_model_rows", action="store_true",
                         help="skip the per-candidate tables (model rows and single end-to-end passes)")
+    pipeline = parser.add_argument_group("OCR pipeline rows (--pipeline OCR): images/s and per-stage time of hpi's "
+                                         "OCR vs PaddleX's and RapidOCR 3.x's pipelines, the same models")
+    pipeline.add_argument("--pipeline", choices=["OCR"], default=None,
+                          help="race the OCR pipeline over --images instead of text recognition over --dataset")
+    pipeline.add_argument("--images", default=None, type=existing_dir, help="a folder of real images (OCR race)")
+    pipeline.add_argument("--text_detection_model_dir", default=None, type=existing_dir)
+    pipeline.add_argument("--text_recognition_model_dir", default=None, type=existing_dir)
+    pipeline.add_argument("--textline_orientation_model_dir", default=None, type=existing_dir,
+                          help="with it, every system classifies text-line orientation")
+    pipeline.add_argument("--no_normal_mode", action="store_true", help="leave hpi's normal mode out of the race")
     parser.set_defaults(handler=_run_benchmark)
 
 
@@ -498,6 +508,8 @@ def backend_list(text: str) -> List[str]:
 
 
 def _run_benchmark(args) -> int:
+    if args.pipeline:
+        return _run_pipeline_benchmark(args)
     from .tasks.text_recognition.labels import read_dataset
     from .bench.report import write_report
     from .bench.runner import benchmark
@@ -528,6 +540,41 @@ def _run_benchmark(args) -> int:
                                      model_rows=not args.no_model_rows, race=race))
     write_report(result, output)
     print((output / "table.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def _run_pipeline_benchmark(args) -> int:
+    import json
+
+    from ._fs import atomic_write
+    from .bench.pipeline_race import PIPELINE_PEERS, OCRModels, race_ocr, race_table
+    from .inputs import IMAGE_SUFFIXES
+    from .runtime.device import cpu_quota
+
+    if not (args.images and args.text_detection_model_dir and args.text_recognition_model_dir):
+        raise ConfigError("--pipeline OCR needs --images, --text_detection_model_dir and --text_recognition_model_dir")
+    peers = {}
+    for spec in args.peer:
+        name, _, python = spec.partition("=")
+        if name not in PIPELINE_PEERS or not python:
+            raise ConfigError(f"--peer {spec!r}: with --pipeline OCR, expected SYSTEM=PYTHON with SYSTEM one of "
+                              f"{', '.join(PIPELINE_PEERS)}")
+        peers[name] = python
+    images = sorted(str(p) for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ConfigError(f"--images {args.images!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {args.output!r} exists and is not a folder")
+    models = OCRModels(Path(args.text_detection_model_dir), Path(args.text_recognition_model_dir),
+                       Path(args.textline_orientation_model_dir) if args.textline_orientation_model_dir else None)
+    race = race_ocr(images, models, args.device, peers, rounds=max(1, args.race_rounds), threads=cpu_quota(),
+                    normal_mode=not args.no_normal_mode, progress=lambda text: print(text, file=sys.stderr))
+    table = race_table(race)
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write(output / "pipeline.json", json.dumps(race.to_dict(), indent=2, ensure_ascii=False).encode("utf-8"))
+    atomic_write(output / "pipeline.md", table.encode("utf-8"))
+    print(table)
     return 0
 
 

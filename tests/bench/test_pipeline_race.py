@@ -42,3 +42,18 @@ def test_race_against_a_real_rapidocr_pipeline(models_root):
     table = race_table(race)
     assert "| hpi |" in table and "| rapidocr_ocr | rapidocr 3." in table
     assert race.to_dict()["systems"][0]["images"] == 2
+
+
+def test_cli_pipeline_race_checks_its_options_before_loading(tmp_path, capsys):
+    from hpi.cli import main
+
+    assert main(["benchmark", "--pipeline", "OCR", "--output", str(tmp_path / "out")]) == 2
+    assert "--pipeline OCR needs --images" in capsys.readouterr().err
+    code = main(["benchmark", "--pipeline", "OCR", "--output", str(tmp_path / "out"), "--images", str(tmp_path),
+                 "--text_detection_model_dir", str(tmp_path), "--text_recognition_model_dir", str(tmp_path),
+                 "--peer", "paddlex=python3"])
+    assert code == 2 and "paddlex_ocr, rapidocr_ocr" in capsys.readouterr().err
+    code = main(["benchmark", "--pipeline", "OCR", "--output", str(tmp_path / "out"), "--images", str(tmp_path),
+                 "--text_detection_model_dir", str(tmp_path), "--text_recognition_model_dir", str(tmp_path)])
+    assert code == 2 and "holds no images" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
