@@ -1,5 +1,6 @@
-"""Edge deployment: `pip install .[cpu]` in a fresh venv, no Paddle, runs high-performance mode on an
-ONNX-only model dir. Also proves the wheel ships its data (font, backend defaults)."""
+"""Edge deployment: `pip install .[cpu]` in a fresh venv, no Paddle, runs high-performance mode on ONNX-only
+model dirs: text recognition, and the whole OCR pipeline (`hpi ocr`). Also proves the wheel ships its data (font,
+backend defaults)."""
 import json
 import os
 import subprocess
@@ -7,7 +8,7 @@ import venv
 
 import pytest
 from capabilities import HAS_PADDLE
-from helpers import REPO
+from helpers import DATA, REPO
 
 from hpi._deps import is_installed
 
@@ -40,6 +41,19 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"
     assert "backend: onnxruntime" in run.stderr
     assert (tmp_path / "out" / "hello_world_res.png").stat().st_size > 0
+    # the whole OCR pipeline, as a new user runs it on a receipt: detection, orientation, recognition, no Paddle
+    models = v4_onnx_dir.parent
+    run = subprocess.run([str(env_dir / "bin" / "hpi"), "ocr", "-i", str(DATA / "ocr_images" / "sroie_005.jpg"),
+                          "--use_hpip", "--device", "cpu", "--save_path", str(tmp_path / "ocr"),
+                          "--text_detection_model_dir", str(models / "PP-OCRv4_mobile_det_onnx"),
+                          "--text_recognition_model_dir", str(v4_onnx_dir),
+                          "--textline_orientation_model_dir", str(models / "ppocr_mobile_v2_textline_ori_onnx")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)["res"]
+    assert len(result["rec_texts"]) == len(result["rec_polys"]) == len(result["textline_orientation_angles"]) > 20
+    assert any("TOTAL" in text.upper() for text in result["rec_texts"])
+    assert (tmp_path / "ocr" / "sroie_005_ocr_res_img.jpg").stat().st_size > 0
     # the wheel ships every module and its data: all import, and the catalog and font are readable
     code = ("import importlib, pkgutil, sys, hpi\n"
             "names = [m.name for m in pkgutil.walk_packages(hpi.__path__, 'hpi.') if not m.name.endswith('__main__')]\n"
