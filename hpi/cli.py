@@ -394,7 +394,8 @@ def _run_quantize(args) -> int:
 
 
 def _add_models(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="list the text recognition models hpi knows")
+    parser = subparsers.add_parser("models", help="list the models hpi knows (recognition, detection, "
+                                                  "text-line orientation)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run_models)
 
@@ -408,10 +409,10 @@ def _run_models(args) -> int:
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
         return 0
-    rows = [("model", "languages", "accuracy %", "size MB", "CPU backend order", "cached")]
+    rows = [("model", "task", "languages", "accuracy %", "size MB", "CPU backend order", "cached")]
     for e in entries:
         seed = e.seed or {}
-        rows.append((e.name, ",".join(e.languages), f"{seed['accuracy']:.2f}" if seed else "-",
+        rows.append((e.name, e.task, ",".join(e.languages) or "-", f"{seed['accuracy']:.2f}" if seed else "-",
                      f"{seed['size_mb']:g}" if seed else "-",
                      " > ".join(c["backend"] for c in e.backends.get("cpu_x64", [])), "yes" if e.cached else "no"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
