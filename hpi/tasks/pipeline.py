@@ -26,7 +26,7 @@ from typing import Any, Callable, ClassVar, Dict, Hashable, Iterator, List, Mapp
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, ModelDirError
 from ..inputs import InputItem, iter_inputs
 from ..results import BaseResult, UniqueNames
 from ..runtime.config import HPIConfig
@@ -321,9 +321,9 @@ def resolve_model_dir(model_name: Optional[str], model_dir) -> Path:
 
 
 def checked_options(task: str, given: Mapping[str, Any], defaults: Mapping[str, Any],
-                    checks: Mapping[str, Callable[[Any], bool]]) -> Dict[str, Any]:
-    """`defaults` updated with the non-None values of `given`, each passing its check; an unknown key or a bad
-    value raises ConfigError naming it."""
+                    checks: Mapping[str, "tuple[Callable[[Any], bool], str]"]) -> Dict[str, Any]:
+    """`defaults` updated with the non-None values of `given` (numpy scalars as Python numbers), each passing its
+    check; an unknown key or a bad value raises ConfigError naming it and what it allows."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise ConfigError(f"unknown argument(s) {unknown} for {task}.predict; allowed: {sorted(defaults)}")
@@ -331,10 +331,26 @@ def checked_options(task: str, given: Mapping[str, Any], defaults: Mapping[str, 
     for key, value in given.items():
         if value is None:
             continue
-        if key in checks and not checks[key](value):
-            raise ConfigError(f"{task}.predict: bad value {value!r} for {key}")
-        merged[key] = value
+        check, allowed = checks[key]
+        if not check(value):
+            raise ConfigError(f"{task}.predict: bad value {value!r} for {key}: expected {allowed}")
+        merged[key] = value.item() if isinstance(value, np.generic) else value
     return merged
+
+
+def preprocess_ops(config: Mapping[str, Any], supported: Sequence[str], task: str, where: str) -> Dict[str, dict]:
+    """inference.yml's PreProcess.transform_ops as {op name: its arguments}; an entry that is not a one-key mapping
+    or an op `task` does not support raises ModelDirError naming it (`where`: the file)."""
+    ops: Dict[str, dict] = {}
+    for entry in (config.get("PreProcess") or {}).get("transform_ops") or []:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ModelDirError(f"{where}: PreProcess.transform_ops entry {entry!r} is not a one-key mapping")
+        (name, args), = entry.items()
+        if name not in supported:
+            raise ModelDirError(f"{where}: PreProcess op {name!r} is not supported by {task} "
+                                f"(supported: {', '.join(supported)})")
+        ops[name] = args or {}
+    return ops
 
 
 def profile_stages(predictor: Predictor, inputs, batch_size: int, **options) -> Dict[str, float]:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...errors import ConfigError
 from ...inputs import InputItem
 from ...runtime.tuning import TuningWorkload
-from ..pipeline import Predictor
+from ..pipeline import Predictor, checked_options
 from .postprocess import DBPostProcess, DBSettings
 from .preprocess import DEFAULT_MAX_SIDE_LIMIT, LIMIT_TYPES, DetPreprocess
 from .result import TextDetResult
@@ -74,7 +73,7 @@ class TextDetection(Predictor):
                 "box_thresh": self.db_settings.box_thresh, "unclip_ratio": self.db_settings.unclip_ratio}
 
     def options(self, **overrides) -> DetOptions:
-        return DetOptions(**resolve_options(self.task, overrides, self.defaults))
+        return DetOptions(**checked_options(self.task, overrides, self.defaults, OPTION_CHECKS))
 
     def preprocess(self, image: np.ndarray, options: DetOptions) -> Tuple[np.ndarray, Tuple[int, int]]:
         """One BGR image -> (3xHxW model input, the image's (h, w))."""
@@ -97,23 +96,6 @@ class TextDetection(Predictor):
 
     def tuning_workload(self) -> TuningWorkload:
         return detection_tuning_workload(self)
-
-
-def resolve_options(task: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
-    """`defaults` updated with the non-None values of `given`; an unknown or bad argument raises ConfigError
-    naming it and what it allows."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {unknown} for {task}.predict; allowed: {sorted(defaults)}")
-    merged = dict(defaults)
-    for key, value in given.items():
-        if value is None:
-            continue
-        check, allowed = OPTION_CHECKS[key]
-        if not check(value):
-            raise ConfigError(f"{task}.predict: bad value {value!r} for {key}: expected {allowed}")
-        merged[key] = value.item() if isinstance(value, np.generic) else value
-    return merged
 
 
 def detection_tuning_workload(predictor: TextDetection, pages: int = TUNING_PAGES) -> TuningWorkload:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ...errors import ModelDirError
+from ..pipeline import preprocess_ops
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,7 @@ class DetPreprocess:
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], model_name: Optional[str]) -> "DetPreprocess":
-        ops: Dict[str, Dict[str, Any]] = {}
-        for op in (config.get("PreProcess") or {}).get("transform_ops") or []:
-            if not isinstance(op, dict) or len(op) != 1:
-                raise ModelDirError(f"PreProcess.transform_ops entry {op!r} of inference.yml is not a single op")
-            (name, args), = op.items()
-            if name not in KNOWN_OPS:
-                raise ModelDirError(f"PreProcess op {name!r} of inference.yml is not supported for text "
-                                    f"detection; supported: {', '.join(KNOWN_OPS)}")
-            ops[name] = args or {}
+        ops = preprocess_ops(config, KNOWN_OPS, "text detection", "inference.yml")
         decode = ops.get("DecodeImage")
         if decode is not None and decode.get("channel_first", False):
             raise ModelDirError("DecodeImage.channel_first: true in inference.yml is not supported")

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ...errors import ModelDirError
+from ..pipeline import preprocess_ops
 
 INTERPOLATIONS = {"NEAREST": cv2.INTER_NEAREST, "LINEAR": cv2.INTER_LINEAR, "BICUBIC": cv2.INTER_CUBIC,
                   "AREA": cv2.INTER_AREA, "LANCZOS4": cv2.INTER_LANCZOS4}
@@ -33,15 +34,7 @@ class ClsPreprocess:
 
     @classmethod
     def from_config(cls, config: dict, where: str) -> "ClsPreprocess":
-        ops = {}
-        for entry in (config.get("PreProcess") or {}).get("transform_ops") or []:
-            if not isinstance(entry, dict) or len(entry) != 1:
-                raise ModelDirError(f"{where}: PreProcess.transform_ops entry {entry!r} is not a one-key mapping")
-            (name, args), = entry.items()
-            if name not in SUPPORTED_OPS:
-                raise ModelDirError(f"{where}: PreProcess op {name!r} is not supported by image classification "
-                                    f"(supported: {', '.join(SUPPORTED_OPS)})")
-            ops[name] = args or {}
+        ops = preprocess_ops(config, SUPPORTED_OPS, "image classification", where)
         if "ResizeImage" not in ops or "NormalizeImage" not in ops:
             raise ModelDirError(f"{where}: image classification needs ResizeImage and NormalizeImage in "
                                 "PreProcess.transform_ops")
