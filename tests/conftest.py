@@ -45,3 +45,9 @@ def golden():
 def samples_dir() -> Path:
     return DATA / "samples"
 
+
+
+@pytest.fixture(scope="session")
+def ocr_images() -> Path:
+    """The real photos and scans of the OCR tests (sources in tests/data/ocr_images/SOURCES.md)."""
+    return DATA / "ocr_images"
