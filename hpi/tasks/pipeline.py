@@ -151,11 +151,24 @@ class Predictor:
         gets each `InputError` (its `.source` names the input) and goes on: a way to collect a report.
         `max_image_pixels`: larger images are bad inputs (None: $HPI_MAX_IMAGE_PIXELS or the default; 0: none).
         """
+        names = UniqueNames()
+        for item, image, value in self._run(iter_inputs(input, max_image_pixels=max_image_pixels), batch_size,
+                                            bad_input_handler(on_bad_input), options):
+            result = self.make_result(item, image, value)
+            names.assign(result)
+            yield result
+
+    def values(self, images: Sequence[np.ndarray], batch_size: int = 1, **options) -> List[Any]:
+        """postprocess's value for each BGR image already in memory, batched as predict batches them, without
+        results (a pipeline's stage: no paths, names or result objects per image)."""
+        return [value for _, _, value in self._run(iter_inputs(list(images), max_image_pixels=0), batch_size,
+                                                   bad_input_handler("raise"), options)]
+
+    def _run(self, inputs: Iterator[InputItem], batch_size: int, report_bad_input: Callable[[InputError], None],
+             options: Mapping[str, Any]) -> Iterator[tuple]:
+        """(item, image, value) per input, in input order: windows read ahead, submitted, finished."""
         check_batch_size(batch_size)
         call_options = self.options(**options)
-        report_bad_input = bad_input_handler(on_bad_input)
-        inputs = iter_inputs(input, max_image_pixels=max_image_pixels)  # a bad limit fails here, before any work
-        names = UniqueNames()
         window = batch_size * WINDOW_BATCHES if self.use_hpip and batch_size > 1 else batch_size
         windows = read_ahead(lambda chunk: self.prepare(chunk, call_options), chunks(inputs, window))
         in_flight: Optional[Window] = None
@@ -166,14 +179,14 @@ class Predictor:
                 break
             except Exception:
                 if in_flight is not None:  # the inputs before a bad one still come out first
-                    yield from self.finish(in_flight, call_options, report_bad_input, names)
+                    yield from self.finish(in_flight, call_options, report_bad_input)
                 raise
             submitted = self.submit(ready, batch_size)
             if in_flight is not None:
-                yield from self.finish(in_flight, call_options, report_bad_input, names)
+                yield from self.finish(in_flight, call_options, report_bad_input)
             in_flight = submitted
         if in_flight is not None:
-            yield from self.finish(in_flight, call_options, report_bad_input, names)
+            yield from self.finish(in_flight, call_options, report_bad_input)
 
     # The stages of predict_iter, public so that a benchmark can time them one by one.
     def prepare(self, chunk: List[InputItem], options: Any = None) -> Window:
@@ -208,9 +221,9 @@ class Predictor:
         window.outputs = self._backend.submit_batches(batches)
         return window
 
-    def finish(self, window: Window, options: Any, report_bad_input: Callable[[InputError], None],
-               names: Optional[UniqueNames] = None) -> Iterator[BaseResult]:
-        """Wait for the window's outputs and yield its results in input order."""
+    def finish(self, window: Window, options: Any,
+               report_bad_input: Callable[[InputError], None]) -> Iterator[tuple]:
+        """Wait for the window's outputs and yield (item, image, value) per readable input, in input order."""
         values: List[Any] = [None] * len(window.items)
         for group, output in zip(window.groups, window.outputs):
             per_input = self.postprocess(output.result(), [window.metas[i] for i in group],
@@ -221,10 +234,7 @@ class Predictor:
             if index in window.errors:
                 report_bad_input(window.errors[index])  # raises, unless the caller asked to go on
                 continue
-            result = self.make_result(item, window.images[index], values[index])
-            if names is not None:
-                names.assign(result)
-            yield result
+            yield item, window.images[index], values[index]
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -91,8 +91,7 @@ class TextDetection(Predictor):
 
     def detect(self, images: Sequence[np.ndarray], batch_size: int = 1, **options) -> List[tuple]:
         """(dt_polys, dt_scores) of BGR images already in memory, as predict gives them."""
-        return [(result["dt_polys"], result["dt_scores"])
-                for result in self.predict_iter(list(images), batch_size=batch_size, max_image_pixels=0, **options)]
+        return self.values(images, batch_size, **options)
 
     def tuning_workload(self) -> TuningWorkload:
         return detection_tuning_workload(self)

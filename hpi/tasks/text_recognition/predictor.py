@@ -65,8 +65,7 @@ class TextRecognition(Predictor):
 
     def recognize(self, lines: Sequence[np.ndarray], batch_size: int = 1) -> List[tuple]:
         """(text, score) of BGR line images already in memory, batched as predict batches them."""
-        return [(result["rec_text"], result["rec_score"])
-                for result in self.predict_iter(list(lines), batch_size=batch_size, max_image_pixels=0)]
+        return self.values(lines, batch_size)
 
 
 def recognition_tuning_workload(model_dir, lines: int = TUNING_LINES) -> TuningWorkload:

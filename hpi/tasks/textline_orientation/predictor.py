@@ -71,5 +71,4 @@ class TextLineOrientationClassification(Predictor):
 
     def classify(self, images: Sequence[np.ndarray], batch_size: int = 1) -> List[int]:
         """The best class id of each BGR image already in memory (a pipeline's crops)."""
-        return [result["class_ids"][0] for result in self.predict_iter(list(images), batch_size=batch_size,
-                                                                       max_image_pixels=0, topk=1)]
+        return [class_ids[0] for class_ids, _, _ in self.values(images, batch_size, topk=1)]
