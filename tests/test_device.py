@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from hpi.runtime.device import Device, _cgroup_cpu_limit, cpu_quota, parse_device
@@ -105,3 +107,42 @@ def test_cpu_capabilities_read_the_flags(tmp_path):
     plain.write_text("flags\t: fma avx avx2\n")
     assert not cpu_capabilities(plain).int8_dot and not cpu_capabilities(plain).bf16
     assert cpu_capabilities(tmp_path / "missing").flags == ()
+
+
+CPUINFO = Path(__file__).parent / "data" / "cpuinfo"  # one file per class: this machine's, and lines written as
+# the named CPUs show them (each file says which)
+
+
+@pytest.mark.parametrize("sample, machine, expected", [
+    ("x86_amx_xeon.txt", "x86_64", "x86_amx"),
+    ("x86_avx512_bf16_zen4.txt", "x86_64", "x86_avx512_bf16"),
+    ("x86_avx512_vnni_cascade_lake.txt", "x86_64", "x86_avx512_vnni"),
+    ("x86_avx512_skylake.txt", "x86_64", "x86_avx512"),
+    ("x86_avx2_epyc.txt", "x86_64", "x86_avx2"),
+    ("x86_baseline_sandy_bridge.txt", "AMD64", "x86_baseline"),
+    ("arm64_neon_graviton2.txt", "aarch64", "arm64_neon"),
+    ("arm64_sve_graviton3.txt", "arm64", "arm64_sve"),
+])
+def test_cpu_class_of_each_flag_line(sample, machine, expected):
+    from hpi.runtime.device import classify_cpu, cpuinfo_flags
+
+    flags = cpuinfo_flags(CPUINFO / sample)
+    assert flags and classify_cpu(machine, flags) == expected
+
+
+def test_cpu_class_edges():
+    from hpi.runtime.device import classify_cpu, cpuinfo_flags
+
+    assert classify_cpu("x86_64", {"avx2", "fma", "avx512f", "amx_tile"}) == "x86_avx512"  # tiles without a type
+    assert classify_cpu("x86_64", set()) == "x86_baseline"  # no /proc/cpuinfo (macOS, Windows): nothing claimed
+    assert classify_cpu("aarch64", set()) == "arm64_neon"  # NEON is part of ARMv8-A
+    assert cpuinfo_flags(Path("/nonexistent/cpuinfo")) == frozenset()
+
+
+def test_cpu_class_here_names_the_model():
+    from hpi._env import cpu_model
+    from hpi.runtime.device import ARM_CLASSES, X86_CLASSES, cpu_class
+
+    here = cpu_class()
+    assert here.name in X86_CLASSES + ARM_CLASSES and here.model == cpu_model()
+    assert here.to_dict()["cpu_class"] == here.name

@@ -1,9 +1,11 @@
-"""Device strings (PaddleX's spelling) and the CPU quota this process really has."""
+"""Device strings (PaddleX's spelling), the CPU quota this process really has, and what its CPU runs natively."""
 from __future__ import annotations
 
 import os
+import platform
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -138,6 +140,12 @@ class CPUCapabilities:
     amx: bool
     flags: tuple = ()
 
+    @property
+    def amx_int8(self) -> bool:
+        """AMX int8 tiles (flag amx_int8): OpenVINO's INT8 kernels on them need static shapes (see
+        quantization/openvino.py, StaticShapes)."""
+        return "amx_int8" in self.flags
+
     def to_dict(self) -> dict:
         return {"int8_dot": self.int8_dot, "bf16": self.bf16, "amx": self.amx, "flags": list(self.flags)}
 
@@ -155,3 +163,61 @@ def cpu_capabilities(cpuinfo: Path = Path("/proc/cpuinfo")) -> CPUCapabilities:
     found = tuple(sorted(f for f in flags if f in _INT8_FLAGS + _BF16_FLAGS + ("amx_tile",)))
     return CPUCapabilities(int8_dot=any(f in flags for f in _INT8_FLAGS), bf16=any(f in flags for f in _BF16_FLAGS),
                            amx="amx_tile" in flags, flags=found)
+
+
+# CPU classes: the instruction sets that change which backend and precision run fastest (configs/cpu_plans.yaml
+# holds a plan per class). Most capable first; `classify_cpu` names the first whose flags are all present.
+X86_CLASSES = ("x86_amx", "x86_avx512_bf16", "x86_avx512_vnni", "x86_avx512", "x86_avx2", "x86_baseline")
+ARM_CLASSES = ("arm64_sve", "arm64_neon")
+_CLASS_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512f", "avx512_bf16", "avx512_vnni", "avx2", "fma", "sve")
+
+
+@dataclass(frozen=True)
+class CPUClass:
+    """This CPU's class, with what decided it: its model name, platform.machine() and the deciding flags."""
+
+    name: str
+    model: str
+    machine: str
+    flags: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"cpu_class": self.name, "cpu": self.model, "machine": self.machine, "flags": list(self.flags)}
+
+
+def classify_cpu(machine: str, flags) -> str:
+    """The class of a CPU from platform.machine() and its /proc/cpuinfo flags (x86 `flags`, ARM `Features`). A pure
+    function, so each class can be tested from a flag line. AMX needs a tile type (bf16 or int8) besides the tiles;
+    a machine that is not ARM is classed as x86, as device_class does."""
+    flags = set(flags)
+    if machine.lower() in ("arm64", "aarch64"):
+        return "arm64_sve" if "sve" in flags else "arm64_neon"
+    if "amx_tile" in flags and flags & {"amx_bf16", "amx_int8"}:
+        return "x86_amx"
+    if "avx512f" in flags:
+        if "avx512_bf16" in flags:
+            return "x86_avx512_bf16"
+        return "x86_avx512_vnni" if "avx512_vnni" in flags else "x86_avx512"
+    return "x86_avx2" if {"avx2", "fma"} <= flags else "x86_baseline"
+
+
+def cpuinfo_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset:
+    """The first processor's flags (x86 `flags`, ARM `Features`); empty where /proc/cpuinfo does not exist."""
+    try:
+        for line in cpuinfo.read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@lru_cache(maxsize=1)
+def cpu_class() -> CPUClass:
+    """This machine's CPU class, read once per process (the CPU does not change under a running process)."""
+    from .._env import cpu_model
+
+    flags = cpuinfo_flags()
+    machine = platform.machine()
+    return CPUClass(classify_cpu(machine, flags), cpu_model(), machine,
+                    tuple(sorted(flags & set(_CLASS_FLAGS))))
