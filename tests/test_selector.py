@@ -10,7 +10,7 @@ from hpi.runtime.config import HPIConfig
 from hpi.runtime.device import Device
 from hpi.errors import NoBackendAvailableError
 from hpi.runtime.model_dir import load_model_dir
-from hpi.runtime.candidates import default_candidates, device_class
+from hpi.runtime.candidates import default_candidates
 from hpi.runtime.selector import load_backend
 
 
@@ -41,11 +41,15 @@ def test_no_candidate_lists_every_reason(broken_onnx_dir):
     assert "openvino: failed to load" in message and "paddle: needs a paddle model" in message
 
 
-def test_default_order_on_x86_cpu():
-    if device_class(Device("cpu")) != "cpu_x64":
-        pytest.skip("x86-64 only")
-    assert [c.backend for c in default_candidates("PP-OCRv4_mobile_rec", Device("cpu"))] == \
-        ["onnxruntime", "openvino", "paddle"]
+def test_default_order_on_x86_cpu_is_its_class_plan(monkeypatch):
+    """The order depends on the CPU class (configs/cpu_plans.yaml): measured per class, the same for any machine."""
+    from hpi.runtime import candidates
+    from hpi.runtime.device import CPUClass
+
+    for klass, first in (("x86_avx512_bf16", "onnxruntime"), ("x86_amx", "openvino"), ("x86_avx2", "onnxruntime")):
+        monkeypatch.setattr(candidates, "cpu_class", lambda: CPUClass(klass, "test", "x86_64"))
+        order = [c.backend for c in default_candidates("PP-OCRv4_mobile_rec", Device("cpu"))]
+        assert order == [first, *(b for b in ("onnxruntime", "openvino") if b != first), "paddle"], klass
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")
@@ -55,14 +59,17 @@ def test_backend_config_merges_over_the_suggestion(v4_onnx_dir):
     assert model.config["cpu_num_threads"] == 1 and model.config["precision"] == "fp32"
 
 
-@pytest.mark.parametrize("model_name, first_cpu", [
+@pytest.mark.parametrize("model_name, first_cpu", [  # on the Zen 4 class, where recognition was measured
     ("PP-OCRv4_mobile_rec", "onnxruntime"), ("PP-OCRv6_tiny_rec", "onnxruntime"),
     ("PP-OCRv5_server_rec", "paddle"), ("some_new_model", "onnxruntime"),
     ("PP-OCRv4_mobile_det", "openvino"), ("PP-OCRv6_small_det", "openvino"), ("PP-LCNet_x0_25_textline_ori", "openvino"),
 ])
-def test_per_model_defaults_cover_device_classes(model_name, first_cpu):
-    if device_class(Device("cpu")) == "cpu_x64":
-        assert default_candidates(model_name, Device("cpu"))[0].backend == first_cpu
+def test_per_model_defaults_cover_device_classes(model_name, first_cpu, monkeypatch):
+    from hpi.runtime import candidates
+    from hpi.runtime.device import CPUClass
+
+    monkeypatch.setattr(candidates, "cpu_class", lambda: CPUClass("x86_avx512_bf16", "test", "x86_64"))
+    assert default_candidates(model_name, Device("cpu"))[0].backend == first_cpu
     gpu_order = [c.backend for c in default_candidates(model_name, Device("gpu", 0))]
     assert gpu_order == ["onnxruntime", "tensorrt", "paddle"]
 

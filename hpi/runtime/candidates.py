@@ -1,4 +1,5 @@
-"""Backend candidates: the per-device orders of configs/backend_defaults.yaml, and what can run here.
+"""Backend candidates: the per-device orders of configs/backend_defaults.yaml, on the CPU the plan of this CPU's
+class (configs/cpu_plans.yaml), and what can run here.
 
 One definition each, used by the selector (what to load), tuning (what to time) and the catalog (what to show).
 """
@@ -13,8 +14,13 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from .._deps import is_installed
-from .device import Device
+from .device import Device, cpu_class, cpu_quota
 from .model_dir import ModelDir
+from .plans import Plan, announce, plan_for
+
+# The x86 class whose plans the catalog shows on a machine that is not x86: AVX2 + FMA, what every x86-64 server
+# since 2013 (Haswell, and AMD since 2015) has.
+_X86_CLASS_ELSEWHERE = "x86_avx2"
 
 
 @dataclass(frozen=True)
@@ -39,11 +45,57 @@ def backend_orders() -> Dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def cpu_plan(model_name: Optional[str], device: Device) -> Optional[Plan]:
+    """The plan of this CPU's class for `model_name`; None on a GPU (one order per device class there)."""
+    if device.kind != "cpu":
+        return None
+    return plan_for(model_name, cpu_class().name, backend_orders())
+
+
 def default_candidates(model_name: Optional[str], device: Device) -> List[Candidate]:
+    plan = cpu_plan(model_name, device)
+    if plan is None:
+        table = backend_orders()
+        klass = device_class(device)
+        entries = ((table.get("models") or {}).get(model_name) or {}).get(klass) or table["default"][klass]
+        return [Candidate(e["backend"], {k: v for k, v in e.items() if k != "backend"}) for e in entries]
+    announce(plan)
+    candidates = []
+    for entry in plan.order:
+        options = {k: v for k, v in entry.items() if k != "backend"}
+        candidates.append(Candidate(entry["backend"], {**options, **plan_options(entry["backend"], plan)}))
+    return candidates
+
+
+def plan_options(backend: str, plan: Plan) -> Dict[str, Any]:
+    """The plan's streams and batching, as options of the backends that take them (streams capped at the CPUs
+    this process has: the plan's 2 streams were measured on 2 cores)."""
+    from .backends import get_backend_class
+
+    values = {"num_streams": max(1, min(plan.num_streams, cpu_quota())), "batching": plan.batching}
+    return {key: value for key, value in values.items() if key in get_backend_class(backend).option_checks}
+
+
+def plan_report(model_name: Optional[str], device: Device, hpi_config) -> Dict[str, Any]:
+    """{"plan": ...} for a predictor's config in high-performance mode on the CPU: the plan of this CPU's class,
+    this CPU, and whether the plan's order chose the backend (not hpi_config.backend or a tuned winner)."""
+    plan = cpu_plan(model_name, device)
+    if plan is None:
+        return {}
+    chose = hpi_config.backend is None and hpi_config.auto_config != "tune"
+    return {"plan": {**plan.to_dict(), "cpu": cpu_class().model, "chose_backend": chose}}
+
+
+def class_orders(model_name: Optional[str]) -> Dict[str, List[dict]]:
+    """Device class -> the ordered entries for `model_name`: on the CPU, the plan of this machine's class (of
+    x86_avx2 for cpu_x64 on a machine that is not x86; of arm64_neon for cpu_arm64 on one that is not ARM)."""
     table = backend_orders()
-    klass = device_class(device)
-    entries = ((table.get("models") or {}).get(model_name) or {}).get(klass) or table["default"][klass]
-    return [Candidate(e["backend"], {k: v for k, v in e.items() if k != "backend"}) for e in entries]
+    here = cpu_class().name
+    classes = {"cpu_x64": here if here.startswith("x86") else _X86_CLASS_ELSEWHERE,
+               "cpu_arm64": here if here.startswith("arm64") else "arm64_neon"}
+    own = (table.get("models") or {}).get(model_name) or {}
+    return {klass: list(plan_for(model_name, classes[klass], table).order) if klass in classes
+            else own.get(klass) or table["default"][klass] for klass in table["default"]}
 
 
 def runnable_here(backend_class, model_dir: ModelDir, device: Device, any_format: bool = False) -> Optional[str]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Dict, List, Optional
 
-from .candidates import backend_orders
+from .candidates import backend_orders, class_orders
 from .download import official_model_dir
 from .model_dir import is_complete, known_models
 
@@ -42,7 +42,7 @@ def catalog() -> Dict[str, CatalogEntry]:
     entries = {}
     for name, info in known_models().items():
         own = (orders.get("models") or {}).get(name) or {}
-        backends = {klass: own.get(klass) or orders["default"][klass] for klass in orders["default"]}
+        backends = class_orders(name)  # on the CPU, the plan of this machine's class
         entries[name] = CatalogEntry(name=name, task=info["task"], family=info["family"], variant=info["variant"],
                                      languages=info["languages"], input_shape=info["input_shape"],
                                      dynamic_shapes=info["dynamic_shapes"], seed=info.get("seed"),

@@ -24,14 +24,16 @@ def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden
     assert abs(accuracy - paddlex_accuracy) <= 0.003
 
 
-def test_default_choice_on_x86_cpu_is_the_measured_one(v4_onnx_dir):
+def test_default_choice_on_the_cpu_is_its_class_plan(v4_onnx_dir):
+    """The first backend of this CPU class's plan (configs/cpu_plans.yaml), in FP32."""
     from hpi.runtime.device import Device
-    from hpi.runtime.candidates import device_class
+    from hpi.runtime.candidates import cpu_plan
 
-    if device_class(Device("cpu")) != "cpu_x64" or not HAS_ONNXRUNTIME:
-        pytest.skip("the measured x86 order needs onnxruntime")
+    first = cpu_plan("PP-OCRv4_mobile_rec", Device("cpu")).order[0]["backend"]
+    if not {"onnxruntime": HAS_ONNXRUNTIME, "openvino": HAS_OPENVINO}.get(first, False):
+        pytest.skip(f"this CPU class's plan puts {first} first, which is not installed")
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
-    assert model.backend == "onnxruntime" and model.config["precision"] == "fp32"
+    assert model.backend == first and model.config["precision"] == "fp32"
 
 
 def test_openvino_precision_is_explicit(v4_onnx_dir):
