@@ -1,8 +1,9 @@
 """Choose and load the backend a predictor runs on.
 
 Normal mode is Paddle Inference. High-performance mode walks an ordered candidate list (the user's
-`hpi_config.backend`, or the per-device defaults of configs/backend_defaults.yaml), skipping candidates that
-are not installed or cannot run the model files present, and falling through when one fails to load.
+`hpi_config.backend`, or the per-device defaults of configs/backend_defaults.yaml: on the CPU the plan of its
+class, configs/cpu_plans.yaml), skipping candidates that are not installed or cannot run the model files present,
+and falling through when one fails to load.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .backends import InferenceBackend, get_backend_class
 from .candidates import Candidate, default_candidates, runnable_here
 from .config import HPIConfig, backend_options
 from .device import Device, require_device
+from .fast_path import hint_faster_precision
 from ..errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
 from .model_dir import ModelDir, load_model_dir
 
@@ -92,13 +94,17 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
             logger.info("skipping backend %s: %s", candidate.backend, reason)
             continue
         try:
-            backend = backend_class(model_dir, device, candidate.options)
-            return backend.load()
+            backend = backend_class(model_dir, device, candidate.options).load()
         except ConfigError:
             raise
         except (BackendError, MissingDependencyError) as exc:
             reasons.append(f"{candidate.backend}: failed to load ({exc})")
             logger.warning("backend %s failed to load, trying the next one: %s", candidate.backend, exc)
+            continue
+        if use_hpip:
+            hint_faster_precision(model_dir.model_name, device, hpi_config, backend.name,
+                                  backend.config.get("precision"))
+        return backend
     raise NoBackendAvailableError(f"no backend could run {str(model_dir.path)!r} on {device}:\n  - " +
                                   "\n  - ".join(reasons))
 

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import ConfigError, InputError, ModelDirError
 from ..inputs import InputItem, iter_inputs
 from ..results import BaseResult, UniqueNames
+from ..runtime.candidates import plan_report
 from ..runtime.config import HPIConfig
 from ..runtime.device import parse_device, require_device
 from ..runtime.model_dir import ModelDir, load_model_dir
@@ -131,8 +132,10 @@ class Predictor:
 
     @property
     def config(self) -> dict:
+        # high-performance mode on the CPU: the plan of this CPU's class, and why (measured, or whose it is)
+        plan = plan_report(self.model_dir.model_name, self.device, self.hpi_config) if self.use_hpip else {}
         return {"model_name": self.model_name, "model_dir": str(self.model_dir.path), "use_hpip": self.use_hpip,
-                **self._backend.config}
+                **self._backend.config, **plan}
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """The model alone on one batch (for pipelines that prepare their own inputs)."""
