@@ -404,17 +404,23 @@ def _run_models(args) -> int:
     import json
 
     from .runtime.catalog import catalog
+    from .runtime.device import cpu_class
 
     entries = list(catalog().values())
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
         return 0
-    rows = [("model", "task", "languages", "accuracy %", "size MB", "CPU backend order", "cached")]
+    here = cpu_class()
+    print(f"CPU: {here.model} ({here.machine}), class {here.name} (flags: {' '.join(here.flags) or 'none read'}); "
+          "CPU orders below are this class's plans (configs/cpu_plans.yaml, docs/cpu_classes.md)\n")
+    rows = [("model", "task", "languages", "accuracy %", "size MB", f"CPU backend order ({here.name})", "plan",
+             "cached")]
     for e in entries:
-        seed = e.seed or {}
+        seed, plan = e.seed or {}, e.cpu_plan
+        basis = plan["basis"] + (f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else "")
         rows.append((e.name, e.task, ",".join(e.languages) or "-", f"{seed['accuracy']:.2f}" if seed else "-",
-                     f"{seed['size_mb']:g}" if seed else "-",
-                     " > ".join(c["backend"] for c in e.backends.get("cpu_x64", [])), "yes" if e.cached else "no"))
+                     f"{seed['size_mb']:g}" if seed else "-", " > ".join(c["backend"] for c in plan["order"]), basis,
+                     "yes" if e.cached else "no"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -63,11 +63,15 @@ def test_models_command_table_and_json(tmp_path, monkeypatch, v4_paddle_dir, cap
     shutil.copytree(v4_paddle_dir, tmp_path / "official_models" / "PP-OCRv4_mobile_rec")
     assert main(["models"]) == 0
     table = capsys.readouterr().out.splitlines()
+    from hpi.runtime.device import cpu_class
+
+    assert f"class {cpu_class().name}" in table[0]  # the CPU class whose plans the orders are
     row = next(line for line in table if line.startswith("PP-OCRv4_mobile_rec "))
     assert "83.28" in row and row.rstrip().endswith("yes")
     assert main(["models", "--json"]) == 0
     listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
     assert listed["PP-OCRv4_mobile_rec"]["cached"] and not listed["PP-OCRv5_server_rec"]["cached"]
     assert listed["PP-OCRv5_mobile_det"]["task"] == "text_detection"
+    assert listed["PP-OCRv4_mobile_rec"]["cpu_plan"]["cpu_class"] == cpu_class().name
     assert next(line for line in table if line.startswith("PP-OCRv5_mobile_det ")).split()[1:4] == \
         ["text_detection", "-", "79.00"]  # task, no languages, PaddleX's published Hmean

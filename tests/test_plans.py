@@ -64,7 +64,8 @@ def test_measured_plans():
     assert [(o.backend, o.precision, o.factor) for o in zen4.offers] == [("openvino", "bf16", "1.7x")]
     amx = plan_for("PP-OCRv4_mobile_rec", "x86_amx", orders)
     assert amx.order[0] == {"backend": "openvino", "precision": "fp32"} and amx.offers[0].factor == "2.0-2.7x"
-    assert amx.measurement["date"] == "2026-12-06"
+    assert amx.measurement["date"] == "2026-12-06" and amx.basis == "measured"
+    assert plan_for("PP-OCRv5_mobile_rec", "x86_amx", orders).basis == "family"  # only v4 was measured there
     detection = plan_for("PP-OCRv4_mobile_det", "x86_avx2", orders)
     assert detection.order[0]["backend"] == "openvino" and detection.offers == ()  # no native bf16 on AVX2
     assert all(e.get("precision", "fp32") == "fp32" for p in (zen4, amx, detection) for e in p.order

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Dict, List, Optional
 
-from .candidates import backend_orders, class_orders
+from .candidates import backend_orders, class_orders, cpu_plan
+from .device import Device
 from .download import official_model_dir
 from .model_dir import is_complete, known_models
 
@@ -24,6 +25,7 @@ class CatalogEntry:
     seed: Optional[dict] = None  # accuracy, gpu_ms, cpu_ms ([normal, hpi]), size_mb as PaddleX publishes them
     backends: Dict[str, List[dict]] = field(default_factory=dict)  # device class -> ordered candidates
     backends_source: str = "default"
+    cpu_plan: Optional[dict] = None  # the plan of this machine's CPU class (candidates.cpu_plan), to_dict()
 
     @property
     def cached(self) -> bool:
@@ -33,7 +35,7 @@ class CatalogEntry:
         return {"name": self.name, "task": self.task, "family": self.family, "variant": self.variant,
                 "languages": self.languages, "input_shape": self.input_shape, "dynamic_shapes": self.dynamic_shapes,
                 "seed": self.seed, "backends": self.backends, "backends_source": self.backends_source,
-                "cached": self.cached, "local_path": str(official_model_dir(self.name))}
+                "cpu_plan": self.cpu_plan, "cached": self.cached, "local_path": str(official_model_dir(self.name))}
 
 
 @lru_cache(maxsize=1)
@@ -46,5 +48,6 @@ def catalog() -> Dict[str, CatalogEntry]:
         entries[name] = CatalogEntry(name=name, task=info["task"], family=info["family"], variant=info["variant"],
                                      languages=info["languages"], input_shape=info["input_shape"],
                                      dynamic_shapes=info["dynamic_shapes"], seed=info.get("seed"),
-                                     backends=backends, backends_source=own.get("source", "default"))
+                                     backends=backends, backends_source=own.get("source", "default"),
+                                     cpu_plan=cpu_plan(name, Device("cpu")).to_dict())
     return entries

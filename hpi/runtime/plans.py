@@ -66,6 +66,14 @@ class Plan:
     num_streams: int
     batching: str  # per_stream or buckets
     offers: Tuple[Offer, ...] = ()
+    model: Optional[str] = None
+
+    @property
+    def basis(self) -> str:
+        """`source`, except that a measured plan is `family` for a model of its group that was not measured."""
+        if self.source == "measured" and self.model not in (self.measurement or {}).get("models", ()):
+            return "family"
+        return self.source
 
     @property
     def fallback_from(self) -> Optional[str]:
@@ -75,7 +83,7 @@ class Plan:
     def to_dict(self) -> dict:
         measured = self.measurement or {}
         return {"cpu_class": self.cpu_class, "plan": f"{self.group}/{self.plan_class}" if self.group else None,
-                "source": self.source, "reason": self.reason, "measured_on": measured.get("cpu"),
+                "source": self.source, "basis": self.basis, "reason": self.reason, "measured_on": measured.get("cpu"),
                 "date": measured.get("date"), "measured_models": measured.get("models"),
                 "fallback_from": self.fallback_from, "order": [dict(e) for e in self.order],
                 "num_streams": self.num_streams, "batching": self.batching,
@@ -93,18 +101,19 @@ def plan_for(model_name: Optional[str], cpu_class: str, orders: Dict[str, Any]) 
     if own.get(device_class):
         return Plan(cpu_class, None, None, tuple(own[device_class]), own.get("source", "paddlex"),
                     f"{model_name}'s own order ({own.get('source', 'paddlex')}), the same on every "
-                    f"{device_class} class", None, defaults["num_streams"], defaults["batching"])
+                    f"{device_class} class", None, defaults["num_streams"], defaults["batching"], model=model_name)
     group = table["plans"].get(own.get("plan")) or {}
     for klass in (cpu_class, *table["classes"][cpu_class]["nearest"]):
         if klass in group:
-            return _class_plan(cpu_class, klass, own["plan"], group[klass], orders)
+            return _class_plan(model_name, cpu_class, klass, own["plan"], group[klass], orders)
     reason = (f"no plan for {model_name or 'this model'} on {cpu_class} or a class near it: "
               f"{device_class}'s default order (backend_defaults.yaml)")
     return Plan(cpu_class, None, None, tuple(orders["default"][device_class]), "inferred", reason, None,
-                defaults["num_streams"], defaults["batching"])
+                defaults["num_streams"], defaults["batching"], model=model_name)
 
 
-def _class_plan(cpu_class: str, plan_class: str, group: str, entry: dict, orders: Dict[str, Any]) -> Plan:
+def _class_plan(model_name: Optional[str], cpu_class: str, plan_class: str, group: str, entry: dict,
+                orders: Dict[str, Any]) -> Plan:
     table = plan_table()
     measurement = table["measurements"][entry["measurement"]] if entry.get("measurement") else None
     native = set(table["classes"][cpu_class]["native"])  # the CPU's own: a fallback plan's offers may not apply
@@ -112,7 +121,7 @@ def _class_plan(cpu_class: str, plan_class: str, group: str, entry: dict, orders
                    if o["precision"] in native)
     return Plan(cpu_class, plan_class, group, tuple(orders["orders"][entry["order"]]), entry["source"],
                 entry.get("reason"), measurement, entry.get("num_streams", table["defaults"]["num_streams"]),
-                entry.get("batching", table["defaults"]["batching"]), offers)
+                entry.get("batching", table["defaults"]["batching"]), offers, model_name)
 
 
 def _offer(entry: dict, measurement: dict) -> Offer:
