@@ -757,7 +757,14 @@ def _run_batch(args) -> int:
 
 
 def _describe(config: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("model_dir", "backend"))
+    return ", ".join(f"{k}={_plan_line(v) if k == 'plan' else v}" for k, v in config.items()
+                     if k not in ("model_dir", "backend"))
+
+
+def _plan_line(plan: dict) -> str:
+    """config["plan"] in a few words: this CPU's class, and whose plan it runs by (docs/cpu_classes.md)."""
+    borrowed = f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else ""
+    return f"{plan['cpu_class']} ({plan['basis']}{borrowed})"
 
 
 def build_parser() -> argparse.ArgumentParser:
