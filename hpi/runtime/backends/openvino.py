@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 # widths and kept growing. 64 kept it flat at 550 MB; speed on repeated widths fell by 15 to 23% in fp32 (75 to 64
 # lines/s, 400 lines) and not measurably in bf16 (64 px widths give few shapes). ONNX Runtime stayed at 400 MB.
 DEFAULT_SHAPE_CACHE_CAPACITY = 64
+# INT8 on a CPU with AMX int8 tiles runs at static shapes, one compilation per input shape (quantization/openvino.py,
+# StaticShapes): how many it keeps. Text lines in reduced precision are padded to multiples of 64 px, so a few dozen
+# widths and batch sizes cover most inputs.
+INT8_STATIC_SHAPES = 32
 
 
 def non_negative_int(value: Any) -> bool:
@@ -34,6 +38,7 @@ class OpenVINOBackend(InferenceBackend):
     model_format = "onnx"
     framework = "openvino"
     device_kinds = ("cpu",)
+    _static = None  # the INT8 model per input shape, on an AMX int8 CPU
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
         "precision": (one_of("fp32", "bf16", "fp16", "int8"), "'fp32', 'bf16', 'fp16' or 'int8' (a gated model made "
@@ -80,6 +85,14 @@ class OpenVINOBackend(InferenceBackend):
         elif "shape_cache_capacity" in self.options:
             properties["CPU_RUNTIME_CACHE_CAPACITY"] = int(self.options["shape_cache_capacity"])
         self._compiled = core.compile_model(model, target, properties)
+        if precision == "int8" and target == "CPU":
+            from ..quantization.openvino import StaticShapes, needs_static_shapes
+
+            if needs_static_shapes():
+                # what `hpi quantize` judged on this CPU (OpenVINOQuantizer.runner); the dynamic compilation above
+                # is kept for its properties only and never run
+                logger.info("openvino int8: this CPU has AMX int8 tiles (amx_int8): compiling per input shape")
+                self._static = StaticShapes(core, model, target, properties, INT8_STATIC_SHAPES)
         # OpenVINO's Python binding deadlocks when two threads make their first numpy tensor at the same time
         # (a static initialised in Type.to_dtype waits for the GIL that the other thread holds: measured 19
         # of 40 fresh processes hung). Making that first conversion here, in one thread, avoids it.
@@ -119,9 +132,13 @@ class OpenVINOBackend(InferenceBackend):
         return super().model_path()
 
     def _new_context(self):
+        if self._static is not None:
+            return self._static  # it lends each call an idle request of the input's shape
         return self._compiled.create_infer_request()  # a request runs one call at a time
 
     def _infer_impl(self, request, batch: np.ndarray) -> np.ndarray:
+        if self._static is not None:
+            return self._static.infer(batch)
         return _run(request, batch)
 
     def _infer_stream_impl(self, stream: int, batch: np.ndarray) -> np.ndarray:
@@ -129,7 +146,7 @@ class OpenVINOBackend(InferenceBackend):
 
     def _close_impl(self) -> None:
         self._stream_requests = []
-        self._compiled = self._throughput = None
+        self._compiled = self._throughput = self._static = None
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -138,6 +155,7 @@ class OpenVINOBackend(InferenceBackend):
             config["precision"] = self._actual_precision
             if self._actual_precision == "int8":
                 config["float_layers_precision"] = self._float_precision
+                config["static_shapes"] = self._static is not None
         return config
 
 

@@ -7,7 +7,8 @@ try a different set of float layers.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -62,6 +63,66 @@ def resolve_overflow_fix(value: str) -> str:
     from ..device import cpu_capabilities
 
     return "first_layer_only" if cpu_capabilities().int8_dot else "enable"
+
+
+def needs_static_shapes() -> bool:
+    """Whether this CPU must run OpenVINO INT8 models at static shapes: it has AMX int8 tiles (flag amx_int8)."""
+    from ..device import cpu_capabilities
+
+    return cpu_capabilities().amx_int8
+
+
+def has_fake_quantize(model) -> bool:
+    return any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+
+
+class StaticShapes:
+    """An INT8 model compiled once per input shape, each compilation static.
+
+    On CPUs with AMX int8 tiles, OpenVINO 2026.4's CPU plugin runs some INT8 convolutions of a model with a dynamic
+    input shape wrongly: a 1x1 convolution with signed-INT8 input, bias, ReLU and a per-channel scale before an
+    unsigned FakeQuantize (PP-OCRv4's squeeze-excitation block after SmoothQuant) gave garbage in the full model
+    (0 of 40 lines read as FP32 reads them) and a SIGSEGV alone (benchmarks/repro_openvino_int8_amx.py,
+    docs/quantization.md; upstream openvinotoolkit/openvino#37577). No compile property avoids it; the env var
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI does, but only if set before the process's first CPU compilation and
+    for every model in the process (bf16 loses AMX too). The same IR compiled at static shapes reads as it does
+    without AMX. Each new shape costs one compilation (0.5-0.7 s for PP-OCRv4 mobile rec); beyond `capacity`
+    shapes the least recently used is dropped. Thread-safe: a call borrows an idle request of its shape."""
+
+    def __init__(self, core, model, device: str, properties: dict, capacity: Optional[int] = None):
+        self._core, self._model, self._device, self._properties = core, model, device, dict(properties)
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()  # shape -> (compiled model, idle requests)
+
+    @property
+    def shapes(self) -> List[tuple]:
+        """The shapes compiled now, least recently used first."""
+        return list(self._entries)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        compiled, idle = self._entry(tuple(batch.shape))
+        try:
+            request = idle.pop()  # list.pop/append are atomic: no lock around the run itself
+        except IndexError:
+            request = compiled.create_infer_request()
+        try:
+            request.infer({0: batch}, share_inputs=True)
+            return request.get_output_tensor(0).data.copy()  # the request reuses its output buffer
+        finally:
+            idle.append(request)
+
+    def _entry(self, shape: tuple) -> tuple:
+        with self._lock:
+            entry = self._entries.get(shape)
+            if entry is None:
+                model = self._model.clone()
+                model.reshape({0: list(shape)})
+                entry = self._entries[shape] = (self._core.compile_model(model, self._device, self._properties), [])
+                if self._capacity is not None and len(self._entries) > self._capacity:
+                    self._entries.popitem(last=False)
+            self._entries.move_to_end(shape)
+            return entry
 
 
 def _constant(value) -> Optional[np.ndarray]:
@@ -190,12 +251,18 @@ class OpenVINOQuantizer:
         model.validate_nodes_and_infer_types()
         return model
 
+    def _properties(self, precision: str) -> dict:
+        return {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_NUM_THREADS": self.threads}
+
     def compile(self, model, precision: str = "f32"):
-        return self._core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
-                                                        "PERFORMANCE_HINT": "LATENCY",
-                                                        "INFERENCE_NUM_THREADS": self.threads})
+        return self._core.compile_model(model, "CPU", self._properties(precision))
 
     def runner(self, model, precision: str = "f32"):
+        """One input per call, compiled as the OpenVINO backend runs it (the gate judges what runs): an INT8 model
+        at static shapes on an AMX int8 CPU (StaticShapes), else once at dynamic shapes."""
+        if needs_static_shapes() and has_fake_quantize(model):
+            return StaticShapes(self._core, model, "CPU", self._properties(precision)).infer
         compiled = self.compile(model, precision)
         request = compiled.create_infer_request()
 
