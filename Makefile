@@ -9,7 +9,8 @@ export HPI_TEST_MODELS := $(abspath $(MODELS))
 # A peer for the benchmark race test, in its own venv (RapidOCR pulls opencv-python, which clashes with ours)
 RAPIDOCR_VENV := .cache/peers/rapidocr-onnxruntime
 export HPI_TEST_RAPIDOCR_PYTHON := $(abspath $(RAPIDOCR_VENV))/bin/python
-# RapidOCR 3.x, the OCR pipeline race's peer (its wheel is fetched with the test models)
+# RapidOCR 3.x, the OCR pipeline race's peer and the recognition race's on the same ONNX file (its wheel is fetched
+# with the test models; OpenVINO as hpi's, for rapidocr3_openvino)
 RAPIDOCR3_VENV := .cache/peers/rapidocr-3.10
 export HPI_TEST_RAPIDOCR3_PYTHON := $(abspath $(RAPIDOCR3_VENV))/bin/python
 
@@ -35,7 +36,8 @@ $(RAPIDOCR_VENV)/.installed:
 
 $(RAPIDOCR3_VENV)/.installed:
 	test -x $(RAPIDOCR3_VENV)/bin/python || $(PYTHON) -m venv $(RAPIDOCR3_VENV)
-	$(RAPIDOCR3_VENV)/bin/python -m pip install --quiet --find-links .cache/wheels rapidocr==3.10.0 onnxruntime
+	$(RAPIDOCR3_VENV)/bin/python -m pip install --quiet --find-links .cache/wheels rapidocr==3.10.0 onnxruntime \
+		openvino==2026.4.1
 	touch $@
 
 # A real browser for the serving page's test: Debian's chromium and its driver (root and apt needed; without

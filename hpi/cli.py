@@ -445,7 +445,9 @@ def _add_benchmark(subparsers) -> None:
     parser.add_argument("--seconds", type=positive_float, default=2.0,
                         help="timing budget per candidate and batch size")
     parser.add_argument("--peer", action="append", default=[], metavar="SYSTEM=PYTHON",
-                        help="race a peer in its own environment: paddlex, rapidocr_openvino or rapidocr_onnxruntime "
+                        help="race a peer in its own environment: paddlex, rapidocr_openvino, rapidocr_onnxruntime "
+                             "(RapidOCR 1.x), rapidocr3_openvino or rapidocr3_onnxruntime (RapidOCR 3.x on the "
+                             "same ONNX file) "
                              "= that environment's python (repeatable; needs --dataset)")
     parser.add_argument("--race_system", action="append", default=[], metavar="NAME=HPI_CONFIG",
                         help="race another hpi configuration: a name, '=', and an hpi_config as JSON (repeatable)")

@@ -26,8 +26,10 @@ from .rows import ModelRace, RssTrace, Skipped, SystemRow
 from .spec import RaceSpec
 
 PEER_WORKER = Path(__file__).with_name("peer_worker.py")
-PEER_SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime")
-# RapidOCR runs its own bundled model, the upstream ONNX export of this one; it stands in only for this model.
+PEER_SYSTEMS = ("paddlex", "rapidocr_openvino", "rapidocr_onnxruntime", "rapidocr3_openvino",
+                "rapidocr3_onnxruntime")
+# RapidOCR 1.x runs its own bundled model, the upstream ONNX export of this one; it stands in only for this model.
+# RapidOCR 3.x (rapidocr3_*) runs the model dir's own inference.onnx, the very file hpi runs.
 RAPIDOCR_MODEL = "PP-OCRv4_mobile_rec"
 LATENCY_CHUNK = 10  # lines each system times in turn in the batch-1 pass
 
@@ -232,7 +234,11 @@ def make_systems(model_dir, device: str, peers: Dict[str, str], reduced: Optiona
         if name == "paddlex" and model_dir.paddle_program is None:
             skipped.append(Skipped(name, "PaddleX needs the Paddle model; this model dir has only ONNX"))
             continue
-        if name.startswith("rapidocr") and model_dir.model_name != RAPIDOCR_MODEL:
+        if name.startswith("rapidocr3_"):
+            if model_dir.onnx is None:
+                skipped.append(Skipped(name, "RapidOCR 3.x runs the model's inference.onnx; this model dir has none"))
+                continue
+        elif name.startswith("rapidocr") and model_dir.model_name != RAPIDOCR_MODEL:
             skipped.append(Skipped(name, f"RapidOCR bundles only {RAPIDOCR_MODEL}"))
             continue
         wanted.append((name, lambda name=name, python=python: PeerSystem(

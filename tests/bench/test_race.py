@@ -137,3 +137,26 @@ def test_race_against_a_real_rapidocr(dataset, model_dir, tmp_path):
     assert race_result["rss"]["lines"] == 24 and len(race_result["rss"]["samples"]) == 12
     table = (out / "table.md").read_text("utf-8")
     assert "| rapidocr_onnxruntime | rapidocr-onnxruntime 1.4.4 |" in table and "Targets:" in table
+
+
+RAPIDOCR3_PYTHON = os.environ.get("HPI_TEST_RAPIDOCR3_PYTHON", "")
+
+
+@needs_cpu_stack
+@pytest.mark.skipif(not RAPIDOCR3_PYTHON, reason="no RapidOCR 3.x venv (make peers)")
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_rapidocr3_runs_the_same_onnx_file_as_hpi(dataset, model_dir, engine):
+    """RapidOCR 3.x's recognizer on the model dir's own inference.onnx (and its dictionary), as a race peer."""
+    _, paths, _ = dataset
+    peer = PeerSystem(f"rapidocr3_{engine}", RAPIDOCR3_PYTHON, model_dir, "PP-OCRv4_mobile_rec")
+    hpi = HpiSystem("hpi", model_dir, "cpu", True, {"backend": "onnxruntime"})
+    try:
+        assert peer.version == f"rapidocr 3.10.0 {engine}"
+        texts, seconds = peer.run(paths, 4)
+        expected, _ = hpi.run(paths, 4)
+        assert seconds > 0 and len(texts) == len(paths)
+        # the same model file: the same text on these clean lines (RapidOCR pads each batch to its widest line)
+        assert sum(a == b for a, b in zip(texts, expected)) >= len(paths) - 1
+    finally:
+        peer.close()
+        hpi.close()
