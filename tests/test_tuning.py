@@ -77,3 +77,23 @@ def test_bf16_is_offered_only_on_a_cpu_with_bf16_and_judged_only_on_validation_d
     result = tune(model_dir, Device("cpu"), recognition_tuning_workload(model_dir, 4), rounds=1)
     bf16 = next(t for t in result.candidates if t.options.get("precision") == "bf16")
     assert "--val_data" in bf16.error and not bf16.kept and bf16.ms_per_input is None
+
+
+def test_the_workload_runs_predict_itself_on_the_candidate(v4_onnx_dir):
+    """Each candidate is timed on predict's own path: the same text as predict, and the padding its precision
+    gets in predict (64-px buckets in reduced precision), not the model alone on FP32 inputs."""
+    from hpi.tasks.text_recognition.predictor import REDUCED_PRECISION_WIDTH_MULTIPLE, REDUCED_PRECISIONS
+    from hpi.tasks.text_recognition.textlines import render_lines
+
+    model_dir = load_model_dir(v4_onnx_dir)
+    workload = recognition_tuning_workload(model_dir, 6)
+    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    images = [image for image, _ in render_lines(6, seed=0)]
+    assert workload.size == 6
+    assert workload.run(model._backend, False) == [text for text, _ in model.recognize(images, 8)]
+    assert TextRecognition.on_backend(model_dir, model._backend)._width_multiple == 1
+    reduced = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                              hpi_config={"backend": "openvino", "backend_config": {"precision": "bf16"}})
+    runs = reduced.config["precision"]  # bf16 where the CPU has it; OpenVINO says what it runs elsewhere
+    expected = REDUCED_PRECISION_WIDTH_MULTIPLE if runs in REDUCED_PRECISIONS else 1
+    assert TextRecognition.on_backend(model_dir, reduced._backend)._width_multiple == expected

@@ -34,11 +34,13 @@ from ..runtime.config import HPIConfig
 from ..runtime.device import parse_device, require_device
 from ..runtime.model_dir import ModelDir, load_model_dir
 from ..runtime.selector import load_backend
+from ..runtime.tuning import TuningWorkload
 
 logger = logging.getLogger(__name__)
 
 # High-performance mode works on windows of this many batches: read ahead together and grouped by input shape.
 WINDOW_BATCHES = 8
+TUNING_BATCH_SIZE = 8  # the batch size tuning runs predict at: the race's (hpi benchmark), a typical service's
 
 OnBadInput = Union[str, Callable[[InputError], None]]
 
@@ -91,6 +93,18 @@ class Predictor:
                                      tuning_workload=self.tuning_workload)
         self._loaded()
         logger.info("%s(%s) runs on %s: %s", self.task, self.model_name, self._backend.name, self.config)
+
+    @classmethod
+    def on_backend(cls, model_dir: ModelDir, backend) -> "Predictor":
+        """A high-performance-mode predictor around `backend`, already chosen and loaded (tuning times each
+        candidate this way: predict's own path, on that backend). Closing it closes the backend."""
+        self = cls.__new__(cls)
+        self.device, self.use_hpip, self.hpi_config = backend.device, True, HPIConfig()
+        self.model_dir, self.model_name = model_dir, model_dir.model_name
+        self._setup()
+        self._backend = backend
+        self._loaded()
+        return self
 
     # -- what a task fills in -------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -248,6 +262,18 @@ class Predictor:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def predict_workload(task: "type[Predictor]", model_dir: ModelDir, images: Sequence[np.ndarray],
+                     warmup: np.ndarray, key: Callable[[Any], Hashable],
+                     batch_size: int = TUNING_BATCH_SIZE) -> TuningWorkload:
+    """A TuningWorkload that runs `task`'s predict path (`values`, as predict batches) over `images` on the
+    backend being tuned; `key` maps a value to what must equal FP32's. `warmup`: an image outside the set."""
+    def run(backend, warm_up: bool) -> List[Hashable]:
+        predictor = task.on_backend(model_dir, backend)
+        return [key(value) for value in predictor.values([warmup] if warm_up else images, batch_size)]
+
+    return TuningWorkload(run=run, size=len(images))
 
 
 def check_batch_size(batch_size: Any) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...inputs import InputItem
 from ...runtime.tuning import TuningWorkload
-from ..pipeline import Predictor, checked_options
+from ..pipeline import Predictor, checked_options, predict_workload
 from .postprocess import DBPostProcess, DBSettings
 from .preprocess import DEFAULT_MAX_SIDE_LIMIT, LIMIT_TYPES, DetPreprocess
 from .result import TextDetResult
@@ -94,18 +94,17 @@ class TextDetection(Predictor):
         return self.values(images, batch_size, **options)
 
     def tuning_workload(self) -> TuningWorkload:
-        return detection_tuning_workload(self)
+        return detection_tuning_workload(self.model_dir)
 
 
-def detection_tuning_workload(predictor: TextDetection, pages: int = TUNING_PAGES) -> TuningWorkload:
-    """Rendered pages of text lines (bundled font, sizes from a phone photo to a small scan), preprocessed as
-    predict() does with the model's defaults; outputs agree when their DB boxes are identical."""
+def detection_tuning_workload(model_dir, pages: int = TUNING_PAGES) -> TuningWorkload:
+    """Rendered pages of text lines (bundled font, sizes from a phone photo to a small scan) through predict's own
+    path with the model's defaults; a candidate agrees on a page when its DB boxes are identical."""
     from ..text_recognition.textlines import render_lines
 
-    options = predictor.options()
     rng = np.random.default_rng(0)
     lines = iter(render_lines(pages * 12, seed=0))
-    inputs = []
+    images = []
     for index in range(pages):
         height, width = [(720, 540), (960, 720), (1280, 960), (640, 480)][index % 4]
         if index % 2:
@@ -120,11 +119,7 @@ def detection_tuning_workload(predictor: TextDetection, pages: int = TUNING_PAGE
             x = int(rng.integers(10, max(11, width - w - 10)))
             page[y:y + h, x:x + w] = line[:, :w]
             y += h + int(rng.integers(4, 30))
-        inputs.append(predictor.preprocess(page, options)[0][None])
-
-    def key(output: np.ndarray):
-        polys, _ = predictor.db(output[0], output.shape[-2:], options.thresh, options.box_thresh,
-                                options.unclip_ratio)
-        return tuple(np.asarray(polys).reshape(-1).tolist())
-
-    return TuningWorkload(inputs=inputs, key=key)
+        images.append(page)
+    blank = np.full((200, 3000, 3), 235, dtype=np.uint8)  # setup on a shape none of the pages has
+    return predict_workload(TextDetection, model_dir, images, warmup=blank,
+                            key=lambda value: tuple(np.asarray(value[0]).reshape(-1).tolist()))

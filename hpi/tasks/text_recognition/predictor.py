@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import ModelDirError
 from ...inputs import InputItem
 from ...runtime.tuning import TuningWorkload
-from ..pipeline import Predictor
+from ..pipeline import Predictor, predict_workload
 from .postprocess import CTCDecoder
 from .preprocess import pad_batch, rec_image_shape_from_config, resize_norm
 from .result import TextRecResult
@@ -69,12 +69,10 @@ class TextRecognition(Predictor):
 
 
 def recognition_tuning_workload(model_dir, lines: int = TUNING_LINES) -> TuningWorkload:
-    """Rendered text lines (bundled font) preprocessed exactly as predict() does, so widths are those of real
-    lines; outputs agree when their decoded text does."""
+    """Rendered text lines (bundled font; the widths of real lines) through predict's own path; a candidate
+    agrees on a line when its text does."""
     from .textlines import render_lines
 
-    shape = rec_image_shape_from_config(model_dir.config)
-    decoder = CTCDecoder(model_dir.section("PostProcess", "character_dict") or
-                         list("0123456789abcdefghijklmnopqrstuvwxyz"))
-    inputs = [resize_norm(image, shape)[None] for image, _ in render_lines(lines, seed=0)]
-    return TuningWorkload(inputs=inputs, key=lambda output: decoder(output)[0][0])
+    images = [image for image, _ in render_lines(lines, seed=0)]
+    blank = np.full((10, 1000, 3), 255, dtype=np.uint8)  # setup on 48x3200 (squashed): wider than any rendered line
+    return predict_workload(TextRecognition, model_dir, images, warmup=blank, key=lambda value: value[0])

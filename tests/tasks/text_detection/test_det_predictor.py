@@ -136,11 +136,10 @@ def test_newer_models_take_their_own_defaults(det_v5_onnx_dir, det_v6_small_dir,
             assert 8 <= len(result["dt_scores"]) <= 20, model_dir.name
 
 
-def test_tuning_workload_is_rendered_pages_judged_by_their_boxes(model):
+def test_tuning_workload_runs_predict_on_rendered_pages_judged_by_their_boxes(model):
     workload = model.tuning_workload()
-    assert len(workload.inputs) == 8
-    for batch in workload.inputs:
-        assert batch.dtype == np.float32 and batch.shape[:2] == (1, 3)
-        assert batch.shape[2] % 32 == 0 and batch.shape[3] % 32 == 0 and max(batch.shape[2:]) <= 960
-    keys = [workload.key(model.infer(batch)) for batch in workload.inputs[:2]]
-    assert all(len(key) >= 8 * 4 for key in keys)  # several text lines found on every page
+    assert workload.size == 8
+    keys = workload.run(model._backend, False)  # predict's own path, on the backend given
+    assert len(keys) == 8 and all(len(key) >= 8 * 4 for key in keys)  # several text lines found on every page
+    assert keys == workload.run(model._backend, False)  # the same boxes again: a key that can agree
+    assert len(workload.run(model._backend, True)) == 1  # the warm-up page, outside the set
