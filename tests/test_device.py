@@ -103,6 +103,7 @@ def test_cpu_capabilities_read_the_flags(tmp_path):
     sapphire.write_text("flags\t: avx512f avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16\n")
     assert cpu_capabilities(sapphire).to_dict() == {"int8_dot": True, "bf16": True, "amx": True, "flags": [
         "amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni"]}
+    assert cpu_capabilities(sapphire).amx_int8 and not cpu_capabilities(cascade_lake).amx_int8
     plain = tmp_path / "plain"
     plain.write_text("flags\t: fma avx avx2\n")
     assert not cpu_capabilities(plain).int8_dot and not cpu_capabilities(plain).bf16
