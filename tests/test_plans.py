@@ -105,9 +105,10 @@ def test_candidates_here_follow_this_class_plan():
         plan = plan_for(model, cpu_class().name, backend_orders())
         got = default_candidates(model, cpu)
         assert [c.backend for c in got] == [e["backend"] for e in plan.order]
-        for candidate in got:  # streams only where a backend takes them, never more than the CPUs here
-            assert ("num_streams" in candidate.options) == (candidate.backend in ("onnxruntime", "openvino"))
-            assert "batching" not in candidate.options  # no backend takes it yet: it stays data of the plan
+        for candidate in got:  # streams and batching only where a backend takes them
+            streams = candidate.backend in ("onnxruntime", "openvino")
+            assert ("num_streams" in candidate.options) == streams
+            assert candidate.options.get("batching") == (plan.batching if streams else None)
 
 
 def test_the_plan_is_reported_in_config(v4_onnx_dir, v4_paddle_dir):

@@ -42,6 +42,13 @@ def positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+# How predict groups a window's inputs for a backend with CPU streams (items_per_request); the CPU plans
+# (configs/cpu_plans.yaml) say which was measured faster on each CPU class.
+BATCHING = ("per_stream", "buckets")
+BATCHING_HELP = ("'per_stream' (each input its own request, spread over the streams) or 'buckets' (up to batch_size "
+                 "inputs of one shape per request)")
+
+
 def one_of(*allowed: Any) -> OptionCheck:
     check = lambda value: value in allowed  # noqa: E731
     check.allowed = allowed  # type: ignore[attr-defined]
@@ -234,9 +241,12 @@ class InferenceBackend(ABC):
 
     def items_per_request(self, batch_size: int) -> int:
         """How many items a caller should put in one batch, given the batch size asked for: with streams each
-        item is its own request (no padding, and measured faster than batches on CPU streams: ONNX Runtime 70 vs
-        62 lines/s on 400 lines), otherwise `batch_size`."""
-        return 1 if self.stream_count > 1 else batch_size
+        item is its own request (`batching` "per_stream", the default: measured faster than batches on CPU
+        streams, ONNX Runtime 70 vs 62 lines/s on 400 lines on a Zen 4), or with `batching` "buckets" up to
+        `batch_size` items of one shape per request; without streams, `batch_size`."""
+        if self.stream_count > 1 and self.options.get("batching", "per_stream") == "per_stream":
+            return 1
+        return batch_size
 
     def submit(self, batch: np.ndarray) -> "Future[np.ndarray]":
         """Start inference on one batch and return a future of its output.

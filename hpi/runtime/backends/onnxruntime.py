@@ -15,7 +15,7 @@ from ..._deps import require
 from ..._logging import onnxruntime_severity
 from ..device import Device
 from ..model_dir import Profile
-from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
+from .base import BATCHING, BATCHING_HELP, DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class ONNXRuntimeBackend(InferenceBackend):
         "trt_engine_cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
         "dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # for the tensorrt execution provider
         "num_streams": (positive_int, "a positive integer: sessions run in parallel on the CPU, threads split among them"),
+        "batching": (one_of(*BATCHING), BATCHING_HELP),
     }
 
     @classmethod
@@ -60,6 +61,7 @@ class ONNXRuntimeBackend(InferenceBackend):
         options["execution_provider"] = "cuda" if device.kind == "gpu" else "cpu"
         if device.kind == "cpu":
             options["num_streams"] = 2 if threads >= 2 else 1  # measured on 2 cores; more is not measured yet
+            options["batching"] = "per_stream"
         return options
 
     def _providers(self) -> List:

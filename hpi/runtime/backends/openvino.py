@@ -9,7 +9,7 @@ import numpy as np
 from ..._deps import require
 from ..._logging import openvino_log_level
 from ..device import Device
-from .base import InferenceBackend, one_of, positive_int
+from .base import BATCHING, BATCHING_HELP, InferenceBackend, one_of, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class OpenVINOBackend(InferenceBackend):
         "performance_hint": (one_of("latency", "throughput"), "'latency' or 'throughput'"),
         "num_streams": (positive_int, "a positive integer: requests run in parallel on the CPU, threads split "
                                       "among them (batches of a window; a lone batch uses all threads)"),
+        "batching": (one_of(*BATCHING), BATCHING_HELP),
         "cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
         "shape_cache_capacity": (non_negative_int, "how many prepared entries the CPU plugin keeps per compilation "
                                                    "(CPU_RUNTIME_CACHE_CAPACITY; 0: none)"),
@@ -57,7 +58,8 @@ class OpenVINOBackend(InferenceBackend):
         # fp32 on purpose: OpenVINO would silently pick bf16 on CPUs that have it, changing some outputs.
         threads = cls.default_threads()
         return {"cpu_num_threads": threads, "precision": "fp32", "performance_hint": "latency",
-                "num_streams": 2 if threads >= 2 else 1, "shape_cache_capacity": DEFAULT_SHAPE_CACHE_CAPACITY}
+                "num_streams": 2 if threads >= 2 else 1, "batching": "per_stream",
+                "shape_cache_capacity": DEFAULT_SHAPE_CACHE_CAPACITY}
 
     def _load_impl(self) -> None:
         ov = require("openvino")

@@ -24,6 +24,25 @@ def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden
     assert abs(accuracy - paddlex_accuracy) <= 0.003
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bucket_batching_runs_equal_widths_together_and_keeps_every_text(backend, v4_onnx_dir, lines):
+    """batching="buckets" (a CPU plan's alternative to one line per stream request): lines of one padded width go
+    in one request of up to batch_size, and each line's text is what it is alone."""
+    paths, _ = lines
+    alone = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": backend})
+    buckets = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                              hpi_config={"backend": backend, "backend_config": {"batching": "buckets"}})
+    assert alone.config["batching"] == "per_stream" and buckets.config["batching"] == "buckets"
+    assert alone._backend.items_per_request(8) == (1 if alone._backend.stream_count > 1 else 8)
+    assert buckets._backend.items_per_request(8) == 8
+    batches = []
+    submit = buckets._backend.submit_batches
+    buckets._backend.submit_batches = lambda many: batches.extend(many) or submit(many)
+    expected = [r["rec_text"] for r in alone.predict(paths, batch_size=1)]
+    assert [r["rec_text"] for r in buckets.predict(paths, batch_size=8)] == expected
+    assert max(len(batch) for batch in batches) > 1 and len(batches) < len(paths)  # some lines ran together
+
+
 def test_default_choice_on_the_cpu_is_its_class_plan(v4_onnx_dir):
     """The first backend of this CPU class's plan (configs/cpu_plans.yaml), in FP32."""
     from hpi.runtime.device import Device
