@@ -54,7 +54,7 @@ run: models
 		--use_hpip --device cpu --batch_size 8 --save_path output/run
 
 test: models peers browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest tests  # its header names the CPU, its class and flags: capability tests run or skip by them
 
 clean:
 	rm -rf $(VENV) .cache output

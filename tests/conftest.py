@@ -9,6 +9,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import DATA, REPO  # noqa: E402
 
+# Flags that change what runs and how fast (CPU classes, bf16, VNNI/AMX INT8): printed at the start of every run
+_REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+                   "amx_bf16", "amx_int8", "sve", "asimd")
+
+
+def pytest_report_header(config):
+    """The CPU the suite ran on: capability-dependent tests run or skip by these flags."""
+    from hpi.runtime.device import cpu_class, cpuinfo_flags
+
+    here = cpu_class()
+    flags = sorted(cpuinfo_flags() & set(_REPORTED_FLAGS))
+    return [f"cpu: {here.model} ({here.machine}), class {here.name}, flags: {' '.join(flags) or 'none of note'}"]
+
 
 @pytest.fixture(scope="session")
 def models_root() -> Path:

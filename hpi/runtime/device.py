@@ -152,14 +152,7 @@ class CPUCapabilities:
 
 def cpu_capabilities(cpuinfo: Path = Path("/proc/cpuinfo")) -> CPUCapabilities:
     """From the first processor's flags (Linux x86); on other systems, nothing is claimed."""
-    flags: set = set()
-    try:
-        for line in cpuinfo.read_text(encoding="ascii", errors="replace").splitlines():
-            if line.startswith(("flags", "Features")):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
+    flags = cpuinfo_flags(cpuinfo)
     found = tuple(sorted(f for f in flags if f in _INT8_FLAGS + _BF16_FLAGS + ("amx_tile",)))
     return CPUCapabilities(int8_dot=any(f in flags for f in _INT8_FLAGS), bf16=any(f in flags for f in _BF16_FLAGS),
                            amx="amx_tile" in flags, flags=found)
