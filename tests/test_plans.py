@@ -45,6 +45,9 @@ def test_plan_data_is_complete():
                 assert {"cpu", "flags", "date", "factor", "versus", "accuracy"} <= set(measured), offer
     named = {entry["plan"] for entry in orders["models"].values() if "plan" in entry}
     assert named <= set(table["plans"])
+    for klass, settings in (table.get("process") or {}).items():  # process-wide settings are measured too
+        assert klass in table["classes"] and settings["onednn_primitive_cache"] > 0
+        assert {"cpu", "flags", "date", "figures"} <= set(table["measurements"][settings["measurement"]])
 
 
 @pytest.mark.parametrize("sample", sorted(p.name for p in CPUINFO.glob("x86_*.txt")))
@@ -105,10 +108,46 @@ def test_candidates_here_follow_this_class_plan():
         plan = plan_for(model, cpu_class().name, backend_orders())
         got = default_candidates(model, cpu)
         assert [c.backend for c in got] == [e["backend"] for e in plan.order]
-        for candidate in got:  # streams and batching only where a backend takes them
+        cache = plans.process_settings(cpu_class().name).onednn_primitive_cache
+        for candidate in got:  # streams and batching only where a backend takes them; oneDNN's cache: OpenVINO
             streams = candidate.backend in ("onnxruntime", "openvino")
             assert ("num_streams" in candidate.options) == streams
             assert candidate.options.get("batching") == (plan.batching if streams else None)
+            assert candidate.options.get("onednn_primitive_cache") == (cache if candidate.backend == "openvino"
+                                                                       else None)
+
+
+def test_process_settings_follow_the_class_or_the_nearest_measured_one():
+    table = plan_table()
+    for klass in X86_CLASSES + ARM_CLASSES:
+        settings = plans.process_settings(klass)
+        own = (table.get("process") or {}).get(klass)
+        if own:
+            assert (settings.from_class, settings.onednn_primitive_cache) == (klass, own["onednn_primitive_cache"])
+        elif settings.from_class is not None:  # a nearer class's, never across x86 and ARM
+            assert settings.from_class in table["classes"][klass]["nearest"] and settings.from_class[:3] == klass[:3]
+        else:
+            assert settings.onednn_primitive_cache is None  # the library's own default
+
+
+def test_onednn_kernel_cache_is_set_at_the_first_compilation_and_the_user_wins(monkeypatch, caplog):
+    """oneDNN reads ONEDNN_PRIMITIVE_CACHE_CAPACITY once, at OpenVINO's first compilation in the process: hpi sets
+    it then unless the user did, and says so when a later model asks for another value."""
+    from hpi.runtime.backends import openvino as ov_backend
+
+    variable = ov_backend.ONEDNN_CACHE_VARIABLE
+    monkeypatch.setattr(ov_backend, "_process_cache", {})
+    monkeypatch.delenv(variable, raising=False)
+    assert ov_backend.use_primitive_cache(8192) == 8192 and ov_backend.os.environ[variable] == "8192"
+    with caplog.at_level(logging.INFO, logger="hpi"):
+        assert ov_backend.use_primitive_cache(100) == 8192  # decided by the first compilation
+    assert "stays at 8192" in caplog.text and "not the 100 asked for" in caplog.text
+    monkeypatch.setattr(ov_backend, "_process_cache", {})
+    monkeypatch.setenv(variable, "2048")  # the user's
+    assert ov_backend.use_primitive_cache(8192) == 2048 and ov_backend.os.environ[variable] == "2048"
+    monkeypatch.setattr(ov_backend, "_process_cache", {})
+    monkeypatch.delenv(variable)
+    assert ov_backend.use_primitive_cache(None) is None and variable not in ov_backend.os.environ
 
 
 def test_the_plan_is_reported_in_config(v4_onnx_dir, v4_paddle_dir):

@@ -16,7 +16,7 @@ import yaml
 from .._deps import is_installed
 from .device import Device, cpu_class, cpu_quota
 from .model_dir import ModelDir
-from .plans import Plan, announce, plan_for
+from .plans import Plan, announce, plan_for, process_settings
 
 # The x86 class whose plans the catalog shows on a machine that is not x86: AVX2 + FMA, what every x86-64 server
 # since 2013 (Haswell, and AMD since 2015) has.
@@ -68,12 +68,14 @@ def default_candidates(model_name: Optional[str], device: Device) -> List[Candid
 
 
 def plan_options(backend: str, plan: Plan) -> Dict[str, Any]:
-    """The plan's streams and batching, as options of the backends that take them (streams capped at the CPUs
-    this process has: the plan's 2 streams were measured on 2 cores)."""
+    """The plan's streams and batching, and its class's process-wide oneDNN kernel cache, as options of the
+    backends that take them (streams capped at the CPUs this process has: the plan's 2 were measured on 2 cores)."""
     from .backends import get_backend_class
 
-    values = {"num_streams": max(1, min(plan.num_streams, cpu_quota())), "batching": plan.batching}
-    return {key: value for key, value in values.items() if key in get_backend_class(backend).option_checks}
+    values = {"num_streams": max(1, min(plan.num_streams, cpu_quota())), "batching": plan.batching,
+              "onednn_primitive_cache": process_settings(plan.cpu_class).onednn_primitive_cache}
+    return {key: value for key, value in values.items()
+            if value is not None and key in get_backend_class(backend).option_checks}
 
 
 def plan_report(model_name: Optional[str], device: Device, hpi_config) -> Dict[str, Any]:
@@ -83,7 +85,8 @@ def plan_report(model_name: Optional[str], device: Device, hpi_config) -> Dict[s
     if plan is None:
         return {}
     chose = hpi_config.backend is None and hpi_config.auto_config != "tune"
-    return {"plan": {**plan.to_dict(), "cpu": cpu_class().model, "chose_backend": chose}}
+    return {"plan": {**plan.to_dict(), "cpu": cpu_class().model, "chose_backend": chose,
+                     "process": process_settings(plan.cpu_class).to_dict()}}
 
 
 def class_orders(model_name: Optional[str]) -> Dict[str, List[dict]]:

@@ -131,6 +131,32 @@ def _offer(entry: dict, measurement: dict) -> Offer:
                  measurement["cpu"], str(measurement["date"]))
 
 
+@dataclass(frozen=True)
+class ProcessSettings:
+    """What a CPU class sets once for the whole process (every model in it shares them), from the class's own entry
+    in cpu_plans.yaml `process` or the nearest class that has one."""
+
+    onednn_primitive_cache: Optional[int]  # ONEDNN_PRIMITIVE_CACHE_CAPACITY; None: the library's own (1024)
+    from_class: Optional[str]  # whose measurement it is (another class's on a fallback)
+    measurement: Optional[dict]
+
+    def to_dict(self) -> dict:
+        measured = self.measurement or {}
+        return {"onednn_primitive_cache": self.onednn_primitive_cache, "from_class": self.from_class,
+                "measured_on": measured.get("cpu"), "date": measured.get("date")}
+
+
+def process_settings(cpu_class: str) -> ProcessSettings:
+    table = plan_table()
+    settings = table.get("process") or {}
+    for klass in (cpu_class, *table["classes"][cpu_class]["nearest"]):
+        if klass in settings:
+            entry = settings[klass]
+            return ProcessSettings(entry.get("onednn_primitive_cache"), klass,
+                                   table["measurements"].get(entry.get("measurement")))
+    return ProcessSettings(None, None, None)
+
+
 def announce(plan: Plan) -> None:
     """Log at INFO, once per process for each plan group and CPU class, that the plan is another class's."""
     if plan.fallback_from is None:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict
+import os
+import threading
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -24,6 +26,31 @@ DEFAULT_SHAPE_CACHE_CAPACITY = 64
 INT8_STATIC_SHAPES = 32
 
 
+ONEDNN_CACHE_VARIABLE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+_first_compile = threading.Lock()
+_process_cache: Dict[str, Optional[int]] = {}  # "capacity": what this process's oneDNN kernel cache was given
+
+
+def use_primitive_cache(wanted: Optional[int]) -> Optional[int]:
+    """oneDNN's kernel cache (ONEDNN_PRIMITIVE_CACHE_CAPACITY) for this process, as this CPU class's plan says
+    (configs/cpu_plans.yaml `process`). oneDNN reads the variable at OpenVINO's first CPU compilation in the
+    process and never again, so it is set then, unless the user set it: theirs wins. Returns the capacity in
+    force (None: the library's own, 1024). Call it before every compilation; the first call decides."""
+    with _first_compile:
+        if "capacity" not in _process_cache:
+            given = os.environ.get(ONEDNN_CACHE_VARIABLE)
+            if given is None and wanted is not None:
+                os.environ[ONEDNN_CACHE_VARIABLE] = given = str(wanted)
+            _process_cache["capacity"] = int(given) if given and given.isdigit() else None
+        capacity = _process_cache["capacity"]
+    if wanted is not None and capacity != wanted:
+        logger.info("openvino: oneDNN's kernel cache stays at %s for this process (%s; set before its first "
+                    "compilation), not the %s asked for", capacity or "its default",
+                    f"{ONEDNN_CACHE_VARIABLE}={os.environ.get(ONEDNN_CACHE_VARIABLE)}" if
+                    os.environ.get(ONEDNN_CACHE_VARIABLE) else "unset", wanted)
+    return capacity
+
+
 def non_negative_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -39,6 +66,7 @@ class OpenVINOBackend(InferenceBackend):
     framework = "openvino"
     device_kinds = ("cpu",)
     _static = None  # the INT8 model per input shape, on an AMX int8 CPU
+    _primitive_cache: Optional[int] = None  # oneDNN's kernel cache in force for the process (None: its default)
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
         "precision": (one_of("fp32", "bf16", "fp16", "int8"), "'fp32', 'bf16', 'fp16' or 'int8' (a gated model made "
@@ -50,6 +78,9 @@ class OpenVINOBackend(InferenceBackend):
         "cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
         "shape_cache_capacity": (non_negative_int, "how many prepared entries the CPU plugin keeps per compilation "
                                                    "(CPU_RUNTIME_CACHE_CAPACITY; 0: none)"),
+        "onednn_primitive_cache": (positive_int, "oneDNN's kernel cache for the whole process "
+                                                 "(ONEDNN_PRIMITIVE_CACHE_CAPACITY), set before its first compilation; "
+                                                 "the CPU class's plan gives it"),
         "device": (one_of("CPU", "GPU"), "'CPU', or 'GPU' for an Intel GPU that OpenVINO sees"),
     }
 
@@ -82,6 +113,8 @@ class OpenVINOBackend(InferenceBackend):
             core.set_property({"CACHE_DIR": self.options["cache_dir"]})
         model = core.read_model(str(self.model_path()))
         target = self.options.get("device", "CPU")
+        if target == "CPU":
+            self._primitive_cache = use_primitive_cache(self.options.get("onednn_primitive_cache"))
         if target == "GPU":  # CPU-only properties do not apply to an Intel GPU
             properties.pop("INFERENCE_NUM_THREADS")
         elif "shape_cache_capacity" in self.options:
@@ -158,6 +191,8 @@ class OpenVINOBackend(InferenceBackend):
             if self._actual_precision == "int8":
                 config["float_layers_precision"] = self._float_precision
                 config["static_shapes"] = self._static is not None
+            if self.options.get("device", "CPU") == "CPU":  # in force for the process: the first compilation's
+                config["onednn_primitive_cache"] = self._primitive_cache or "default"
         return config
 
 
