@@ -136,7 +136,8 @@ def markdown(result: BenchmarkResult) -> str:
     machine = result.machine
     versions = ", ".join(f"{k} {v}" for k, v in machine.versions.items())
     peaks = ", ".join(f"{t} threads: {p} GFLOP/s" for t, p in result.peak_gflops.items() if p)
-    parts = [f"Machine: {machine.cpu} ({machine.machine}), device {machine.device}, Python "
+    cpu_class = f", class {machine.cpu_class} ({' '.join(machine.cpu_flags)})" if machine.cpu_class else ""
+    parts = [f"Machine: {machine.cpu} ({machine.machine}){cpu_class}, device {machine.device}, Python "
              f"{machine.python}; {versions}.", f"Measured float32 matmul peak: {peaks or 'n/a'}.", "",
              "Model inference time for one 1x3x48x320 input (batch size 1), median:", "", *seed_table(result), "",
              "Every candidate (model rows: one Nx3x48x320 input; end-to-end rows: image files to text, latency per "

@@ -45,6 +45,8 @@ class MachineInfo(_Row):
     python: str
     device: str
     versions: Dict[str, str]
+    cpu_class: str = ""  # hpi.runtime.device.cpu_class(): the figures hold for this class of CPU
+    cpu_flags: List[str] = field(default_factory=list)  # the flags that decided the class
 
 
 @dataclass

@@ -24,7 +24,7 @@ from ..errors import HPIError
 from ..runtime.backends import get_backend_class
 from ..runtime.candidates import Candidate
 from ..runtime.config import HPIConfig
-from ..runtime.device import Device, cpu_quota
+from ..runtime.device import Device, cpu_class, cpu_quota
 from ..runtime.model_dir import ModelDir
 from ..runtime.selector import load_backend
 from ..runtime.tuning import tuning_candidates
@@ -170,8 +170,9 @@ def time_end_to_end(model_dir: ModelDir, device: Device, contender: Contender, p
 def machine_info(device: Device) -> MachineInfo:
     versions = library_versions(("hpi-runtime", "openvino", "onnxruntime", "paddlepaddle", "numpy",
                                  "opencv-python-headless"))
+    here = cpu_class()
     return MachineInfo(cpu=cpu_model(), machine=platform.machine(), python=platform.python_version(),
-                       device=str(device), versions=versions)
+                       device=str(device), versions=versions, cpu_class=here.name, cpu_flags=list(here.flags))
 
 
 def model_rows(spec: BenchmarkSpec, model_dir: ModelDir, threads: int, plan: List[Contender],

@@ -45,7 +45,7 @@ def hint_faster_precision(model_name: Optional[str], device: Device, hpi_config:
         if model_name in _hinted:
             return
         _hinted.add(model_name)
-    logger.info("%s runs %s fp32 (PaddleX's exact output); this CPU runs %s natively: %s %s measured %s faster than "
+    logger.info("%s runs %s fp32 (PaddleX's text); this CPU runs %s natively: %s %s measured %s faster than "
                 "%s on %s (%s), accuracy %s. To use it: %s", model_name, running_backend, offer.precision,
                 offer.backend, offer.precision, offer.factor, offer.versus, offer.measured_on, offer.date,
                 offer.accuracy, offer.hpi_config_line)
