@@ -169,7 +169,14 @@ def make_system(name, model_dir, model_name, models=None):
         return RapidOCRPipeline(models)
     if name.startswith("rapidocr3_"):
         return RapidOCR3(name[len("rapidocr3_"):], model_dir)
-    return RapidOCR(name)
+    try:
+        return RapidOCR(name)
+    except ImportError:  # an environment with RapidOCR 3.x (package `rapidocr`) and not 1.x: the same engine there
+        import importlib.util
+
+        if importlib.util.find_spec("rapidocr") is None:
+            raise
+        return RapidOCR3(name[len("rapidocr_"):], model_dir)
 
 
 def serve(system, out):

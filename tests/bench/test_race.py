@@ -160,3 +160,14 @@ def test_rapidocr3_runs_the_same_onnx_file_as_hpi(dataset, model_dir, engine):
     finally:
         peer.close()
         hpi.close()
+
+
+@needs_cpu_stack
+@pytest.mark.skipif(not RAPIDOCR3_PYTHON, reason="no RapidOCR 3.x venv (make peers)")
+def test_the_rapidocr_names_run_rapidocr3_where_only_it_is_installed(model_dir):
+    """`--peer rapidocr_openvino=PY` with a RapidOCR 3.x environment (no 1.x package) races 3.x's OpenVINO engine."""
+    peer = PeerSystem("rapidocr_openvino", RAPIDOCR3_PYTHON, model_dir, "PP-OCRv4_mobile_rec")
+    try:
+        assert peer.version == "rapidocr 3.10.0 openvino"
+    finally:
+        peer.close()
