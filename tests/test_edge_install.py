@@ -11,6 +11,8 @@ from capabilities import HAS_PADDLE
 from helpers import DATA, REPO
 
 from hpi._deps import is_installed
+from hpi.runtime.candidates import default_candidates
+from hpi.runtime.device import Device
 
 
 def clean_source_copy(tmp_path):
@@ -39,7 +41,8 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["res"]["rec_text"] == "Hello World 2026"
-    assert "backend: onnxruntime" in run.stderr
+    first = default_candidates("PP-OCRv4_mobile_rec", Device("cpu"))[0].backend  # this CPU class's plan
+    assert f"backend: {first}" in run.stderr
     assert (tmp_path / "out" / "hello_world_res.png").stat().st_size > 0
     # the whole OCR pipeline, as a new user runs it on a receipt: detection, orientation, recognition, no Paddle
     models = v4_onnx_dir.parent
