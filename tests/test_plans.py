@@ -33,7 +33,9 @@ def test_plan_data_is_complete():
     for group, per_class in table["plans"].items():
         for klass, plan in per_class.items():
             assert klass in table["classes"] and plan["order"] in orders["orders"], (group, klass)
-            assert plan.get("batching", table["defaults"]["batching"]) in ("per_stream", "buckets")
+            batching = plan.get("batching", table["defaults"]["batching"])
+            modes = set(batching.values()) if isinstance(batching, dict) else {batching}
+            assert modes <= {"per_stream", "buckets"}, (group, klass)
             assert plan["source"] in ("measured", "inferred"), (group, klass)
             if plan["source"] == "inferred":
                 assert plan["reason"], (group, klass)
@@ -120,7 +122,7 @@ def test_candidates_here_follow_this_class_plan():
         for candidate in got:  # streams and batching only where a backend takes them; oneDNN's cache: OpenVINO
             streams = candidate.backend in ("onnxruntime", "openvino")
             assert ("num_streams" in candidate.options) == streams
-            assert candidate.options.get("batching") == (plan.batching if streams else None)
+            assert candidate.options.get("batching") == (plan.batching_for(candidate.backend) if streams else None)
             assert candidate.options.get("onednn_primitive_cache") == (cache if candidate.backend == "openvino"
                                                                        else None)
 
@@ -162,7 +164,8 @@ def test_the_plan_is_reported_in_config(v4_onnx_dir, v4_paddle_dir):
     model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
     plan = model.config["plan"]
     assert (plan["cpu_class"], plan["cpu"]) == (cpu_class().name, cpu_class().model)
-    assert plan["source"] in ("measured", "inferred") and plan["batching"] == "per_stream" and plan["chose_backend"]
+    assert plan["source"] in ("measured", "inferred") and plan["chose_backend"]
+    assert model.config["batching"] == plan["batching"].get(model.backend, plan["batching"]["*"])
     assert model.backend == plan["order"][0]["backend"]
     assert {"measured_on", "date", "fallback_from", "num_streams", "offer"} <= set(plan)
     named = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "onnxruntime"})

@@ -72,7 +72,7 @@ def plan_options(backend: str, plan: Plan) -> Dict[str, Any]:
     backends that take them (streams capped at the CPUs this process has: the plan's 2 were measured on 2 cores)."""
     from .backends import get_backend_class
 
-    values = {"num_streams": max(1, min(plan.num_streams, cpu_quota())), "batching": plan.batching,
+    values = {"num_streams": max(1, min(plan.num_streams, cpu_quota())), "batching": plan.batching_for(backend),
               "onednn_primitive_cache": process_settings(plan.cpu_class).onednn_primitive_cache}
     return {key: value for key, value in values.items()
             if value is not None and key in get_backend_class(backend).option_checks}

@@ -64,9 +64,12 @@ class Plan:
     reason: Optional[str]  # why, for anything not measured
     measurement: Optional[dict]  # the `measurements` entry: cpu, flags, date, models, figures
     num_streams: int
-    batching: str  # per_stream or buckets
+    batching: Dict[str, str]  # backend -> per_stream or buckets; "*": every other backend
     offers: Tuple[Offer, ...] = ()
     model: Optional[str] = None
+
+    def batching_for(self, backend: str) -> str:
+        return self.batching.get(backend, self.batching["*"])
 
     @property
     def basis(self) -> str:
@@ -101,7 +104,7 @@ def plan_for(model_name: Optional[str], cpu_class: str, orders: Dict[str, Any]) 
     if own.get(device_class):
         return Plan(cpu_class, None, None, tuple(own[device_class]), own.get("source", "paddlex"),
                     f"{model_name}'s own order ({own.get('source', 'paddlex')}), the same on every "
-                    f"{device_class} class", None, defaults["num_streams"], defaults["batching"], model=model_name)
+                    f"{device_class} class", None, defaults["num_streams"], _batching(None), model=model_name)
     group = table["plans"].get(own.get("plan")) or {}
     for klass in (cpu_class, *table["classes"][cpu_class]["nearest"]):
         if klass in group:
@@ -109,7 +112,7 @@ def plan_for(model_name: Optional[str], cpu_class: str, orders: Dict[str, Any]) 
     reason = (f"no plan for {model_name or 'this model'} on {cpu_class} or a class near it: "
               f"{device_class}'s default order (backend_defaults.yaml)")
     return Plan(cpu_class, None, None, tuple(orders["default"][device_class]), "inferred", reason, None,
-                defaults["num_streams"], defaults["batching"], model=model_name)
+                defaults["num_streams"], _batching(None), model=model_name)
 
 
 def _class_plan(model_name: Optional[str], cpu_class: str, plan_class: str, group: str, entry: dict,
@@ -121,7 +124,15 @@ def _class_plan(model_name: Optional[str], cpu_class: str, plan_class: str, grou
                    if o["precision"] in native)
     return Plan(cpu_class, plan_class, group, tuple(orders["orders"][entry["order"]]), entry["source"],
                 entry.get("reason"), measurement, entry.get("num_streams", table["defaults"]["num_streams"]),
-                entry.get("batching", table["defaults"]["batching"]), offers, model_name)
+                _batching(entry.get("batching")), offers, model_name)
+
+
+def _batching(given) -> Dict[str, str]:
+    """A plan's `batching`: one mode for every backend, or a mode per backend (the default for the others)."""
+    default = plan_table()["defaults"]["batching"]
+    if isinstance(given, str):
+        return {"*": given}
+    return {"*": default, **(given or {})}
 
 
 def _offer(entry: dict, measurement: dict) -> Offer:

@@ -29,7 +29,8 @@ def test_bucket_batching_runs_equal_widths_together_and_keeps_every_text(backend
     """batching="buckets" (a CPU plan's alternative to one line per stream request): lines of one padded width go
     in one request of up to batch_size, and each line's text is what it is alone."""
     paths, _ = lines
-    alone = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": backend})
+    alone = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                            hpi_config={"backend": backend, "backend_config": {"batching": "per_stream"}})
     buckets = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
                               hpi_config={"backend": backend, "backend_config": {"batching": "buckets"}})
     assert alone.config["batching"] == "per_stream" and buckets.config["batching"] == "buckets"
