@@ -78,6 +78,17 @@ def plan_options(backend: str, plan: Plan) -> Dict[str, Any]:
             if value is not None and key in get_backend_class(backend).option_checks}
 
 
+def with_output(candidate: Candidate, output: str) -> Candidate:
+    """The candidate asked to return `output` ("top1") where its backend can reduce the output in the model (an
+    `output` option); other backends return it whole, and the task reads either."""
+    from .backends import get_backend_class
+
+    if output == "full" or "output" not in get_backend_class(candidate.backend).option_checks \
+            or "output" in candidate.options:
+        return candidate
+    return Candidate(candidate.backend, {**candidate.options, "output": output})
+
+
 def plan_report(model_name: Optional[str], device: Device, hpi_config) -> Dict[str, Any]:
     """{"plan": ...} for a predictor's config in high-performance mode on the CPU: the plan of this CPU's class,
     this CPU, and whether the plan's order chose the backend (not hpi_config.backend or a tuned winner)."""

@@ -11,7 +11,7 @@ import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .backends import InferenceBackend, get_backend_class
-from .candidates import Candidate, default_candidates, runnable_here
+from .candidates import Candidate, default_candidates, runnable_here, with_output
 from .config import HPIConfig, backend_options
 from .device import Device, require_device
 from .fast_path import hint_faster_precision
@@ -67,7 +67,7 @@ def normal_mode_options(hpi_config: HPIConfig) -> Tuple[Dict[str, Any], List[str
 
 
 def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config: HPIConfig,
-                 tuning_workload: Optional[Callable[[], Any]] = None) -> InferenceBackend:
+                 tuning_workload: Optional[Callable[[], Any]] = None, output: str = "full") -> InferenceBackend:
     """The first candidate that loads; NoBackendAvailableError lists every candidate's reason otherwise.
     `tuning_workload` makes the task's TuningWorkload when auto_config='tune' has no cached winner."""
     require_device(device)  # a GPU asked for and not here fails now, in either mode, rather than run elsewhere
@@ -84,6 +84,7 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
         model_dir = _with_onnx(model_dir, device, hpi_config, candidates)
         if hpi_config.auto_config == "tune" and hpi_config.backend is None:
             candidates = _tuned_first(model_dir, device, hpi_config, candidates, tuning_workload)
+        candidates = [with_output(c, output) for c in candidates]
 
     reasons = []
     for candidate in candidates:

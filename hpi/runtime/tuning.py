@@ -28,7 +28,7 @@ from typing import Any, Callable, Hashable, List, Optional
 from .._env import cpu_model, library_versions
 from .._fs import atomic_write, sha256_files
 from .backends import get_backend_class
-from .candidates import Candidate, default_candidates, runnable_here
+from .candidates import Candidate, default_candidates, runnable_here, with_output
 from .device import Device, cpu_quota, require_device
 from ..errors import HPIError
 from .model_dir import ModelDir
@@ -48,6 +48,7 @@ class TuningWorkload:
 
     run: Callable[[Any, bool], List[Hashable]]
     size: int
+    output: str = "full"  # what of the model's output the task reads: backends are loaded as predict loads them
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -187,7 +188,8 @@ def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: 
             timings.append(timing)
             continue
         try:
-            with get_backend_class(candidate.backend)(model_dir, device, candidate.options) as backend:
+            loaded = with_output(candidate, workload.output)
+            with get_backend_class(candidate.backend)(model_dir, device, loaded.options) as backend:
                 workload.run(backend, True)  # one-time setup, not counted
                 start = time.perf_counter()
                 keys = workload.run(backend, False)  # predict's own path: every shape new to the runtime

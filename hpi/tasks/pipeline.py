@@ -73,6 +73,9 @@ class Predictor:
     # True when collate pads inputs of different shapes into one batch as PaddleX does (normal mode then batches
     # consecutive inputs whatever their shapes); False splits a batch by shape.
     collate_pads: ClassVar[bool] = False
+    # What of the model's output postprocess reads: "full", or "top1" (the top-1 value and index over the last
+    # axis, [..., 2]), which backends that can compute it in the model return instead (others return it whole)
+    output: ClassVar[str] = "full"
 
     def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
                  use_hpip: bool = False, hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
@@ -90,7 +93,7 @@ class Predictor:
         self.model_name = model_name or self.model_dir.model_name
         self._setup()
         self._backend = load_backend(self.model_dir, self.device, use_hpip, self.hpi_config,
-                                     tuning_workload=self.tuning_workload)
+                                     tuning_workload=self.tuning_workload, output=self.output if use_hpip else "full")
         self._loaded()
         logger.info("%s(%s) runs on %s: %s", self.task, self.model_name, self._backend.name, self.config)
 
@@ -273,7 +276,7 @@ def predict_workload(task: "type[Predictor]", model_dir: ModelDir, images: Seque
         predictor = task.on_backend(model_dir, backend)
         return [key(value) for value in predictor.values([warmup] if warm_up else images, batch_size)]
 
-    return TuningWorkload(run=run, size=len(images))
+    return TuningWorkload(run=run, size=len(images), output=task.output)
 
 
 def check_batch_size(batch_size: Any) -> None:

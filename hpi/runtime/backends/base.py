@@ -45,6 +45,9 @@ def positive_int(value: Any) -> bool:
 # How predict groups a window's inputs for a backend with CPU streams (items_per_request); the CPU plans
 # (configs/cpu_plans.yaml) say which was measured faster on each CPU class.
 BATCHING = ("per_stream", "buckets")
+# What a backend returns of the model's output: all of it, or (where a task needs no more and the backend can
+# compute it in the model) the top-1 value and index over the last axis, packed as [..., 2]
+OUTPUTS = ("full", "top1")
 BATCHING_HELP = ("'per_stream' (each input its own request, spread over the streams) or 'buckets' (up to batch_size "
                  "inputs of one shape per request)")
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..._deps import require
 from ..._logging import openvino_log_level
 from ..device import Device
-from .base import BATCHING, BATCHING_HELP, InferenceBackend, one_of, positive_int
+from .base import BATCHING, BATCHING_HELP, OUTPUTS, InferenceBackend, one_of, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class OpenVINOBackend(InferenceBackend):
         "num_streams": (positive_int, "a positive integer: requests run in parallel on the CPU, threads split "
                                       "among them (batches of a window; a lone batch uses all threads)"),
         "batching": (one_of(*BATCHING), BATCHING_HELP),
+        "output": (one_of(*OUTPUTS), "'full', or 'top1': the top-1 value and its index over the output's last "
+                                     "axis, packed as [..., 2] and computed in the model (what a CTC decoder reads)"),
         "cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
         "shape_cache_capacity": (non_negative_int, "how many prepared entries the CPU plugin keeps per compilation "
                                                    "(CPU_RUNTIME_CACHE_CAPACITY; 0: none)"),
@@ -112,6 +114,8 @@ class OpenVINOBackend(InferenceBackend):
         if "cache_dir" in self.options:
             core.set_property({"CACHE_DIR": self.options["cache_dir"]})
         model = core.read_model(str(self.model_path()))
+        if self.options.get("output", "full") == "top1":
+            model = top1_output(model)
         target = self.options.get("device", "CPU")
         if target == "CPU":
             self._primitive_cache = use_primitive_cache(self.options.get("onednn_primitive_cache"))
@@ -194,6 +198,24 @@ class OpenVINOBackend(InferenceBackend):
             if self.options.get("device", "CPU") == "CPU":  # in force for the process: the first compilation's
                 config["onednn_primitive_cache"] = self._primitive_cache or "default"
         return config
+
+
+def top1_output(model):
+    """`model` with its output replaced by [..., 2]: the top-1 value and its index (as a float) over the last axis.
+    A CTC decoder reads only these; computed in the model, they spare copying and scanning the whole output (for
+    text recognition 6,625 classes per step: measured +4% lines/s end to end with OpenVINO bf16 on an AMX Xeon)."""
+    try:
+        import openvino.opset13 as ops
+    except ImportError:  # OpenVINO before 2024.5
+        from openvino.runtime import opset13 as ops
+
+    result = model.get_results()[0]
+    top = ops.topk(result.input_value(0), ops.constant(np.array(1, dtype=np.int64)), axis=-1, mode="max",
+                   sort="none", index_element_type="i32")
+    packed = ops.concat([top.output(0), ops.convert(top.output(1), "f32")], axis=-1)
+    result.input(0).replace_source_output(packed.output(0))
+    model.validate_nodes_and_infer_types()
+    return model
 
 
 def _run(request, batch: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ class TextRecognition(Predictor):
 
     task = "TextRecognition"
     collate_pads = True
+    output = "top1"  # CTC decoding reads the best class and its probability per step
 
     def _setup(self) -> None:
         post = self.model_dir.section("PostProcess", default={}) or {}
@@ -40,10 +41,12 @@ class TextRecognition(Predictor):
         self.decoder = CTCDecoder(post.get("character_dict") or list("0123456789abcdefghijklmnopqrstuvwxyz"))
         self.rec_image_shape = rec_image_shape_from_config(self.model_dir.config)
         self._width_multiple = 1
+        self._top1 = False
 
     def _loaded(self) -> None:
         if self.use_hpip and self._backend.config.get("precision") in REDUCED_PRECISIONS:
             self._width_multiple = REDUCED_PRECISION_WIDTH_MULTIPLE
+        self._top1 = self._backend.config.get("output") == "top1"
 
     def tuning_workload(self) -> TuningWorkload:
         return recognition_tuning_workload(self.model_dir)
@@ -56,7 +59,7 @@ class TextRecognition(Predictor):
         return pad_batch(inputs)
 
     def postprocess(self, output: np.ndarray, metas, images, options) -> List[tuple]:
-        return self.decoder(output)
+        return self.decoder.decode_top1(output) if self._top1 else self.decoder(output)
 
     def make_result(self, item: InputItem, image: np.ndarray, value: tuple) -> TextRecResult:
         text, score = value

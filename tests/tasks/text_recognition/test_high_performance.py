@@ -94,3 +94,18 @@ def test_onnx_only_dir_cannot_run_normal_mode(v4_onnx_dir):
 
     with pytest.raises(ModelDirError, match="normal mode runs Paddle Inference"):
         TextRecognition(model_dir=v4_onnx_dir, device="cpu")
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")
+def test_top1_output_reads_the_same_text_and_scores_as_the_whole_output(v4_onnx_dir, lines):
+    """OpenVINO computes the CTC decoder's top-1 class and probability in the model (output "top1", what
+    TextRecognition asks for): every text and score equals decoding the whole softmax output."""
+    paths, _ = lines
+    top1 = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    whole = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
+                            hpi_config={"backend": "openvino", "backend_config": {"output": "full"}})
+    assert (top1.config["output"], whole.config["output"]) == ("top1", "full")
+    batch = top1.preprocess(top1.predict(paths[0])[0]["input_img"], None)[0][None]
+    assert top1.infer(batch).shape[-1] == 2 and whole.infer(batch).shape[-1] == len(whole.decoder.characters)
+    read = [(r["rec_text"], r["rec_score"]) for r in top1.predict(paths, batch_size=8)]
+    assert read == [(r["rec_text"], r["rec_score"]) for r in whole.predict(paths, batch_size=8)]

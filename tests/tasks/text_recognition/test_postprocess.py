@@ -35,3 +35,15 @@ def test_score_is_mean_of_kept_steps_and_empty_text_scores_zero():
 def test_output_that_does_not_fit_the_dictionary_is_an_error():
     with pytest.raises(ModelDirError, match="does not fit a dictionary of 4 classes"):
         CTCDecoder(["a", "b"])(np.zeros((1, 5, 7), np.float32))
+
+
+def test_top1_decoding_equals_decoding_the_whole_output():
+    rng = np.random.default_rng(0)
+    decoder = CTCDecoder(list("abcdefg"))
+    probs = rng.random((3, 12, len(decoder.characters))).astype(np.float32)
+    probs /= probs.sum(axis=2, keepdims=True)
+    top1 = np.stack([probs.max(axis=2), probs.argmax(axis=2).astype(np.float32)], axis=2)
+    assert decoder.decode_top1(top1) == decoder(probs)
+    top1[0, 0, 1] = len(decoder.characters)  # a class the dictionary does not have
+    with pytest.raises(ModelDirError, match="beyond a dictionary"):
+        decoder.decode_top1(top1)
