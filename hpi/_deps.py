@@ -27,8 +27,10 @@ _EXTRAS = {
 
 def require(module: str) -> ModuleType:
     """Import `module` or raise MissingDependencyError naming the pip extra that installs it."""
-    if module in sys.modules:
-        return sys.modules[module]
+    loaded = sys.modules.get(module)
+    # A module another thread is still importing is in sys.modules half-initialised: import_module waits for it
+    if loaded is not None and not getattr(getattr(loaded, "__spec__", None), "_initializing", False):
+        return loaded
     try:
         with framework_import(module):
             return importlib.import_module(module)

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import struct
+import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ PDF_SUFFIX = ".pdf"
 _SUFFIXES = IMAGE_SUFFIXES + (PDF_SUFFIX,)
 URL_TIMEOUT_S = 30
 PDF_RENDER_SCALE = 2.0  # PaddleX renders PDF pages at 2x (144 dpi)
+# pdfium is not thread-safe: threads sharing a predictor (or a server's requests) crashed the process in libpdfium.
+# Every pdfium call of the process holds this lock, and pages and documents are closed under it, never by the
+# garbage collector in whatever thread it runs.
+_PDFIUM = threading.RLock()
 
 # The largest image (width x height, checked from the file header before decoding) an input may have: a guard
 # against decompression bombs, where a few KB of PNG declare 20000x20000 pixels and decode to 1.2 GB. Pillow's own
@@ -347,30 +352,39 @@ def _tiff_frame(tiff, index: int, page: _Origin, limit: Optional[int]) -> np.nda
 
 def _pdf_pages(origin: _Origin, data: bytes, limit: Optional[int]) -> Iterator[InputItem]:
     pdfium = require("pypdfium2")
-    try:
-        document = pdfium.PdfDocument(data)
-        document.init_forms()  # render form fields too, as PaddleX does
-        count = len(document)
-    except Exception as exc:  # pypdfium2 raises its own PdfiumError
-        yield origin.failed(origin.error(f"could not be opened as a PDF: {exc}", exc))
-        return
+    with _PDFIUM:
+        try:
+            document = pdfium.PdfDocument(data)
+            document.init_forms()  # render form fields too, as PaddleX does
+            count = len(document)
+        except Exception as exc:  # pypdfium2 raises its own PdfiumError
+            yield origin.failed(origin.error(f"could not be opened as a PDF: {exc}", exc))
+            return
     try:
         for index in range(count):
             yield _page_item(origin, index, lambda page: _pdf_page(document, index, page, limit))
     finally:
-        document.close()
+        with _PDFIUM:
+            document.close()
 
 
 def _pdf_page(document, index: int, page: _Origin, limit: Optional[int]) -> np.ndarray:
-    try:
-        pdf_page = document[index]
-        width, height = pdf_page.get_size()  # points; pypdfium2 sizes its bitmap as ceil(points x scale)
-        page.check_pixels(math.ceil(width * PDF_RENDER_SCALE), math.ceil(height * PDF_RENDER_SCALE), limit)
-        image = pdf_page.render(scale=PDF_RENDER_SCALE).to_numpy()
-    except InputError:
-        raise
-    except Exception as exc:
-        raise page.error(f"could not be rendered: {exc}") from exc
+    with _PDFIUM:
+        pdf_page = None
+        try:
+            pdf_page = document[index]
+            width, height = pdf_page.get_size()  # points; pypdfium2 sizes its bitmap as ceil(points x scale)
+            page.check_pixels(math.ceil(width * PDF_RENDER_SCALE), math.ceil(height * PDF_RENDER_SCALE), limit)
+            bitmap = pdf_page.render(scale=PDF_RENDER_SCALE)
+            image = bitmap.to_numpy().copy()  # ours: the bitmap's buffer is freed with it, under the lock
+            bitmap.close()
+        except InputError:
+            raise
+        except Exception as exc:
+            raise page.error(f"could not be rendered: {exc}") from exc
+        finally:
+            if pdf_page is not None:
+                pdf_page.close()
     # pdfium renders BGR(A) byte order by default, which is what the pipeline wants
     return to_bgr(image, page, limit)
 

@@ -367,3 +367,39 @@ def test_bad_limit_in_the_environment_is_a_config_error(monkeypatch, value):
 def test_bad_limit_argument_is_a_config_error(value):
     with pytest.raises(ConfigError, match="max_image_pixels must be a whole number"):
         iter_inputs([], max_image_pixels=value)
+
+
+_THREADED_PDFS = """
+import sys, threading
+from hpi import TextRecognition
+model = TextRecognition(model_dir=sys.argv[1], device="cpu", use_hpip=True)
+paths, results = sys.argv[2:], {}
+def read(thread):
+    results[thread] = [(r["page_index"], r["rec_text"]) for path in paths for r in model.predict(path, batch_size=2)]
+threads = [threading.Thread(target=read, args=(t,)) for t in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len({tuple(r) for r in results.values()}), len(results), results[0][:2])
+"""
+
+
+@pytest.mark.skipif(not HAS_PDFIUM, reason="PDF input needs pypdfium2 (extra 'pdf')")
+def test_threads_sharing_a_predictor_read_pdfs_without_crashing(v4_onnx_dir, hello, tmp_path):
+    """pdfium is not thread-safe: 8 threads sharing one predictor over PDFs crashed the process (SIGSEGV/SIGTRAP in
+    libpdfium) and, on a first use, got a half-imported pypdfium2 ("could not be opened"). Run in a child process, so
+    that a crash fails this test instead of ending the suite."""
+    import subprocess
+    import sys
+
+    paths = []
+    for index in range(4):
+        path = tmp_path / f"doc{index}.pdf"
+        page = Image.fromarray(hello[:, :, ::-1])
+        page.save(path, save_all=True, append_images=[page.copy(), page.copy()], resolution=72)
+        paths.append(str(path))
+    run = subprocess.run([sys.executable, "-c", _THREADED_PDFS, str(v4_onnx_dir), *paths], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, f"the process ended with {run.returncode}: {run.stderr[-2000:]}"
+    distinct, threads, first = run.stdout.split(maxsplit=2)
+    assert (distinct, threads) == ("1", "8")  # every thread read every page, the same
+    assert first.strip() == repr([(0, TEXT), (1, TEXT)])
