@@ -14,6 +14,7 @@ import io
 import math
 import os
 import re
+import stat
 import struct
 import threading
 import urllib.parse
@@ -36,6 +37,9 @@ PDF_SUFFIX = ".pdf"
 _SUFFIXES = IMAGE_SUFFIXES + (PDF_SUFFIX,)
 URL_TIMEOUT_S = 30
 PDF_RENDER_SCALE = 2.0  # PaddleX renders PDF pages at 2x (144 dpi)
+# An input file larger than this is refused before it is read (the largest image the pixel limit admits, 89.5
+# million pixels, is about 270 MB as an uncompressed 3-channel file)
+MAX_INPUT_FILE_BYTES = 1 << 30
 # pdfium is not thread-safe: threads sharing a predictor (or a server's requests) crashed the process in libpdfium.
 # Every pdfium call of the process holds this lock, and pages and documents are closed under it, never by the
 # garbage collector in whatever thread it runs.
@@ -200,11 +204,29 @@ def _iter_file(origin: _Origin, path: Path, limit: Optional[int]) -> Iterator[In
 
     def read() -> bytes:
         try:
-            return path.read_bytes()
+            return read_regular_file(path, origin)
         except OSError as exc:
             raise origin.error(f"could not be read: {exc}") from exc
 
     yield from _iter_data(origin, suffix, read, limit)
+
+
+def read_regular_file(path: Path, origin: "_Origin") -> bytes:
+    """The bytes of a regular file of at most MAX_INPUT_FILE_BYTES. A FIFO, device or socket is refused: a FIFO
+    blocked the reader forever, a link to /dev/zero read until memory ran out. Opened without blocking (a FIFO
+    with no writer would wait in open), then checked on the open file, so a swap after a check cannot slip by."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise origin.error("is not a regular file (a FIFO, device or socket): only files are read")
+        if info.st_size > MAX_INPUT_FILE_BYTES:
+            raise origin.error(f"is {info.st_size:,} bytes, above the {MAX_INPUT_FILE_BYTES:,}-byte limit on an "
+                               "input file")
+        data = file.read(MAX_INPUT_FILE_BYTES + 1)  # a file growing while it is read stops at the limit
+    if len(data) > MAX_INPUT_FILE_BYTES:
+        raise origin.error(f"grew above the {MAX_INPUT_FILE_BYTES:,}-byte limit on an input file while it was read")
+    return data
 
 
 def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limit: Optional[int]) -> Iterator[InputItem]:

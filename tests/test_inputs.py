@@ -403,3 +403,39 @@ def test_threads_sharing_a_predictor_read_pdfs_without_crashing(v4_onnx_dir, hel
     distinct, threads, first = run.stdout.split(maxsplit=2)
     assert (distinct, threads) == ("1", "8")  # every thread read every page, the same
     assert first.strip() == repr([(0, TEXT), (1, TEXT)])
+
+
+def test_only_regular_files_are_read(model, tmp_path):
+    """A FIFO named like an image blocked the reader forever, and a link to /dev/zero read until memory ran out:
+    both are refused at once, naming the input; a file above the size limit is refused before it is read."""
+    import os
+
+    fifo = tmp_path / "line.png"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.jpg"
+    zero.symlink_to("/dev/zero")
+    outcome = {}
+
+    def read_them():
+        try:
+            for path in (fifo, zero):
+                with pytest.raises(InputError, match="is not a regular file") as error:
+                    model.predict(str(path))
+                assert error.value.source == str(path)
+            outcome["done"] = True
+        except BaseException as exc:  # reported below, in the test's thread
+            outcome["error"] = exc
+
+    reader = threading.Thread(target=read_them, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "reading a FIFO or /dev/zero did not return"
+    assert outcome == {"done": True}, outcome.get("error")
+
+
+def test_a_file_above_the_size_limit_is_refused_before_it_is_read(model, hello, tmp_path, monkeypatch):
+    path = tmp_path / "line.png"
+    cv2.imwrite(str(path), hello)
+    monkeypatch.setattr(inputs, "MAX_INPUT_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(InputError, match="above the .*-byte limit on an input file"):
+        model.predict(str(path))
