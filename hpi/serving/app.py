@@ -23,7 +23,7 @@ import numpy as np
 from .._deps import require
 from ..errors import InputError, MissingDependencyError
 from .batcher import Closed, LineResult, QueueFull
-from .envelope import ServingError, failure, log_id_of, new_log_id, success
+from .envelope import ServingError, client_log_id, failure, log_id_of, new_log_id, success
 from .metrics import CONTENT_TYPE, ServingMetrics
 from .middleware import BODY_KEY, BodyLimitMiddleware, MetricsMiddleware
 from .payload import Line, decode_request
@@ -124,7 +124,7 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
     @app.post(ENDPOINT, operation_id="textRecognition", response_model=schemas.TextRecognitionResponse,
               responses=errors)
     async def text_recognition(body: schemas.TextRecognitionRequest, request: fastapi.Request):
-        log_id = request.state.log_id = body.logId or new_log_id()
+        log_id = request.state.log_id = client_log_id(body.logId) or new_log_id()
         if not ready():
             raise ServingError(503, _not_ready(state), {"Retry-After": "1"})
         try:

@@ -24,6 +24,19 @@ def new_log_id() -> str:
     return str(uuid.uuid4())
 
 
+MAX_LOG_ID_CHARS = 128
+
+
+def client_log_id(value: Optional[str]) -> Optional[str]:
+    """A client's logId as the server echoes and logs it: control characters escaped (a CR/LF in it wrote forged
+    lines into the server's log), at most MAX_LOG_ID_CHARS characters; None for none."""
+    if not value:
+        return None
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value)
+    return value[:MAX_LOG_ID_CHARS]
+
+
 def success(log_id: str, result: Any, message: str = "Success") -> Dict[str, Any]:
     body = {"logId": log_id, "errorCode": 0, "errorMsg": message}
     if result is not None:
@@ -48,4 +61,4 @@ def log_id_of(raw_body: Optional[bytes]) -> Optional[str]:
     except ValueError:
         return None
     log_id = parsed.get("logId") if isinstance(parsed, dict) else None
-    return log_id if isinstance(log_id, str) and log_id else None
+    return client_log_id(log_id) if isinstance(log_id, str) else None

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, InputError, MissingDependencyError
-from .envelope import ServingError, new_log_id, success
+from .envelope import ServingError, client_log_id, new_log_id, success
 from .payload import decode_request
 from .settings import ServeSettings
 
@@ -111,7 +111,7 @@ def mount_ocr(app, service: OCRService, settings: ServeSettings, metrics, not_re
 
     @app.post(OCR_ENDPOINT, operation_id="ocr", response_model=schemas.OCRResponse, responses=errors)
     async def ocr(body: schemas.OCRRequest, request: fastapi.Request):
-        log_id = request.state.log_id = body.logId or new_log_id()
+        log_id = request.state.log_id = client_log_id(body.logId) or new_log_id()
         reason = not_ready()
         if reason is not None or service.pipeline is None:
             raise ServingError(503, reason or "the OCR pipeline is still loading", {"Retry-After": "1"})

@@ -27,6 +27,21 @@ def test_file_type_is_inferred_and_a_log_id_made(server, samples_dir):
     assert len(body["logId"]) == 36 and body["logId"].count("-") == 4  # a UUID
 
 
+def test_a_client_log_id_cannot_forge_log_lines(server, samples_dir):
+    """A logId with CR/LF was written raw into the server's log lines: it is echoed and logged escaped, and cut to
+    MAX_LOG_ID_CHARS; an unprintable one in a rejected request too."""
+    from hpi.serving.envelope import MAX_LOG_ID_CHARS, client_log_id
+
+    forged = "req-1\r\n[2026/01/01 00:00:00] hpi ERROR: forged"
+    status, body = post(server.url + "/text-recognition", {"file": b64(samples_dir / "hello_world.png"),
+                                                          "logId": forged})
+    assert status == 200 and body["logId"] == "req-1\\r\\n[2026/01/01 00:00:00] hpi ERROR: forged"
+    status, body = post(server.url + "/text-recognition", {"file": "not base64 !", "logId": "x\ny"})
+    assert status >= 400 and body["logId"] == "x\\ny"
+    assert client_log_id("a" * 1000) == "a" * MAX_LOG_ID_CHARS and client_log_id("") is None
+    assert client_log_id("\x1b[31mred") == "\\x1b[31mred"
+
+
 def test_files_return_one_result_per_line_in_order(server, rec_model, lines):
     paths = lines[0][10:18]
     expected = [rec_model.predict(path)[0]["rec_text"] for path in paths]  # each line alone
