@@ -249,10 +249,14 @@ def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limit: O
 
 def decode_image(data: bytes, origin: _Origin, limit: Optional[int]) -> np.ndarray:
     """As PaddleX: always 3-channel BGR (gray replicated, alpha dropped, 16-bit reduced), EXIF orientation applied;
-    the size is checked from the header first (PNG, JPEG, BMP, WebP, PNM, Sun raster), else after decoding."""
+    the size is checked from the header before decoding (ours for PNG, JPEG, BMP, WebP, PNM/PAM/PFM, Sun raster;
+    Pillow's for other formats it reads; a format neither can size is refused), else after it (a JPEG whose
+    height comes after its frame header)."""
     if not data:
         raise origin.error("is empty (0 bytes)")
     size = image_size(data)
+    if size is None and limit is not None and not _sized_by_header(data):
+        size = _size_from_pillow(data, origin)  # another format OpenCV would decode whole first (JPEG 2000...)
     if size is not None:
         origin.check_pixels(*size, limit)
     try:
@@ -268,11 +272,38 @@ def decode_image(data: bytes, origin: _Origin, limit: Optional[int]) -> np.ndarr
 
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 _PNM_HEADER = re.compile(rb"P[1-6](?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)")
+_PAM_FIELD = re.compile(rb"^(WIDTH|HEIGHT)\s+(\d+)\s*$", re.MULTILINE)
+_PFM_HEADER = re.compile(rb"P[Ff]\s+(\d+)\s+(\d+)\s")
+# Signatures of the formats image_size reads: a header of theirs that does not parse is left to decoding (a JPEG
+# whose height comes later, in a DNL marker); any other format has its size read by Pillow first, or is refused.
+_SIGNATURES = (b"\x89PNG", b"\xff\xd8", b"BM", b"\x59\xa6\x6a\x95")
+
+
+def _sized_by_header(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or \
+        bool(re.match(rb"P[1-7Ff]", data[:2]))
+
+
+def _size_from_pillow(data: bytes, origin: "_Origin") -> Tuple[int, int]:
+    """(width, height) of an image in another format, from its header as Pillow reads it (TIFF, JPEG 2000, GIF...),
+    before anything decodes it. A format Pillow cannot size (Radiance HDR, OpenEXR) is refused: OpenCV decoded those
+    whole before any size check (a 1 KB JPEG 2000 of 16384 x 16384 cost 1.8 GB and 11 s)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError as exc:
+        raise origin.error(f"is above Pillow's own pixel limit, read from its header: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise origin.error(f"could not be decoded as an image ({len(data):,} bytes, not a format whose size is read "
+                           "from its header before decoding: PNG, JPEG, BMP, WebP, PNM/PAM/PFM, Sun raster, TIFF, or "
+                           "another Pillow sizes, such as JPEG 2000)") from exc
 
 
 def image_size(data: bytes) -> Optional[Tuple[int, int]]:
-    """(width, height) read from the header of a PNG, JPEG, BMP, WebP, PNM or Sun raster image, without decoding
-    it; None for another format or a header that does not parse (decoding then decides)."""
+    """(width, height) read from the header of a PNG, JPEG, BMP, WebP, PNM, PAM, PFM or Sun raster image, without
+    decoding it; None for another format or a header that does not parse."""
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
@@ -299,6 +330,13 @@ def image_size(data: bytes) -> Optional[Tuple[int, int]]:
         match = _PNM_HEADER.match(data, 0, 1024)
         if match:
             return int(match.group(1)), int(match.group(2))
+        match = _PFM_HEADER.match(data, 0, 1024)
+        if match:
+            return int(match.group(1)), int(match.group(2))
+        if data[:3] == b"P7\n":
+            fields = dict(_PAM_FIELD.findall(data[:1024].split(b"ENDHDR")[0]))
+            if b"WIDTH" in fields and b"HEIGHT" in fields:
+                return int(fields[b"WIDTH"]), int(fields[b"HEIGHT"])
     except struct.error:  # too short
         pass
     return None

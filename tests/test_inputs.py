@@ -439,3 +439,23 @@ def test_a_file_above_the_size_limit_is_refused_before_it_is_read(model, hello, 
     monkeypatch.setattr(inputs, "MAX_INPUT_FILE_BYTES", path.stat().st_size - 1)
     with pytest.raises(InputError, match="above the .*-byte limit on an input file"):
         model.predict(str(path))
+
+
+@pytest.mark.parametrize("suffix", [".jp2", ".hdr", ".pam", ".pfm", ".tif"])
+def test_every_format_is_sized_before_it_is_decoded(suffix, monkeypatch):
+    """OpenCV decodes by content: a JPEG 2000, Radiance HDR, PAM or PFM under any name was decoded whole before the
+    size check (a 1 KB JPEG 2000 of 16384 x 16384: +1.8 GB, 11 s). Now each is sized from its header, or refused."""
+    image = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(suffix, image.astype(np.float32) if suffix in (".hdr", ".pfm") else image)
+    assert ok
+    data, origin = encoded.tobytes(), inputs._Origin.of_path(f"line{suffix}")
+    monkeypatch.setattr(inputs.cv2, "imdecode", lambda *args: pytest.fail("decoded before the size check"))
+    with pytest.raises(InputError) as refused:
+        inputs.decode_image(data, origin, 100)
+    expected = ("not a format whose size is read from its header" if suffix == ".hdr" else
+                "60x40 = 2,400 pixels, above the limit")
+    assert expected in str(refused.value) and refused.value.source == f"line{suffix}"
+    monkeypatch.undo()
+    if suffix != ".hdr":  # within the limit: decoded as before
+        assert inputs.decode_image(data, origin, 10_000).shape == (40, 60, 3)
+    assert inputs.decode_image(data, origin, None).shape == (40, 60, 3)  # no limit: OpenCV decides, as PaddleX
