@@ -290,15 +290,18 @@ def _size_from_pillow(data: bytes, origin: "_Origin") -> Tuple[int, int]:
     whole before any size check (a 1 KB JPEG 2000 of 16384 x 16384 cost 1.8 GB and 11 s)."""
     from PIL import Image, UnidentifiedImageError
 
+    # Errors without their cause: its traceback would hold the reading frames, and with them a predictor's whole
+    # window of images, for as long as the error lives (the soak's bad inputs grew memory so)
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
     except Image.DecompressionBombError as exc:
-        raise origin.error(f"is above Pillow's own pixel limit, read from its header: {exc}") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise origin.error(f"could not be decoded as an image ({len(data):,} bytes, not a format whose size is read "
-                           "from its header before decoding: PNG, JPEG, BMP, WebP, PNM/PAM/PFM, Sun raster, TIFF, or "
-                           "another Pillow sizes, such as JPEG 2000)") from exc
+        problem = f"is above Pillow's own pixel limit, read from its header: {exc}"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        problem = (f"could not be decoded as an image ({len(data):,} bytes, not a format whose size is read from its "
+                   "header before decoding: PNG, JPEG, BMP, WebP, PNM/PAM/PFM, Sun raster, TIFF, or another Pillow "
+                   "sizes, such as JPEG 2000)")
+    raise origin.error(problem)
 
 
 def image_size(data: bytes) -> Optional[Tuple[int, int]]:
