@@ -13,26 +13,23 @@ from typing import Optional
 
 from .candidates import cpu_plan
 from .config import HPIConfig
-from .device import Device, cpu_capabilities
+from .device import Device
 from .plans import Offer
 
 logger = logging.getLogger(__name__)
 _hinted: set = set()  # model names hinted in this process
 _hinted_lock = threading.Lock()
-_NATIVE = {"bf16": lambda capabilities: capabilities.bf16, "int8": lambda capabilities: capabilities.int8_dot}
 _CHOSEN_PRECISION = ("precision", "run_mode")  # keys by which a user picks a precision (Paddle: run_mode)
 
 
 def faster_offer(model_name: Optional[str], device: Device, hpi_config: HPIConfig,
                  running_precision: Optional[str]) -> Optional[Offer]:
-    """The plan's first offer worth telling about, or None: none when the user chose a precision, when FP32 is
-    not what runs, or when this CPU lacks the offer's instructions (a fallback plan's offer may not apply)."""
+    """The plan's first offer, or None: none when the user chose a precision or FP32 is not what runs. The plan
+    keeps only offers this CPU's class runs natively (a borrowed plan's bf16 is dropped on a CPU without it)."""
     if running_precision != "fp32" or any(k in hpi_config.backend_config for k in _CHOSEN_PRECISION):
         return None
-    plan = cpu_plan(model_name, device)
-    capabilities = cpu_capabilities()
-    offers = plan.offers if plan is not None else ()
-    return next((o for o in offers if _NATIVE.get(o.precision, lambda c: False)(capabilities)), None)
+    plan = cpu_plan(model_name, device)  # its offers are those this CPU's class runs natively (plans.py)
+    return plan.offers[0] if plan is not None and plan.offers else None
 
 
 def hint_faster_precision(model_name: Optional[str], device: Device, hpi_config: HPIConfig,
