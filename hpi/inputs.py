@@ -277,11 +277,12 @@ _PFM_HEADER = re.compile(rb"P[Ff]\s+(\d+)\s+(\d+)\s")
 # Signatures of the formats image_size reads: a header of theirs that does not parse is left to decoding (a JPEG
 # whose height comes later, in a DNL marker); any other format has its size read by Pillow first, or is refused.
 _SIGNATURES = (b"\x89PNG", b"\xff\xd8", b"BM", b"\x59\xa6\x6a\x95")
+_NETPBM_SIGNATURE = re.compile(rb"P[1-7Ff]")  # PNM, PAM, PFM
 
 
 def _sized_by_header(data: bytes) -> bool:
     return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or \
-        bool(re.match(rb"P[1-7Ff]", data[:2]))
+        bool(_NETPBM_SIGNATURE.match(data))
 
 
 def _size_from_pillow(data: bytes, origin: "_Origin") -> Tuple[int, int]:
