@@ -8,6 +8,6 @@ resumable JSONL or Parquet output, in this process or on Ray Data.
 The runtime knows nothing of this package; Ray is imported only for `ray=True`.
 """
 from .job import BatchSummary, run_batch
-from .store import OutputLockedError
+from .store import OutputError, OutputLockedError
 
-__all__ = ["BatchSummary", "OutputLockedError", "run_batch"]
+__all__ = ["BatchSummary", "OutputError", "OutputLockedError", "run_batch"]

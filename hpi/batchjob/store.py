@@ -6,12 +6,15 @@ OUT/errors.jsonl    {"input_path", "error"} for each input that could not be rea
 OUT/.hpi-batch.lock held (flock) for the length of a run: a second run on the same OUT is refused
 
 Records are buffered and written in chunks, each as whole lines in one `write` (or one part file), so a killed run
-loses at most the chunk in flight. Opening the store reads the `input_path` of every record already there: those
-inputs are done (errors too, unless retried). A torn last line, which only a crash in the middle of a write leaves,
-is cut off, and its input is done again.
+loses at most the chunk in flight. A chunk that fails to write (a full disk, an I/O error) is cut back off the file
+and the run stops with an `OutputError`; nothing is written after it, and its inputs are done again next time.
+Opening the store reads the `input_path` of every record already there: those inputs are done (errors too, unless
+retried). A torn last line, which only a crash in the middle of a write leaves (or a failed write whose cut failed
+too), is cut off, and its input is done again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -37,12 +40,27 @@ class OutputLockedError(HPIError):
     """Another run holds the output folder's lock."""
 
 
+class OutputError(HPIError):
+    """The output folder or one of its files could not be made, read or written; the message names it and gives the
+    system's reason (permission denied, no space left on device...)."""
+
+
+@contextlib.contextmanager
+def _reported(action: str, path) -> None:
+    """An OSError in the block becomes one line naming `path`: the CLI prints it as it prints every HPIError."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"could not {action} {path}: {exc.strerror or exc}") from exc
+
+
 class JsonlFile:
     """A JSON-lines file appended in whole lines."""
 
     def __init__(self, path: Path):
         self.path = path
         self._fd: Optional[int] = None
+        self._sealed = False  # a failed chunk could not be cut off: it must stay the last thing in the file
 
     def load(self, keep: Callable[[str], None]) -> int:
         """keep(input_path) for every whole record; a torn last line is cut off the file. Returns the number of
@@ -66,29 +84,54 @@ class JsonlFile:
                     dropped += 1
                     logger.warning("%s: line at byte %d is not a record; left in place, ignored", self.path, offset)
         if cut is not None:
-            os.truncate(self.path, cut)
+            with _reported("cut the torn last line off", self.path):
+                os.truncate(self.path, cut)
             logger.warning("%s: cut a torn last line (a run was stopped while writing); its input is done again",
                            self.path)
         return dropped
 
     def append(self, records: List[dict]) -> None:
+        """The records written whole, or not at all: on a failed write the part written is cut off again."""
         if not records:
             return
-        if self._fd is None:  # 0o666 less the umask, as open() gives
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        if self._sealed:
+            raise OutputError(f"{self.path} takes no more records in this run: a failed write could not be undone")
         data = memoryview("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
-        while data:
-            data = data[os.write(self._fd, data):]
+        with _reported("open", self.path):
+            if self._fd is None:  # 0o666 less the umask, as open() gives
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0),
+                                   0o666)
+            size = os.fstat(self._fd).st_size
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            self._cut_back(size)
+            raise OutputError(f"could not write {self.path}: {exc.strerror or exc}; the records of this chunk are "
+                              f"not in it and are done again on the next run") from exc
+
+    def _cut_back(self, size: int) -> None:
+        """The file back to `size` bytes. Should that fail too, nothing more is written to it, so the part of the
+        chunk stays at its end, where the next open's load() cuts its torn last line: never between records."""
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError as exc:
+            self._sealed = True
+            logger.warning("%s: could not cut a failed write back off (%s); the next run cuts it", self.path, exc)
 
     def truncate(self) -> None:
-        if self.path.is_file():
-            os.truncate(self.path, 0)
+        with _reported("empty", self.path):
+            if self.path.is_file():
+                os.truncate(self.path, 0)
 
     def close(self) -> None:
         if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                with _reported("write", self.path):
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 _PART = re.compile(r"part-(\d{6,})\.parquet")
@@ -141,7 +184,9 @@ class ParquetParts:
         table = pa.Table.from_pylist([{k: r[k] for k in FIELDS} for r in records], schema=self.schema)
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
-        atomic_write(self.folder / f"part-{self._next:06d}.parquet", sink.getvalue().to_pybytes())
+        part = self.folder / f"part-{self._next:06d}.parquet"
+        with _reported("write", part):  # a failed part is never renamed into place: there is no half of it
+            atomic_write(part, sink.getvalue().to_pybytes())
         self._next += 1
 
     def close(self) -> None:
@@ -204,12 +249,13 @@ class ResultStore:
             self.flush()
 
     def flush(self) -> None:
-        errors, results = self._pending_errors, self._pending_results
+        # Taken out of the buffer before writing: a chunk that fails to write is not written again by close()
+        # (the file may hold part of it); its inputs are done again next time.
+        errors, self._pending_errors = self._pending_errors, []
         self._errors.append(errors)
-        self._pending_errors = []
         self.errors += len(errors)
+        results, self._pending_results = self._pending_results, []
         self._results.append(results)
-        self._pending_results = []
         self.results += len(results)
 
     def close(self, complete: bool = True) -> None:

@@ -1,4 +1,5 @@
 """`hpi batch` in-process: inputs, outputs, errors, resume, repair, the lock, Parquet, the CLI."""
+import errno
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from hpi.batchjob import OutputLockedError, run_batch
 from hpi.batchjob.sources import plan_inputs
 from hpi.batchjob.store import ResultStore
 from hpi.cli import main
-from hpi.errors import ConfigError, MissingDependencyError
+from hpi.errors import ConfigError, HPIError, MissingDependencyError
 
 
 @pytest.fixture
@@ -235,3 +236,95 @@ def test_ray_client_addresses_are_refused_with_the_way_that_works(corpus, tiny_d
     assert main(["batch", "-i", str(corpus.root), "-o", str(tmp_path / "out"), "--model_dir", str(tiny_dir),
                  "--use_hpip", "--ray", "--address", "ray://head:10001"]) == 2
     assert "--address auto" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+class _FullDisk:
+    """The store module's `os`, except that its `fail`-th write to a file named `name` writes half its bytes, and the
+    write after it (the loop's next call, for the rest) fails with ENOSPC: the disk filled up in the middle of a
+    chunk. With `cut_fails`, cutting a file back fails too (EIO). Every other call is the real one."""
+
+    def __init__(self, name: str, fail: int, cut_fails: bool = False):
+        self.name, self.fail, self.cut_fails, self.writes, self.failed = name, fail, cut_fails, 0, False
+
+    def ftruncate(self, fd, size):
+        if self.cut_fails:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return os.ftruncate(fd, size)
+
+    def __getattr__(self, attribute):
+        return getattr(os, attribute)
+
+    def write(self, fd, data):
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(self.name) or self.failed:
+            return os.write(fd, data)
+        self.writes += 1
+        if self.writes == self.fail:
+            return os.write(fd, bytes(data[:len(data) // 2]))
+        if self.writes == self.fail + 1:
+            self.failed = True  # later writes go through: the disk has room again
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.write(fd, data)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the stub names files by /proc/self/fd")
+@pytest.mark.parametrize("name, cut_fails", [("results.jsonl", False), ("errors.jsonl", False),
+                                             ("results.jsonl", True)])
+def test_a_write_failing_in_the_middle_of_a_chunk_leaves_no_part_of_it(run, corpus, check_texts, read_jsonl,
+                                                                      tmp_path, monkeypatch, name, cut_fails):
+    import hpi.batchjob.store as store
+
+    full = _FullDisk(name, fail=2 if name == "results.jsonl" else 1, cut_fails=cut_fails)
+    monkeypatch.setattr(store, "os", full)
+    out = tmp_path / "out"
+    with pytest.raises(HPIError) as failed:
+        run(corpus.root, out, chunk_size=7)
+    message = str(failed.value)
+    assert full.failed and "\n" not in message and name in message and "No space left on device" in message
+    for path in out.glob("*.jsonl"):  # whole records, then at most the failed chunk's part (its cut failed)
+        lines = path.read_bytes().splitlines(keepends=True)
+        torn = 1 if cut_fails and path.name == name else 0
+        assert all(json.loads(line) for line in lines[:len(lines) - torn]), path
+        assert all(line.endswith(b"\n") for line in lines) != bool(torn), path
+    monkeypatch.undo()
+    summary = run(corpus.root, out)
+    assert summary.repaired == (1 if cut_fails else 0)  # the torn line the failed cut left at the end
+    check_texts(read_jsonl(out / "results.jsonl"), corpus.good)  # each input exactly once, every line a record
+    assert [e["input_path"] for e in read_jsonl(out / "errors.jsonl")] == [corpus.bad]
+
+
+class _FullDiskForParts:
+    """hpi._fs's `os`, except that the file object of its `fail`-th Parquet part writes half its bytes and then fails
+    with ENOSPC."""
+
+    def __init__(self, fail: int):
+        self.fail, self.parts = fail, 0
+
+    def __getattr__(self, attribute):
+        return getattr(os, attribute)
+
+    def fdopen(self, fd, *args, **kwargs):
+        handle = os.fdopen(fd, *args, **kwargs)
+        if ".part-" in os.readlink(f"/proc/self/fd/{fd}"):
+            self.parts += 1
+            if self.parts == self.fail:
+                def write(data):
+                    handle.raw.write(data[:len(data) // 2])
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                handle.write = write
+        return handle
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the stub names files by /proc/self/fd")
+def test_a_parquet_part_failing_to_write_leaves_no_part_of_it(run, corpus, check_texts, tmp_path, monkeypatch):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import hpi._fs
+
+    monkeypatch.setattr(hpi._fs, "os", _FullDiskForParts(fail=2))
+    out = tmp_path / "out"
+    with pytest.raises(HPIError, match="could not write .*part-000001.parquet: No space left on device"):
+        run(corpus.root, out, format="parquet", chunk_size=7)
+    assert sorted(p.name for p in (out / "results.parquet").iterdir()) == ["part-000000.parquet"]  # no temp file
+    monkeypatch.undo()
+    summary = run(corpus.root, out, format="parquet", chunk_size=7)
+    assert (summary.skipped, summary.repaired) == (7, 0)
+    check_texts(pq.read_table(out / "results.parquet").to_pylist(), corpus.good)
