@@ -200,12 +200,13 @@ class ResultStore:
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         self.folder = Path(output)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise ConfigError(f"output {str(self.folder)!r} exists and is not a folder")
         other = self.folder / (RESULTS_PARQUET if fmt == "jsonl" else RESULTS_JSONL)
-        if other.exists():
-            raise ConfigError(f"{other} holds results in the other format: resume with --format "
-                              f"{'parquet' if fmt == 'jsonl' else 'jsonl'}, or choose another output folder")
+        with _reported("look into the output folder", self.folder):  # a parent we may not search
+            if self.folder.exists() and not self.folder.is_dir():
+                raise ConfigError(f"output {str(self.folder)!r} exists and is not a folder")
+            if other.exists():
+                raise ConfigError(f"{other} holds results in the other format: resume with --format "
+                                  f"{'parquet' if fmt == 'jsonl' else 'jsonl'}, or choose another output folder")
         self.format = fmt
         self.results_path = self.folder / (RESULTS_JSONL if fmt == "jsonl" else RESULTS_PARQUET)
         self.errors_path = self.folder / ERRORS_JSONL
@@ -219,17 +220,21 @@ class ResultStore:
         self.results = self.errors = self.repaired = 0  # written (or cut) by this run
 
     def open(self) -> Set[str]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with _reported("create the output folder", self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
             if self.format == "parquet":
-                self.results_path.mkdir(exist_ok=True)
+                with _reported("create", self.results_path):
+                    self.results_path.mkdir(exist_ok=True)
             done: Set[str] = set()
-            self.repaired = self._results.load(done.add)
+            with _reported("read", self.results_path):
+                self.repaired = self._results.load(done.add)
             if self.retry_errors:
                 self._errors.truncate()  # inputs that failed before are done again, and recorded again if they fail
             else:
-                self.repaired += self._errors.load(done.add)
+                with _reported("read", self.errors_path):
+                    self.repaired += self._errors.load(done.add)
             return done
         except BaseException:
             self._unlock()
@@ -284,7 +289,8 @@ class ResultStore:
             import fcntl
         except ImportError:  # Windows: no lock; two runs on one folder would both append
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        with _reported("create the lock file", path):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

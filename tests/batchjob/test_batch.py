@@ -2,6 +2,7 @@
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -328,3 +329,43 @@ def test_a_parquet_part_failing_to_write_leaves_no_part_of_it(run, corpus, check
     summary = run(corpus.root, out, format="parquet", chunk_size=7)
     assert (summary.skipped, summary.repaired) == (7, 0)
     check_texts(pq.read_table(out / "results.parquet").to_pylist(), corpus.good)
+
+
+def _unprivileged() -> list:
+    """A command prefix under which folder permissions hold: none for a user; for root, its bounding set without the
+    capabilities that override them (root would otherwise write into a 0o555 folder)."""
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: folder permissions do not apply")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+@pytest.mark.parametrize("where", [".", "out"])
+def test_a_read_only_output_folder_is_a_one_line_error(corpus, tiny_dir, tmp_path, where):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    output = read_only / where
+    try:
+        done = subprocess.run([*_unprivileged(), sys.executable, "-m", "hpi", "batch", "-i", str(corpus.root), "-o",
+                               str(output), "--model_dir", str(tiny_dir), "--use_hpip", "--quiet"],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        read_only.chmod(0o755)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    named = output / ".hpi-batch.lock" if where == "." else output
+    assert f"hpi: error: could not create the {'lock file' if where == '.' else 'output folder'} {named}: " \
+           f"Permission denied\n" in done.stderr
+
+
+def test_a_full_disk_is_a_one_line_error_from_the_cli(corpus, tiny_dir, tmp_path, monkeypatch, capsys):
+    import hpi.batchjob.store as store
+
+    monkeypatch.setattr(store, "os", _FullDisk("results.jsonl", fail=1))
+    assert main(["batch", "-i", str(corpus.root), "-o", str(tmp_path / "out"), "--model_dir", str(tiny_dir),
+                 "--use_hpip", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"hpi: error: could not write {tmp_path / 'out' / 'results.jsonl'}: No space left on device;" in err
