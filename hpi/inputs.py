@@ -2,7 +2,8 @@
 
 Accepted: numpy arrays (BGR as PaddleX assumes; gray and 4-channel converted), image paths, http(s) URLs,
 directories (recursive, sorted, image files only), PDF and multi-page TIFF files (one item per page, with
-`page_index`), and lists of any of these. Expansion is lazy, so predict_iter streams a large folder.
+`page_index`), and lists of any of these. Expansion is lazy, so predict_iter streams a large folder. PDF pages
+are rendered in separate processes, each page within a time and a memory limit (pdf_render.py).
 
 A problem with one input never stops the expansion: it becomes an item whose `load()` raises `InputError`, with
 `source` naming that input, so the caller decides, in input order, whether to skip it or to stop. `load()` raises
@@ -16,7 +17,6 @@ import os
 import re
 import stat
 import struct
-import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -40,10 +40,6 @@ PDF_RENDER_SCALE = 2.0  # PaddleX renders PDF pages at 2x (144 dpi)
 # An input file larger than this is refused before it is read (the largest image the pixel limit admits, 89.5
 # million pixels, is about 270 MB as an uncompressed 3-channel file)
 MAX_INPUT_FILE_BYTES = 1 << 30
-# pdfium is not thread-safe: threads sharing a predictor (or a server's requests) crashed the process in libpdfium.
-# Every pdfium call of the process holds this lock, and pages and documents are closed under it, never by the
-# garbage collector in whatever thread it runs.
-_PDFIUM = threading.RLock()
 
 # The largest image (width x height, checked from the file header before decoding) an input may have: a guard
 # against decompression bombs, where a few KB of PNG declare 20000x20000 pixels and decode to 1.2 GB. Pillow's own
@@ -53,6 +49,24 @@ _PDFIUM = threading.RLock()
 DEFAULT_MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 MAX_IMAGE_PIXELS_ENV = "HPI_MAX_IMAGE_PIXELS"
 _ACCEPTED = "give a numpy array, a path, a URL, a directory, or a list of these"
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What reading inputs may cost, checked before it is paid. `max_image_pixels`: per image or page (None: no
+    limit). `charge(source, pixels)`: called with each image's size before it is decoded (a server's budget for a
+    request and for all requests at once); it raises to refuse the image. `pdf_page_timeout_s`: how long a PDF page
+    may render (None: pdf_render's default). `cancelled()`: true once the caller gave up; a page rendering stops."""
+
+    max_image_pixels: Optional[int] = None
+    charge: Optional[Callable[[str, int], None]] = None
+    pdf_page_timeout_s: Optional[float] = None
+    cancelled: Optional[Callable[[], bool]] = None
+
+    @property
+    def sized_first(self) -> bool:
+        """Whether an image's size must be known before it is decoded."""
+        return self.max_image_pixels is not None or self.charge is not None
 
 
 @dataclass
@@ -69,8 +83,7 @@ class InputItem:
 def iter_inputs(inputs, max_image_pixels: Optional[int] = None) -> Iterator[InputItem]:
     """Expand `inputs` (one input or a list/tuple of them) in order, lazily. `max_image_pixels`: None for
     $HPI_MAX_IMAGE_PIXELS or else DEFAULT_MAX_IMAGE_PIXELS, 0 for no limit; a bad value raises ConfigError now."""
-    limit = resolve_max_image_pixels(max_image_pixels)
-    return _expand(inputs, (), limit)
+    return _expand(inputs, (), DecodeLimits(resolve_max_image_pixels(max_image_pixels)))
 
 
 def resolve_max_image_pixels(value: Optional[int] = None) -> Optional[int]:
@@ -123,33 +136,40 @@ class _Origin:
             raise InputError(str(error), source=error.source) from error.__cause__
         return self.item(load)
 
-    def check_pixels(self, width: int, height: int, limit: Optional[int]) -> None:
+    def check_pixels(self, width: int, height: int, limits: "DecodeLimits") -> None:
+        limit = limits.max_image_pixels
         if limit is not None and width * height > limit:
             raise self.error(f"is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
                              f"(max_image_pixels, or the environment variable {MAX_IMAGE_PIXELS_ENV}; 0 = no limit)")
+        if limits.charge is not None:
+            limits.charge(self.source, width * height)
 
 
-def _expand(entry, position: Tuple[int, ...], limit: Optional[int]) -> Iterator[InputItem]:
+def _expand(entry, position: Tuple[int, ...], limits: DecodeLimits) -> Iterator[InputItem]:
     if isinstance(entry, (list, tuple)):
         for index, sub in enumerate(entry):
-            yield from _expand(sub, position + (index,), limit)
+            yield from _expand(sub, position + (index,), limits)
     elif isinstance(entry, np.ndarray):
         origin = _Origin.of_entry(position)
-        yield origin.item(lambda: to_bgr(entry, origin, limit))
+        yield origin.item(lambda: to_bgr(entry, origin, limits))
     elif isinstance(entry, (str, Path)):
-        yield from _iter_path(str(entry), limit)
+        yield from _iter_path(str(entry), limits)
     else:
         origin = _Origin.of_entry(position)
         yield origin.failed(origin.error(f"has unsupported type {type(entry).__name__}: {_ACCEPTED}"))
 
 
-def to_bgr(image: np.ndarray, origin: _Origin, limit: Optional[int]) -> np.ndarray:
+def to_bgr(image: np.ndarray, origin: _Origin, limits: DecodeLimits) -> np.ndarray:
     """HxW gray, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) of uint8 or other real numbers -> HxWx3 BGR uint8."""
     if image.size == 0:
         raise origin.error(f"is an empty image (shape {image.shape})")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
         raise origin.error(f"has shape {image.shape}: expected an HxW, HxWx1, HxWx3 or HxWx4 image")
-    origin.check_pixels(image.shape[1], image.shape[0], limit)
+    origin.check_pixels(image.shape[1], image.shape[0], limits)
+    return _to_bgr_unchecked(image, origin)
+
+
+def _to_bgr_unchecked(image: np.ndarray, origin: _Origin) -> np.ndarray:
     if image.dtype != np.uint8:
         if image.dtype.kind not in "uif":
             raise origin.error(f"has unsupported pixel type {image.dtype}: expected uint8 (or another integer or "
@@ -170,10 +190,10 @@ def to_bgr(image: np.ndarray, origin: _Origin, limit: Optional[int]) -> np.ndarr
     return image
 
 
-def _iter_path(source: str, limit: Optional[int]) -> Iterator[InputItem]:
+def _iter_path(source: str, limits: DecodeLimits) -> Iterator[InputItem]:
     origin = _Origin.of_path(source)
     if source.startswith(("http://", "https://")):
-        yield from _iter_url(origin, limit)
+        yield from _iter_url(origin, limits)
         return
     try:
         path = Path(source).expanduser()
@@ -188,15 +208,15 @@ def _iter_path(source: str, limit: Optional[int]) -> Iterator[InputItem]:
         yield origin.failed(origin.error(f"could not be listed: {exc}", exc))
         return
     if files is None:
-        yield from _iter_file(origin, path, limit)
+        yield from _iter_file(origin, path, limits)
     elif not files:
         yield origin.failed(origin.error("is a directory that holds no image or PDF files"))
     else:
         for file in files:
-            yield from _iter_file(_Origin.of_path(file), Path(file), limit)
+            yield from _iter_file(_Origin.of_path(file), Path(file), limits)
 
 
-def _iter_file(origin: _Origin, path: Path, limit: Optional[int]) -> Iterator[InputItem]:
+def _iter_file(origin: _Origin, path: Path, limits: DecodeLimits) -> Iterator[InputItem]:
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
         yield origin.failed(origin.error(f"is not a supported file type ({', '.join(_SUFFIXES)})"))
@@ -208,7 +228,7 @@ def _iter_file(origin: _Origin, path: Path, limit: Optional[int]) -> Iterator[In
         except OSError as exc:
             raise origin.error(f"could not be read: {exc}") from exc
 
-    yield from _iter_data(origin, suffix, read, limit)
+    yield from _iter_data(origin, suffix, read, limits)
 
 
 def read_regular_file(path: Path, origin: "_Origin") -> bytes:
@@ -229,13 +249,13 @@ def read_regular_file(path: Path, origin: "_Origin") -> bytes:
     return data
 
 
-def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limit: Optional[int]) -> Iterator[InputItem]:
+def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limits: DecodeLimits) -> Iterator[InputItem]:
     """A file or a download: one image, read when loaded, or a document, read now (its page count decides how
     many items follow) and each page rendered now too, after its size is checked; the document is closed once
     expansion is past its last page."""
     pages = _pdf_pages if suffix == PDF_SUFFIX else _tiff_pages if suffix in TIFF_SUFFIXES else None
     if pages is None:
-        yield origin.item(lambda: decode_image(read(), origin, limit))
+        yield origin.item(lambda: decode_image(read(), origin, limits))
         return
     try:
         data = read()
@@ -244,10 +264,10 @@ def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limit: O
     except InputError as exc:
         yield origin.failed(exc)
         return
-    yield from pages(origin, data, limit)
+    yield from pages(origin, data, limits)
 
 
-def decode_image(data: bytes, origin: _Origin, limit: Optional[int]) -> np.ndarray:
+def decode_image(data: bytes, origin: _Origin, limits: DecodeLimits) -> np.ndarray:
     """As PaddleX: always 3-channel BGR (gray replicated, alpha dropped, 16-bit reduced), EXIF orientation applied;
     the size is checked from the header before decoding (ours for PNG, JPEG, BMP, WebP, PNM/PAM/PFM, Sun raster;
     Pillow's for other formats it reads; a format neither can size is refused), else after it (a JPEG whose
@@ -255,10 +275,10 @@ def decode_image(data: bytes, origin: _Origin, limit: Optional[int]) -> np.ndarr
     if not data:
         raise origin.error("is empty (0 bytes)")
     size = image_size(data)
-    if size is None and limit is not None and not _sized_by_header(data):
+    if size is None and limits.sized_first and not _sized_by_header(data):
         size = _size_from_pillow(data, origin)  # another format OpenCV would decode whole first (JPEG 2000...)
     if size is not None:
-        origin.check_pixels(*size, limit)
+        origin.check_pixels(*size, limits)
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as exc:  # e.g. above OpenCV's own CV_IO_MAX_IMAGE_PIXELS
@@ -266,7 +286,7 @@ def decode_image(data: bytes, origin: _Origin, limit: Optional[int]) -> np.ndarr
     if image is None:
         raise origin.error(f"could not be decoded as an image ({len(data):,} bytes, not a readable image format)")
     if size is None:
-        origin.check_pixels(image.shape[1], image.shape[0], limit)
+        origin.check_pixels(image.shape[1], image.shape[0], limits)
     return image
 
 
@@ -375,11 +395,11 @@ def _page_item(origin: _Origin, index: int, render: Callable[[_Origin], np.ndarr
     return page.item(lambda: image)
 
 
-def _tiff_pages(origin: _Origin, data: bytes, limit: Optional[int]) -> Iterator[InputItem]:
+def _tiff_pages(origin: _Origin, data: bytes, limits: DecodeLimits) -> Iterator[InputItem]:
     """Every frame of a TIFF (page_index 0 for a single-frame file too, as PaddleX), decoded by Pillow as
     PaddleX does. A file with a TIFF suffix that holds another format is one image, decoded by OpenCV."""
     if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        yield origin.item(lambda: decode_image(data, origin, limit))
+        yield origin.item(lambda: decode_image(data, origin, limits))
         return
     from PIL import TiffImagePlugin
 
@@ -392,15 +412,15 @@ def _tiff_pages(origin: _Origin, data: bytes, limit: Optional[int]) -> Iterator[
         yield origin.failed(origin.error(f"could not be decoded as a TIFF image: {exc}", exc))
         return
     for index in range(frames):
-        yield _page_item(origin, index, lambda page: _tiff_frame(tiff, index, page, limit))
+        yield _page_item(origin, index, lambda page: _tiff_frame(tiff, index, page, limits))
 
 
-def _tiff_frame(tiff, index: int, page: _Origin, limit: Optional[int]) -> np.ndarray:
+def _tiff_frame(tiff, index: int, page: _Origin, limits: DecodeLimits) -> np.ndarray:
     from PIL import Image
 
     try:
         tiff.seek(index)
-        page.check_pixels(*tiff.size, limit)
+        page.check_pixels(*tiff.size, limits)
         rgb = np.asarray(tiff.convert("RGB"))
     except InputError:
         raise
@@ -414,52 +434,42 @@ def _tiff_frame(tiff, index: int, page: _Origin, limit: Optional[int]) -> np.nda
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _pdf_pages(origin: _Origin, data: bytes, limit: Optional[int]) -> Iterator[InputItem]:
-    pdfium = require("pypdfium2")
-    with _PDFIUM:
-        try:
-            document = pdfium.PdfDocument(data)
-            document.init_forms()  # render form fields too, as PaddleX does
-            count = len(document)
-        except Exception as exc:  # pypdfium2 raises its own PdfiumError
-            yield origin.failed(origin.error(f"could not be opened as a PDF: {exc}", exc))
-            return
+def _pdf_pages(origin: _Origin, data: bytes, limits: DecodeLimits) -> Iterator[InputItem]:
+    require("pypdfium2")  # here, for its error naming the extra; it runs in the render process
+    from .pdf_render import PdfDocument, RenderError
+
     try:
-        for index in range(count):
-            yield _page_item(origin, index, lambda page: _pdf_page(document, index, page, limit))
+        document = PdfDocument(data, limits.pdf_page_timeout_s, limits.cancelled)
+    except RenderError as exc:
+        yield origin.failed(origin.error(f"could not be opened as a PDF: {exc}"))
+        return
+    try:
+        for index in range(document.pages):
+            yield _page_item(origin, index, lambda page: _pdf_page(document, index, page, limits))
     finally:
-        with _PDFIUM:
-            document.close()
+        document.close()
 
 
-def _pdf_page(document, index: int, page: _Origin, limit: Optional[int]) -> np.ndarray:
-    with _PDFIUM:
-        pdf_page = None
-        try:
-            pdf_page = document[index]
-            width, height = pdf_page.get_size()  # points; pypdfium2 sizes its bitmap as ceil(points x scale)
-            page.check_pixels(math.ceil(width * PDF_RENDER_SCALE), math.ceil(height * PDF_RENDER_SCALE), limit)
-            bitmap = pdf_page.render(scale=PDF_RENDER_SCALE)
-            image = bitmap.to_numpy().copy()  # ours: the bitmap's buffer is freed with it, under the lock
-            bitmap.close()
-        except InputError:
-            raise
-        except Exception as exc:
-            raise page.error(f"could not be rendered: {exc}") from exc
-        finally:
-            if pdf_page is not None:
-                pdf_page.close()
-    # pdfium renders BGR(A) byte order by default, which is what the pipeline wants
-    return to_bgr(image, page, limit)
+def _pdf_page(document, index: int, page: _Origin, limits: DecodeLimits) -> np.ndarray:
+    from .pdf_render import RenderError
+
+    try:
+        width, height = document.page_size(index)  # points; rendered as ceil(points x scale) pixels
+        page.check_pixels(math.ceil(width * PDF_RENDER_SCALE), math.ceil(height * PDF_RENDER_SCALE), limits)
+        image = document.render(index, PDF_RENDER_SCALE, limits.max_image_pixels, limits.pdf_page_timeout_s,
+                                limits.cancelled)
+    except RenderError as exc:
+        raise page.error(f"could not be rendered: {exc}") from None
+    return _to_bgr_unchecked(image, page)  # pdfium renders BGR byte order, what the pipeline wants
 
 
 # -- URLs ---------------------------------------------------------------------------------------------------------
 
-def _iter_url(origin: _Origin, limit: Optional[int]) -> Iterator[InputItem]:
+def _iter_url(origin: _Origin, limits: DecodeLimits) -> Iterator[InputItem]:
     """By the URL path's suffix: a PDF or TIFF is downloaded now, one image when loaded (in the reading thread)."""
     url = origin.source
     suffix = Path(urllib.parse.urlparse(url).path).suffix.lower()
-    yield from _iter_data(origin, suffix, lambda: fetch_url(url), limit)
+    yield from _iter_data(origin, suffix, lambda: fetch_url(url), limits)
 
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:

@@ -8,6 +8,7 @@ import threading
 import warnings
 import zlib
 from functools import partial
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -451,11 +452,75 @@ def test_every_format_is_sized_before_it_is_decoded(suffix, monkeypatch):
     data, origin = encoded.tobytes(), inputs._Origin.of_path(f"line{suffix}")
     monkeypatch.setattr(inputs.cv2, "imdecode", lambda *args: pytest.fail("decoded before the size check"))
     with pytest.raises(InputError) as refused:
-        inputs.decode_image(data, origin, 100)
+        inputs.decode_image(data, origin, inputs.DecodeLimits(100))
     expected = ("not a format whose size is read from its header" if suffix == ".hdr" else
                 "60x40 = 2,400 pixels, above the limit")
     assert expected in str(refused.value) and refused.value.source == f"line{suffix}"
     monkeypatch.undo()
     if suffix != ".hdr":  # within the limit: decoded as before
-        assert inputs.decode_image(data, origin, 10_000).shape == (40, 60, 3)
-    assert inputs.decode_image(data, origin, None).shape == (40, 60, 3)  # no limit: OpenCV decides, as PaddleX
+        assert inputs.decode_image(data, origin, inputs.DecodeLimits(10_000)).shape == (40, 60, 3)
+    assert inputs.decode_image(data, origin, inputs.DecodeLimits()).shape == (40, 60, 3)  # no limit: OpenCV decides, as PaddleX
+
+
+@pytest.mark.skipif(not HAS_PDFIUM, reason="PDF input needs pypdfium2 (extra 'pdf')")
+def test_a_pdf_page_that_renders_too_long_is_cut_at_its_limit(model, hello, tmp_path, monkeypatch):
+    """A 3 KB page of 40,000 wide strokes kept pdfium busy for minutes, with no way to stop it: now the page fails at
+    its time limit, naming it, the other pages are read, and the next PDF renders as before."""
+    from helpers import slow_pdf
+
+    from hpi import pdf_render
+
+    slow = tmp_path / "slow.pdf"
+    slow.write_bytes(slow_pdf())
+    good = tmp_path / "good.pdf"
+    Image.fromarray(hello[:, :, ::-1]).save(good, resolution=72)
+    monkeypatch.setenv(pdf_render.PAGE_TIMEOUT_ENV, "0.5")
+    ended = pdf_render.ended_processes()
+    results = model.predict([str(slow), str(good)], on_bad_input="skip")
+    assert [(r["input_path"], r["page_index"], r["rec_text"]) for r in results] == [(str(good), 0, TEXT)]
+    assert pdf_render.ended_processes() == ended + 1
+    with pytest.raises(InputError, match=r"slow\.pdf page 0' could not be rendered: took longer than 0\.5 s"):
+        model.predict(str(slow))
+    monkeypatch.setenv(pdf_render.PAGE_TIMEOUT_ENV, "nan")
+    with pytest.raises(ConfigError, match=f"{pdf_render.PAGE_TIMEOUT_ENV} must be a number of seconds > 0"):
+        model.predict(str(good))
+
+
+_MEMORY_LIMITED_PDF = """
+import sys
+from hpi.errors import InputError
+from hpi.inputs import iter_inputs
+big, small = sys.argv[1:]
+for path in (big, small, big, small):
+    try:
+        image = next(iter(iter_inputs(path, max_image_pixels=0))).load()
+        print(path, image.shape)
+    except InputError as exc:
+        print(path, "InputError", exc)
+"""
+
+
+@pytest.mark.skipif(not HAS_PDFIUM, reason="PDF input needs pypdfium2 (extra 'pdf')")
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="the render memory limit is Linux's")
+def test_a_pdf_page_beyond_the_render_memory_limit_fails_alone(tmp_path):
+    """Rendering beyond HPI_PDF_MEMORY_MB fails that page with an InputError naming it; the pages after it render."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import pdf_file
+
+    big = tmp_path / "poster.pdf"
+    big.write_bytes(pdf_file([], width=4000, height=4000))  # 8000 x 8000 at 2x: 192 MB of pixels
+    small = tmp_path / "small.pdf"
+    small.write_bytes(pdf_file([], content=b"0 0 1 1 re f\n"))
+    env = {**os.environ, "HPI_PDF_MEMORY_MB": "64"}
+    run = subprocess.run([sys.executable, "-c", _MEMORY_LIMITED_PDF, str(big), str(small)], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4, run.stdout
+    for line in lines[0::2]:
+        assert line == (f"{big} InputError input '{big} page 0' could not be rendered: needs more memory than a "
+                        "render may use (64 MB, environment variable HPI_PDF_MEMORY_MB)"), line
+    assert lines[1] == lines[3] == f"{small} (1584, 1224, 3)"
