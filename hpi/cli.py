@@ -622,6 +622,21 @@ def _add_serve(subparsers) -> None:
     parser.add_argument("--allow_private_urls", action="store_true",
                         help="let fetched URLs reach private, loopback and link-local addresses")
     parser.add_argument("--url_timeout_s", type=float, default=d.url_timeout_s, help="time limit of a URL download")
+    parser.add_argument("--max_request_pixels", type=at_least(0), default=d.max_request_pixels,
+                        help="decoded pixels of one request, its images, crops and PDF pages together, checked "
+                             "before each is decoded (413 beyond; 0: no limit)")
+    parser.add_argument("--max_pixels_in_flight", type=at_least(0), default=d.max_pixels_in_flight,
+                        help="decoded pixels all requests hold at once (503 beyond; 0: no limit)")
+    parser.add_argument("--pdf_page_timeout_s", type=float, default=d.pdf_page_timeout_s,
+                        help="time limit to render one PDF page (422 beyond)")
+    parser.add_argument("--header_timeout_s", type=float, default=d.header_timeout_s,
+                        help="a request's header must arrive within this of its connection (or previous response)")
+    parser.add_argument("--body_timeout_s", type=float, default=d.body_timeout_s,
+                        help="a request's body must arrive within this of its header")
+    parser.add_argument("--max_connections", type=at_least(1), default=d.max_connections,
+                        help="open connections; more are closed as they arrive")
+    parser.add_argument("--shutdown_timeout_s", type=float, default=d.shutdown_timeout_s,
+                        help="after SIGTERM, how long requests in progress may take before they are cut")
     ray = parser.add_argument_group("Ray Serve (needs the 'ray' extra)")
     ray.add_argument("--ray", action="store_true", help="serve on Ray Serve: replicas each holding one model, Serve's "
                                                         "HTTP proxy on --host/--port")
@@ -677,7 +692,10 @@ def _serve_settings(args):
                          batch_wait_ms=args.batch_wait_ms, max_batch_lines=args.max_batch_lines,
                          batch_workers=args.batch_workers, batch_size=args.batch_size,
                          allow_url_fetch=args.allow_url_fetch, allow_private_urls=args.allow_private_urls,
-                         url_timeout_s=args.url_timeout_s)
+                         url_timeout_s=args.url_timeout_s, max_request_pixels=args.max_request_pixels,
+                         max_pixels_in_flight=args.max_pixels_in_flight, pdf_page_timeout_s=args.pdf_page_timeout_s,
+                         header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
+                         max_connections=args.max_connections, shutdown_timeout_s=args.shutdown_timeout_s)
 
 
 def _run_serve_ocr(args) -> int:

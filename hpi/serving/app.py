@@ -25,8 +25,8 @@ from ..errors import InputError, MissingDependencyError
 from .batcher import Closed, LineResult, QueueFull
 from .envelope import ServingError, client_log_id, failure, log_id_of, new_log_id, success
 from .metrics import CONTENT_TYPE, ServingMetrics
-from .middleware import BODY_KEY, BodyLimitMiddleware, MetricsMiddleware
-from .payload import Line, decode_request
+from .middleware import BODY_KEY, BodyLimitMiddleware, MetricsMiddleware, client_gone
+from .payload import Line, PixelPool, RequestPixels, decode_request
 from .schemas import models
 from .settings import ServeSettings
 from .state import ModelState
@@ -98,6 +98,7 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
     app.state.hpi = state
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.pixels = PixelPool(settings.max_pixels_in_flight)
     errors = {code: {"model": schemas.NoResultResponse} for code in (413, 422, 500, 503)}
 
     def envelope(request, status: int, message: str, headers=None):
@@ -127,8 +128,19 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
         log_id = request.state.log_id = client_log_id(body.logId) or new_log_id()
         if not ready():
             raise ServingError(503, _not_ready(state), {"Retry-After": "1"})
+        if state.batcher is not None and state.batcher.queued_lines >= settings.max_queue_lines:
+            # refused before its images are decoded, not after
+            raise ServingError(503, f"{state.batcher.queued_lines} lines are waiting for the model, the queue limit of "
+                                    f"{settings.max_queue_lines} lines (--max_queue_lines); retry later",
+                               {"Retry-After": "1"})
+        with RequestPixels(settings, app.state.pixels) as pixels:
+            return await recognize_request(body, request, log_id, pixels)
+
+    async def recognize_request(body, request, log_id: str, pixels: RequestPixels):
         try:
-            decoded = await run_in_threadpool(decode_request, body.file, body.fileType, body.files, settings)
+            async with client_gone(request.receive) as gone:
+                decoded = await run_in_threadpool(decode_request, body.file, body.fileType, body.files, settings,
+                                                  pixels, gone.is_set)
             results = await recognize([line.image for line in decoded.lines])
             entries = [_entry(line, result, index) for index, (line, result) in enumerate(zip(decoded.lines, results))]
             if body.visualize:

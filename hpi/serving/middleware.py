@@ -6,8 +6,11 @@ the app unchanged (and kept in the scope, for the logId of an error response).
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
-from typing import Callable, Iterable
+from typing import AsyncIterator, Callable, Iterable
 
 from .envelope import encode, failure, new_log_id
 from .metrics import ServingMetrics
@@ -95,3 +98,21 @@ async def _reply(send, status: int, message: str) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+@contextlib.asynccontextmanager
+async def client_gone(receive) -> AsyncIterator[threading.Event]:
+    """An event set if the client disconnects while the block runs (work in a thread checks it and stops: a PDF
+    page rendering for a client that left). `receive`: the request's, once its body is read."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    task = asyncio.ensure_future(watch())
+    try:
+        yield gone
+    finally:
+        task.cancel()

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, MissingDependencyError
 from .envelope import ServingError, client_log_id, new_log_id, success
-from .payload import decode_request
+from .middleware import client_gone
+from .payload import RequestPixels, decode_request
 from .settings import ServeSettings
 
 logger = logging.getLogger("hpi.serving")
@@ -119,11 +120,15 @@ def mount_ocr(app, service: OCRService, settings: ServeSettings, metrics, not_re
                    if getattr(body, field) is not None}
         visualize = body.visualize is not False
         try:
-            decoded = await run_in_threadpool(decode_request, body.file, body.fileType, None, settings)
-            images = [line.image for line in decoded.lines]
-            running = gate.setdefault("running", asyncio.Semaphore(settings.batch_workers))
-            async with running:  # at most batch_workers pipelines at once; later requests wait their turn
-                entries = await run_in_threadpool(_run, service.pipeline, images, options, visualize)
+            with RequestPixels(settings, app.state.pixels) as pixels:
+                async with client_gone(request.receive) as gone:
+                    decoded = await run_in_threadpool(decode_request, body.file, body.fileType, None, settings, pixels,
+                                                      gone.is_set)
+                images = [line.image for line in decoded.lines]
+                running = gate.setdefault("running", asyncio.Semaphore(settings.batch_workers))
+                async with running:  # at most batch_workers pipelines at once; later requests wait their turn
+                    entries = await run_in_threadpool(_run, service.pipeline, images, options, visualize)
+                del images, decoded.lines[:]  # the pixels go back to the pool: their images must go too
         except ServingError:
             raise
         except (InputError, ConfigError) as exc:

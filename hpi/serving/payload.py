@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import InputError
-from ..inputs import PDF_SUFFIX, InputItem, _iter_data, _Origin
+from ..inputs import PDF_SUFFIX, DecodeLimits, InputItem, _iter_data, _Origin
 from .envelope import ServingError
 from .settings import ServeSettings
 from .urls import fetch, is_url
@@ -28,6 +29,51 @@ _DATA_URL = re.compile(r"data:[^,]{0,200};base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(rb"\s+")
 # What a path or a non-http URL looks like: said in the error, since such a `file` is never read from disk.
 _PATH_LIKE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|~|\.{1,2}/|[a-zA-Z]:[\\/])|\\|^/[^/]+(?:/[^/]+)*$")
+
+
+class PixelPool:
+    """The decoded pixels all requests hold at once (None: no limit): taken as each image is sized, before it is
+    decoded, and given back when its request ends."""
+
+    def __init__(self, limit: Optional[int]):
+        self.limit, self.held = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self, pixels: int) -> bool:
+        with self._lock:
+            if self.limit is not None and self.held + pixels > self.limit:
+                return False
+            self.held += pixels
+            return True
+
+    def give_back(self, pixels: int) -> None:
+        with self._lock:
+            self.held -= pixels
+
+
+class RequestPixels:
+    """One request's decoded pixels: at most `settings.max_request_pixels` (413 beyond), each taken from `pool`
+    (503 while the server holds its limit). A context manager: the pixels go back to the pool when it exits."""
+
+    def __init__(self, settings: ServeSettings, pool: PixelPool):
+        self.limit, self.pool, self.used = settings.max_request_pixels, pool, 0
+
+    def charge(self, source: str, pixels: int) -> None:
+        if self.limit is not None and self.used + pixels > self.limit:
+            raise ServingError(413, f"{source} would bring the request's decoded images to {self.used + pixels:,} "
+                                    f"pixels, above this server's limit of {self.limit:,} (--max_request_pixels)")
+        if not self.pool.take(pixels):
+            raise ServingError(503, f"the server holds as many decoded pixels as it allows at once "
+                                    f"({self.pool.limit:,}, --max_pixels_in_flight): retry shortly",
+                               {"Retry-After": "1"})
+        self.used += pixels
+
+    def __enter__(self) -> "RequestPixels":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.pool.give_back(self.used)
+        self.used = 0
 
 
 @dataclass
@@ -43,7 +89,12 @@ class Decoded:
 
 
 def decode_request(file: Optional[str], file_type: Optional[int], files: Optional[List[str]],
-                   settings: ServeSettings) -> Decoded:
+                   settings: ServeSettings, pixels: Optional[RequestPixels] = None,
+                   cancelled: Optional[Callable[[], bool]] = None) -> Decoded:
+    """The request's images, each sized before it is decoded and charged to `pixels`; `cancelled()` true stops a
+    PDF page rendering (the client went away)."""
+    limits = DecodeLimits(settings.max_image_pixels, pixels.charge if pixels is not None else None,
+                          settings.pdf_page_timeout_s, cancelled)
     if (file is None) == (files is None):
         raise ServingError(422, "give either `file` (one image or PDF) or `files` (a list of base64 images)")
     if files is not None:
@@ -55,7 +106,7 @@ def decode_request(file: Optional[str], file_type: Optional[int], files: Optiona
             source = f"files[{index}]"
             if is_url(data):
                 raise InputError(f"{source} is a URL: `files` takes base64 images only", source=source)
-            lines.extend(_decode_base64(data, FILE_TYPE_IMAGE, source, settings, len(lines))[1])
+            lines.extend(_decode_base64(data, FILE_TYPE_IMAGE, source, settings, limits, len(lines))[1])
         return Decoded(lines, None)
     if is_url(file):
         if not settings.allow_url_fetch:
@@ -63,19 +114,19 @@ def decode_request(file: Optional[str], file_type: Optional[int], files: Optiona
                              "send the file's bytes as base64 instead", source="file")
         data = fetch(file, source="file", allow_private=settings.allow_private_urls,
                      timeout_s=settings.url_timeout_s, max_bytes=settings.max_body_bytes)
-        lines = list(_lines(data, file_type, "file", settings, 0))
+        lines = list(_lines(data, file_type, "file", settings, limits, 0))
     else:
-        data, lines = _decode_base64(file, file_type, "file", settings, 0)
+        data, lines = _decode_base64(file, file_type, "file", settings, limits, 0)
     if not lines:
         raise InputError("file holds no pages", source="file")
     return Decoded(lines, _data_info(lines, data, file_type))
 
 
-def _decode_base64(text: str, file_type: Optional[int], source: str, settings: ServeSettings,
+def _decode_base64(text: str, file_type: Optional[int], source: str, settings: ServeSettings, limits: DecodeLimits,
                    before: int) -> Tuple[bytes, List[Line]]:
     data = _base64(text, source)
     try:
-        return data, list(_lines(data, file_type, source, settings, before))
+        return data, list(_lines(data, file_type, source, settings, limits, before))
     except InputError as exc:
         hint = _path_hint(text)
         if not hint:
@@ -109,7 +160,8 @@ def _path_hint(text: str) -> str:
     return ""
 
 
-def _lines(data: bytes, file_type: Optional[int], source: str, settings: ServeSettings, before: int) -> Iterator[Line]:
+def _lines(data: bytes, file_type: Optional[int], source: str, settings: ServeSettings, limits: DecodeLimits,
+           before: int) -> Iterator[Line]:
     is_pdf = data[:5] == b"%PDF-"
     if file_type is None:
         file_type = FILE_TYPE_PDF if is_pdf else FILE_TYPE_IMAGE
@@ -122,7 +174,7 @@ def _lines(data: bytes, file_type: Optional[int], source: str, settings: ServeSe
         suffix = ".tiff" if data[:4] in _TIFF_MAGIC else ".png"  # any other image suffix: OpenCV decodes by content
     origin = _Origin(source, source)
     count = before
-    items: Iterator[InputItem] = _iter_data(origin, suffix, lambda: data, settings.max_image_pixels)
+    items: Iterator[InputItem] = _iter_data(origin, suffix, lambda: data, limits)
     try:
         for item in items:
             count += 1
