@@ -135,3 +135,26 @@ def test_connections_beyond_the_cap_are_closed_on_arrival(serve, samples_dir):
         while not recognizes(live, samples_dir):  # the idle ones are closed on our side: room again
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_sigterm_with_stalled_clients_exits_within_the_shutdown_timeout(tiny_model_dir, samples_dir):
+    """300 clients stalled in the middle of their bodies (a body timeout far away): after SIGTERM the server waited for
+    them forever; now it cuts them after --shutdown_timeout_s and exits 0."""
+    from serving_helpers import ServeProcess
+
+    server = ServeProcess("--model_dir", str(tiny_model_dir), "--use_hpip", "--device", "cpu",
+                          "--shutdown_timeout_s", "1", "--body_timeout_s", "600")
+    stalled = []
+    try:
+        assert recognizes(server, samples_dir)
+        for _ in range(300):
+            client = socket.create_connection(("127.0.0.1", server.port))
+            client.sendall(b"POST /text-recognition HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            stalled.append(client)
+        time.sleep(0.5)  # every header read: requests in progress
+        status, stderr = server.stop(timeout=60)
+        assert status == 0, stderr[-2000:]
+    finally:
+        server.stop()
+        for client in stalled:
+            client.close()
