@@ -158,3 +158,14 @@ def test_sigterm_with_stalled_clients_exits_within_the_shutdown_timeout(tiny_mod
         server.stop()
         for client in stalled:
             client.close()
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"file": "x", "logId": ' + b'{"a": ' * 30_000 + b"1" + b"}" * 30_001],
+                         ids=["array", "objects"])
+def test_deeply_nested_json_is_refused_in_the_envelope(server, samples_dir, body, caplog):
+    """100,000 nested brackets made the JSON parser raise RecursionError: a plain-text 500 outside the envelope and
+    three tracebacks in the log per request."""
+    expect_error(post(server.url + ENDPOINT, body, raw=True), 422, "nests JSON more than 32 levels deep")
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+    assert recognizes(server, samples_dir)
