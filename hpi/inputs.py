@@ -198,7 +198,8 @@ def _iter_path(source: str, limits: DecodeLimits) -> Iterator[InputItem]:
     try:
         path = Path(source).expanduser()
         if path.is_dir():
-            files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
+            # a FIFO or device named like an image is listed too, and refused by name when read, not skipped silently
+            files = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in _SUFFIXES and not p.is_dir())
         elif not path.exists():
             yield origin.failed(origin.error("does not exist"))
             return

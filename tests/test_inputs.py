@@ -524,3 +524,16 @@ def test_a_pdf_page_beyond_the_render_memory_limit_fails_alone(tmp_path):
         assert line == (f"{big} InputError input '{big} page 0' could not be rendered: needs more memory than a "
                         "render may use (64 MB, environment variable HPI_PDF_MEMORY_MB)"), line
     assert lines[1] == lines[3] == f"{small} (1584, 1224, 3)"
+
+
+def test_a_fifo_in_a_folder_is_an_input_refused_by_name(hello, tmp_path):
+    """A FIFO named like an image inside a folder was skipped without a word: it is listed, and reading it says why."""
+    import os
+
+    cv2.imwrite(str(tmp_path / "a.png"), hello)
+    os.mkfifo(tmp_path / "b.png")
+    items = list(iter_inputs(str(tmp_path)))
+    assert [item.source for item in items] == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    assert items[0].load().shape == hello.shape
+    with pytest.raises(InputError, match="b.png' is not a regular file"):
+        items[1].load()

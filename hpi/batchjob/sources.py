@@ -36,7 +36,17 @@ def plan_inputs(inputs: Union[PathLike, Sequence[PathLike]]) -> Callable[[], Ite
     if not given:
         raise ConfigError("no input given: name a folder, a glob pattern, a .txt list of paths or image files")
     makers = [_plan_one(text) for text in given]
-    return lambda: itertools.chain.from_iterable(make() for make in makers)
+    return lambda: _once_each(itertools.chain.from_iterable(make() for make in makers))
+
+
+def _once_each(paths: Iterable[str]) -> Iterator[str]:
+    """Each path the first time it comes: inputs that overlap (a folder and a glob of its files, a list naming a
+    file twice) gave two records for one input. Holds the paths seen, as resume holds the paths done."""
+    seen = set()
+    for path in paths:
+        if path not in seen:
+            seen.add(path)
+            yield path
 
 
 def _plan_one(text: str) -> Callable[[], Iterator[str]]:
@@ -60,7 +70,9 @@ def walk_folder(folder: str) -> Iterator[str]:
     """Image and PDF files under `folder`, recursively, depth first, each folder's entries sorted by name.
 
     One folder's listing is held at a time (sorted); entry types come from the listing itself (no `stat` per
-    file on Linux). Symbolic links to folders are not followed, as `Path.rglob` does not."""
+    file on Linux). Symbolic links to folders are not followed, as `Path.rglob` does not. An entry named like an
+    image that is not a file (a FIFO, a device) is an input too, reported as not a regular file when it is read,
+    not skipped without a record."""
     try:
         with os.scandir(folder) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -70,7 +82,7 @@ def walk_folder(folder: str) -> Iterator[str]:
         try:
             if entry.is_dir(follow_symlinks=False):
                 yield from walk_folder(entry.path)
-            elif has_suffix(entry.name) and entry.is_file():
+            elif has_suffix(entry.name):
                 yield os.path.abspath(entry.path)
         except OSError:
             continue
