@@ -51,6 +51,10 @@ def test_ocr_paddleocr_spellings(onnx_dirs, capsys):
     (["--use_doc_unwarping", "True"], "use_doc_unwarping=True is not supported"),
     (["--use_doc_orientation_classify", "yes"], "use_doc_orientation_classify=True is not supported"),
     (["--text_det_thresh", "1.5"], "text_det_thresh"),
+    (["--text_det_unclip_ratio", "1e30"], "bad value 1e+30 for text_det_unclip_ratio: expected a number in (0, 100]"),
+    (["--text_rec_score_thresh", "nan"], "bad value nan for text_rec_score_thresh: expected a number in [0, 1]"),
+    (["--text_det_max_side_limit", "100000"], "bad value 100000 for text_det_max_side_limit: expected an integer "
+                                              "from 1 to 8192"),
     (["--text_recognition_batch_size", "0"], "expected an integer >= 1"),
     (["--text_det_limit_type", "mid"], "invalid choice"),
     (["--text_detection_model_dir", "/nonexistent/det"], "does not exist"),

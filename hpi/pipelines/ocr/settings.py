@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ...errors import ConfigError
-from ...tasks.text_detection.predictor import OPTION_CHECKS
+from ...tasks.text_detection.predictor import OPTION_CHECKS, finite_number
 
 # PaddleX 3.7.2's OCR.yaml (what PaddleOCR 3.x runs when given nothing)
 DEFAULT_DET_MODEL = "PP-OCRv6_medium_det"
@@ -80,9 +80,9 @@ class CallSettings:
 def check(name: str, value: Any, where: str) -> Any:
     if name == "use_textline_orientation":
         ok, allowed = isinstance(value, bool), "True or False"
-    elif name == "text_rec_score_thresh":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-        allowed = "a number (lines scoring below it are dropped)"
+    elif name == "text_rec_score_thresh":  # scores are in [0, 1]
+        ok = finite_number(value) and 0 <= value <= 1
+        allowed = "a number in [0, 1] (lines scoring below it are dropped)"
     else:
         test, allowed = OPTION_CHECKS[DET_PARAMS[name]]
         ok = test(value)

@@ -28,24 +28,34 @@ class DetOptions:
     unclip_ratio: float
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+# pixels: twice PaddleX's default max_side_limit of 4000. Memory grows with the input's pixels: PP-OCRv4_mobile_det
+# on a 4000 x 4000 input peaked at 2.9 GB here, so ~12 GB at 8192; 16384 ran a 23 GB machine out of memory.
+MAX_SIDE = 8192
+# Past PaddleX's models' 1.4-2.0 a box grows over the whole image well before 100; the offset's round corners take
+# about pi * sqrt(2 * distance) points each, so a ratio of 1e15 ran out of memory and 1e30 divided by zero.
+MAX_UNCLIP_RATIO = 100
 
 
-def _number(value: Any) -> bool:
+def _side(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 < value <= MAX_SIDE
+
+
+def finite_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
         and bool(np.isfinite(value))
 
 
-# predict() argument -> (check, what is allowed). Zero is refused where PaddleX would silently use the default
+# predict() argument -> (check, what is allowed): the one place these options are checked, for TextDetection and
+# the OCR pipeline (library, CLI and server alike). Zero is refused where PaddleX would silently use the default
 # instead (it tests `value or default`).
 OPTION_CHECKS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "limit_side_len": (_positive_int, "a positive integer (pixels)"),
+    "limit_side_len": (_side, f"an integer from 1 to {MAX_SIDE} (pixels)"),
     "limit_type": (lambda v: v in LIMIT_TYPES, f"one of {list(LIMIT_TYPES)}"),
-    "max_side_limit": (_positive_int, "a positive integer (pixels)"),
-    "thresh": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1): the pixel probability threshold"),
-    "box_thresh": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]: the box score threshold"),
-    "unclip_ratio": (lambda v: _number(v) and v > 0, "a positive number: how far boxes are expanded"),
+    "max_side_limit": (_side, f"an integer from 1 to {MAX_SIDE} (pixels)"),
+    "thresh": (lambda v: finite_number(v) and 0 < v < 1, "a number in (0, 1): the pixel probability threshold"),
+    "box_thresh": (lambda v: finite_number(v) and 0 < v <= 1, "a number in (0, 1]: the box score threshold"),
+    "unclip_ratio": (lambda v: finite_number(v) and 0 < v <= MAX_UNCLIP_RATIO,
+                     f"a number in (0, {MAX_UNCLIP_RATIO}]: how far boxes are expanded"),
 }
 
 

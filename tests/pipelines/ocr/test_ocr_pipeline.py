@@ -1,8 +1,10 @@
 """The OCR pipeline's behaviour (high-performance mode, real models on real images): options, results, files,
 errors. Parity with PaddleX is in test_parity.py."""
 import json
+import re
 import threading
 
+import cv2
 import numpy as np
 import pytest
 from capabilities import HAS_PDFIUM
@@ -121,6 +123,36 @@ def test_unsupported_and_bad_options(hpip_ocr, ocr_dirs, few):
         OCR(lang="en")
     with pytest.raises(ConfigError, match="text_recognition_batch_size"):
         OCR(**ocr_dirs["onnx"], text_recognition_batch_size=0)
+
+
+RANGES = {"text_det_thresh": "(0, 1)", "text_det_box_thresh": "(0, 1]", "text_det_unclip_ratio": "(0, 100]",
+          "text_rec_score_thresh": "[0, 1]", "text_det_limit_side_len": "from 1 to 8192",
+          "text_det_max_side_limit": "from 1 to 8192"}
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+@pytest.mark.parametrize("value", [1e30, -1, float("nan"), float("inf"), -float("inf"), "0.5", True, 100000])
+def test_numeric_options_out_of_range_are_config_errors_naming_them(hpip_ocr, ocr_dirs, few, name, value):
+    """1e30 for text_det_unclip_ratio was a ZeroDivisionError in the box offset (1e15 ran out of memory)."""
+    expected = rf"bad value {re.escape(repr(value))} for {name}: expected .*{re.escape(RANGES[name])}"
+    with pytest.raises(ConfigError, match=expected):
+        hpip_ocr.predict(few[0], **{name: value})
+    with pytest.raises(ConfigError, match=expected):
+        OCR(**ocr_dirs["onnx"], use_hpip=True, **{name: value})
+
+
+def test_numeric_options_at_their_bounds_run(hpip_ocr, few):
+    # the image's own size: "max" does not enlarge it ("min" to 8192 would take ~12 GB)
+    (wide,) = hpip_ocr.predict(few[0], text_det_unclip_ratio=100, text_det_limit_type="max",
+                               text_det_limit_side_len=8192, text_det_max_side_limit=8192, text_rec_score_thresh=0)
+    params = wide["text_det_params"]
+    assert (params["unclip_ratio"], params["limit_side_len"], params["max_side_limit"]) == (100, 8192, 8192)
+    height, width = cv2.imread(few[0]).shape[:2]
+    assert len(wide["dt_polys"]) == 13 and len(wide["rec_texts"]) >= 1  # every box grown to the image's edges
+    assert all(np.min(poly) == 0 and np.max(poly, axis=0).tolist() == [width, height]
+               for poly in wide["dt_polys"])
+    (strict,) = hpip_ocr.predict(few[0], text_det_thresh=1e-6, text_det_box_thresh=1, text_rec_score_thresh=1)
+    assert strict["text_det_params"]["box_thresh"] == 1 and min(strict["rec_scores"], default=1) >= 1
 
 
 def test_orientation_model_is_optional(ocr_dirs, few):
