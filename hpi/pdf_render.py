@@ -102,8 +102,8 @@ class _RenderProcess:
                     raise RenderError("was cancelled: its caller gave up (a client that went away)") from None
                 if time.monotonic() >= deadline:
                     self._stop()
-                    raise RenderError(f"took longer than {timeout_s:g} s (the limit per page; "
-                                      f"environment variable {PAGE_TIMEOUT_ENV})") from None
+                    raise RenderError(f"took longer than {timeout_s:g} s, the limit per page (environment variable "
+                                      f"{PAGE_TIMEOUT_ENV}; hpi serve: --pdf_page_timeout_s)") from None
                 continue
             if answer is None:  # the process died: beyond its memory limit, or pdfium crashed
                 self._stop()
