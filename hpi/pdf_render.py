@@ -35,6 +35,10 @@ DEFAULT_MEMORY_MB = 1024
 PROCESSES = max(1, min(4, os.cpu_count() or 1))  # documents are spread over this many render processes
 _POLL_S = 0.05  # how often a waiting caller checks whether it gave up
 _SCRIPT = str(Path(protocol.__file__).resolve())
+# The script runs without importing hpi (0.3 s of OpenCV and numpy) and without its own folder or the working
+# directory on sys.path (hpi's modules there would shadow others); the user's site and PYTHONPATH stay, where
+# pypdfium2 may be installed.
+_LAUNCH = "import runpy, sys; sys.path.pop(0); sys.argv.pop(0); runpy.run_path(sys.argv[0], run_name='__main__')"
 
 
 _ended = [0]  # render processes ended by a page (time limit, caller gone, memory, crash), for tests and metrics
@@ -124,7 +128,7 @@ class _RenderProcess:
             self._stop()
         # else a forked child inherited the parent's process: never write to its pipes, start our own
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        self._popen = subprocess.Popen([sys.executable, "-I", _SCRIPT, str(_memory_mb() * 1024 * 1024)],
+        self._popen = subprocess.Popen([sys.executable, "-c", _LAUNCH, _SCRIPT, str(_memory_mb() * 1024 * 1024)],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         self._pid = os.getpid()
         self.generation += 1
