@@ -6,9 +6,13 @@ Cyrillic, CJK + Hangul + kana, Arabic, Devanagari, Tamil, Telugu, Kannada, Thai,
 symbols), then fonts found on the system (fc-list, else the usual font folders). Spaces, digits, punctuation
 and combining marks stay in the font of the run they are in when it has them. The runs share one baseline;
 right-to-left stretches (Arabic script) are laid out right to left, shaped by libraqm when Pillow has it.
+
+Drawing never fails on an image the pipeline accepted: a drawing that would be larger than MAX_DRAWN_SIDE or
+MAX_DRAWN_PIXELS is made from the image scaled down to fit, keeping its aspect ratio (`fit_for_drawing`).
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import struct
@@ -36,6 +40,11 @@ MIN_FONT_SIZE = 6
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
                     "/Library/Fonts", "/System/Library/Fonts", "~/Library/Fonts", r"C:\Windows\Fonts")
 MAX_SCANNED_SYSTEM_FONTS = 400
+# A drawing's largest side: WebP's (JPEG's is 65,535). A 1,000,000 x 16 line asked a 60,000 px caption font of Pillow
+# (OSError: invalid argument), a 200,000 x 8 one a 1.8 G pixel canvas (12 GB, DecompressionBombError).
+MAX_DRAWN_SIDE = 16383
+MAX_DRAWN_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS (and hpi's default max_image_pixels)
+CAPTION_HEIGHT = 0.12  # caption strip height / width at most: a font of 6% of the width, ascent, descent and pads
 
 
 class Face(NamedTuple):
@@ -341,10 +350,30 @@ def caption_layout(text: str, width: int) -> Tuple[int, List[Placed], int, int]:
     return size, placed, top, bottom
 
 
+def drawing_scale(width: float, height: float) -> float:
+    """The factor (at most 1) that brings a width x height drawing within MAX_DRAWN_SIDE and MAX_DRAWN_PIXELS."""
+    return min(1.0, MAX_DRAWN_SIDE / max(width, height), math.sqrt(MAX_DRAWN_PIXELS / (width * height)))
+
+
+def fit_for_drawing(image_bgr: np.ndarray, width: float, height: float) -> Tuple[np.ndarray, float]:
+    """The image, scaled down if a drawing of `width` x `height` made from it would exceed MAX_DRAWN_SIDE or
+    MAX_DRAWN_PIXELS, and the factor applied (1.0: the image itself): draw what lies on the image scaled by it."""
+    scale = drawing_scale(width, height)
+    if scale >= 1.0:
+        return image_bgr, 1.0
+    import cv2
+
+    h, w = image_bgr.shape[:2]
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    return cv2.resize(np.ascontiguousarray(image_bgr), size, interpolation=cv2.INTER_AREA), scale
+
+
 def caption_below(image_bgr: np.ndarray, text: str):
     """The image (BGR array) above a white strip with `text` in black, as a PIL RGB image."""
     from PIL import Image, ImageDraw
 
+    h, w = image_bgr.shape[:2]
+    image_bgr, _ = fit_for_drawing(image_bgr, w, h + CAPTION_HEIGHT * w)  # bounds the font, and so the strip
     image = Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1])).convert("RGB")
     width, height = image.size
     size, placed, top, bottom = caption_layout(text, width)
@@ -356,4 +385,7 @@ def caption_below(image_bgr: np.ndarray, text: str):
     for x, _, run, font in placed:
         run_text, direction = _run_text(run)
         draw.text((x, baseline), run_text, fill=(0, 0, 0), font=font, anchor="ls", direction=direction)
+    scale = drawing_scale(*canvas.size)  # below 1 only by the few pixels of a minimal strip under a tall image
+    if scale < 1.0:
+        canvas = canvas.resize((max(1, int(canvas.width * scale)), max(1, int(canvas.height * scale))))
     return canvas

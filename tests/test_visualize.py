@@ -217,3 +217,66 @@ def test_wheel_package_data_holds_every_font():
     assert {p.name for p in data} >= {path.name for path in SHIPPED_FONTS} | {"OFL.txt", "README.md"}
     for path in data:
         assert any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns), path.name
+
+
+EXTREME = [(16, 1_000_000), (8, 200_000), (200_000, 8)]  # (height, width): accepted, then undrawable before
+# The OCR pipeline's crops are warped by OpenCV, which takes no side of 32,767 px or more (cv2.error): wide and tall
+# images below that, whose two-panel drawings were still too wide for WebP (16,383 px)
+OCR_EXTREME = [(16, 30_000), (30_000, 16)]
+
+
+@pytest.fixture(scope="module")
+def extreme_lines():
+    """Real text lines stretched to the extreme shapes: ink the models read, not noise."""
+    import cv2
+
+    from hpi.tasks.text_recognition.textlines import render_lines
+
+    line = render_lines(1, seed=0)[0][0]
+    return {shape: cv2.resize(line, shape[::-1], interpolation=cv2.INTER_NEAREST) for shape in EXTREME + OCR_EXTREME}
+
+
+def _drawn_and_saved(result, key, tmp_path):
+    """The result's drawing, after checking it is within the bounds and saves to a file that reads back."""
+    from PIL import Image
+
+    image = result.img[key]
+    assert max(image.size) <= visualize.MAX_DRAWN_SIDE and image.width * image.height <= visualize.MAX_DRAWN_PIXELS
+    for suffix in (".png", ".jpg", ".webp"):
+        saved = result.save_to_img(tmp_path / f"drawn{suffix}")
+        with Image.open(saved) as back:
+            assert back.size == image.size
+    return image
+
+
+@pytest.mark.parametrize("shape", EXTREME)
+def test_recognition_of_an_extreme_line_draws_scaled_down(models_root, extreme_lines, shape, tmp_path):
+    """A 1,000,000 x 16 line asked Pillow for a 60,000 px caption font (OSError), a 200,000 x 8 one for a 1.8 G
+    pixel canvas (DecompressionBombError)."""
+    from hpi import TextRecognition
+
+    with TextRecognition(model_dir=models_root / "PP-OCRv6_tiny_rec", use_hpip=True) as model:
+        (result,) = model.predict(extreme_lines[shape], max_image_pixels=0)
+    image = _drawn_and_saved(result, "res", tmp_path)
+    height, width = shape
+    assert (image.width == visualize.MAX_DRAWN_SIDE) == (width > height)  # the long side shrunk to the bound
+    assert (image.height == visualize.MAX_DRAWN_SIDE) == (height > width)
+
+
+@pytest.mark.parametrize("shape", OCR_EXTREME)
+def test_the_ocr_pipeline_and_detection_draw_an_extreme_image_scaled_down(models_root, extreme_lines, shape,
+                                                                         tmp_path):
+    from hpi import OCR, TextDetection
+
+    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
+            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
+            "textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
+    with OCR(**dirs, device="cpu", use_hpip=True) as pipeline:
+        (result,) = pipeline.predict(extreme_lines[shape], max_image_pixels=0)
+        image = _drawn_and_saved(result, "ocr_res_img", tmp_path / "ocr")
+        assert max(image.size) >= visualize.MAX_DRAWN_SIDE - 1  # two panels side by side: the long side at the bound
+        (orientation,) = pipeline.textline_orientation_model.predict(extreme_lines[shape], max_image_pixels=0)
+        _drawn_and_saved(orientation, "res", tmp_path / "orientation")
+    with TextDetection(model_dir=dirs["text_detection_model_dir"], device="cpu", use_hpip=True) as model:
+        (detected,) = model.predict(extreme_lines[shape], max_image_pixels=0)
+    _drawn_and_saved(detected, "res", tmp_path / "det")

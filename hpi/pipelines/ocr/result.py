@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from ..._fs import atomic_write
 from ...results import BaseResult
-from ...visualize import _face_font, _run_text, _run_width, split_runs, visual_order
+from ...visualize import _face_font, _run_text, _run_width, fit_for_drawing, split_runs, visual_order
 
 IMAGE_KEY = "ocr_res_img"
 VERTICAL_MIN_HEIGHT = 30  # a box taller than this and than twice its width gets vertical text
@@ -58,6 +58,9 @@ class OCRResult(BaseResult):
 
 
 def draw_ocr(image_bgr: np.ndarray, polys, texts) -> Image.Image:
+    h, w = image_bgr.shape[:2]
+    image_bgr, scale = fit_for_drawing(image_bgr, 2 * w, h)  # two panels side by side
+    polys = [np.asarray(poly) * scale for poly in polys] if scale < 1 else polys
     h, w = image_bgr.shape[:2]
     rgb = cv2.cvtColor(np.ascontiguousarray(image_bgr), cv2.COLOR_BGR2RGB)
     left = Image.fromarray(rgb)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...results import BaseResult
-from ...visualize import _font, font_path
+from ...visualize import _font, fit_for_drawing, font_path
 
 BOX_COLOR = (255, 0, 0)  # PaddleX's colormap[0], RGB
 TEXT_COLOR = (255, 255, 255)  # its font colour for that entry
@@ -20,7 +20,9 @@ class TopkResult(BaseResult):
 
         labels = self.get("label_names") or self["class_ids"]
         label = f"{labels[0]} {self['scores'][0]:.2f}"
-        image = Image.fromarray(np.ascontiguousarray(self["input_img"][:, :, ::-1]))
+        height, width = self["input_img"].shape[:2]
+        image_bgr, _ = fit_for_drawing(self["input_img"], width, height)
+        image = Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1]))
         draw = ImageDraw.Draw(image)
         width = image.size[0]
         largest, smallest = max(1, int(width * 0.05)), max(1, int(width * 0.02))
