@@ -134,6 +134,7 @@ def pixel_bombs(server: Server) -> None:
     body = {"files": [b64(blank)] * 256}
     size = len(json.dumps(body))
     status, answer = post(server.port, body)
+    time.sleep(1)  # the server hands freed memory back after answering
     report(attack=f"{size / 1e6:.1f} MB body of 256 lines of 4096 x 4096 (12.9 GB decoded)", status=status,
            message=answer.get("errorMsg"), rss_before_mb=round(before, 1), rss_after_mb=round(rss_mb(server.process.pid), 1),
            peak_rss_mb=round(hwm_mb(server.process.pid), 1), answers_after=server.answers())
