@@ -75,6 +75,8 @@ def test_options_and_no_images(server):
     ({"useDocUnwarping": True}, 422, "not supported"),
     ({"textDetThresh": 3}, 422, "text_det_thresh"),
     ({"textDetLimitType": "mid"}, 422, "limit_type"),
+    ({"textDetUnclipRatio": 1e30}, 422, "text_det_unclip_ratio"),  # was a ZeroDivisionError: 500
+    ({"textDetLimitSideLen": 100000}, 422, "text_det_limit_side_len"),
 ])
 def test_errors(server, body, status, message):
     request = {"file": b64(IMAGE), **body} if "file" not in body and body.get("fileType") is None else body
