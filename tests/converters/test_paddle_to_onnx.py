@@ -143,3 +143,44 @@ def test_a_relative_model_dir_converts(paddle_models, tmp_path, monkeypatch):
     assert not record["reused"]
     assert (tmp_path / "cls" / "inference.onnx").is_file()
     assert not list((tmp_path / "cls").glob(".hpi-convert-*"))
+
+
+class _StoppedBetweenRenames:
+    """paddle_to_onnx's `os`, except that its second os.replace raises KeyboardInterrupt (Ctrl-C, or SIGTERM through
+    sigterm_unwinds) instead of renaming: the conversion stops between publishing its two files."""
+
+    def __init__(self):
+        self.renamed = []
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def replace(self, source, target):
+        if self.renamed:
+            raise KeyboardInterrupt
+        self.renamed.append(os.path.basename(target))
+        os.replace(source, target)
+
+
+def test_a_conversion_stopped_between_its_two_renames_is_done_again_without_force(paddle_models, tmp_path,
+                                                                                  monkeypatch):
+    """Before, the ONNX file was renamed first: stopped there, it stood without its record, and every later run
+    refused it as 'not made by hpi' unless given --force."""
+    from hpi.runtime.converters import paddle_to_onnx
+
+    model_dir = tmp_path / "cls"
+    shutil.copytree(paddle_models[("cls", "legacy")], model_dir, ignore=shutil.ignore_patterns("inference.onnx*"))
+    stop = _StoppedBetweenRenames()
+    monkeypatch.setattr(paddle_to_onnx, "os", stop)
+    with pytest.raises(KeyboardInterrupt):
+        convert_to_onnx(model_dir)
+    monkeypatch.undo()
+    assert len(stop.renamed) == 1  # one of the two files published, not the other
+    record = convert_to_onnx(model_dir)
+    assert not record["reused"] and record["verification"]["passed"]
+    assert json.loads(record_path(model_dir / "inference.onnx").read_text())["onnx_sha256"] == record["onnx_sha256"]
+    runtime = backend("onnxruntime", model_dir, model_dir / "inference.onnx")
+    assert runtime.infer(np.zeros((1, 3, 48, 192), np.float32)).shape == (1, 2)
+    assert convert_to_onnx(model_dir)["reused"]
+    (model_dir / "inference.onnx").write_bytes(b"not the verified file")  # a record vouches only for its own file
+    assert not convert_to_onnx(model_dir)["reused"] and convert_to_onnx(model_dir)["reused"]

@@ -4,7 +4,9 @@ Steps (in a worker process, see _worker.py): legacy program -> PIR json (Paddle'
 repair, paddle2onnx (opset 14, no polygraphy step), ONNX graph repair, ONNX checker, then Paddle Inference and
 ONNX Runtime on the same inputs. The result is renamed into place only when they agree within tolerance, with
 a record of what was verified (`inference.onnx.hpi.json`). A later call with the same Paddle files and converter
-versions reuses it.
+versions reuses it. The record names the SHA-256 of the ONNX file it verified and is renamed into place first: a
+kill between the two renames leaves a record without its file, which the next run (no --force needed) converts
+again; an ONNX file is trusted only beside a record naming its hash.
 
 Faults: the worker dies with the caller, whatever kills it (see _worker.py). On SIGTERM (when its handler is the
 default) or Ctrl-C the worker is killed and the scratch folder removed before the process ends; after a SIGKILL
@@ -85,7 +87,9 @@ def _up_to_date(onnx_path: Path, key: str) -> Optional[dict]:
         content = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return content if content.get("key") == key else None
+    if not isinstance(content, dict) or content.get("key") != key:
+        return None
+    return content if content.get("onnx_sha256") == sha256_files(onnx_path) else None
 
 
 def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSET,
@@ -123,10 +127,12 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = DEFAULT_OPSE
             record = {"key": key, "source": {"program": program.name, "params": params.name,
                                              "sha256": source_hash},
                       "opset_version": opset_version, "versions": versions, **report,
+                      "onnx_sha256": sha256_files(workdir / "inference.onnx"),
                       "total_s": round(time.perf_counter() - started, 3)}
             (workdir / "record.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-            os.replace(workdir / "inference.onnx", onnx_path)
+            # the record first: a kill between the renames leaves it without its file, never a file without it
             os.replace(workdir / "record.json", record_path(onnx_path))
+            os.replace(workdir / "inference.onnx", onnx_path)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     if onnx_path.parent != model_dir and (model_dir / CONFIG_FILE).is_file():
