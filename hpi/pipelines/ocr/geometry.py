@@ -13,6 +13,9 @@ OpenCV 4.13+ computes minAreaRect and boxPoints, and 5.0 bicubic warps, differen
 hpi pins 4.10 too (pyproject), and tests/pipelines/ocr/test_ocr_opencv.py checks the installed OpenCV against
 4.10's recorded outputs.
 - `points_to_boxes`: [left, top, right, bottom] of each polygon (convert_points_to_boxes).
+OpenCV's warps take images and outputs below 32,767 pixels a side (SHRT_MAX), where PaddleX fails with a raw
+cv2.error: from a larger image each line is warped from the part of the image around it (an image below that size
+is warped whole, as PaddleX does, so the arithmetic stays its own), and a line that long is a LineTooLong.
 """
 from __future__ import annotations
 
@@ -22,6 +25,12 @@ import cv2
 import numpy as np
 
 SAME_LINE_PX = 10  # top-left corners closer than this in y count as one line when sorting
+MAX_WARP_SIDE = 32766  # OpenCV's remap asserts every side of its source and output is below SHRT_MAX
+_WARP_MARGIN = 4  # pixels around a line's rectangle that bicubic interpolation may read
+
+
+class LineTooLong(ValueError):
+    """A detected text line longer than OpenCV can warp."""
 
 
 def sort_quad_boxes(polys: Sequence[np.ndarray]) -> List[np.ndarray]:
@@ -59,6 +68,11 @@ class Cropper:
         corners = ordered_min_area_rect(poly)
         width = int(max(np.linalg.norm(corners[0] - corners[1]), np.linalg.norm(corners[2] - corners[3])))
         height = int(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2])))
+        if max(width, height) > MAX_WARP_SIDE:
+            raise LineTooLong(f"holds a text line of {width} x {height} pixels, longer than OpenCV crops "
+                              f"({MAX_WARP_SIDE:,} pixels a side at most)")
+        if max(image.shape[:2]) > MAX_WARP_SIDE:
+            image, corners = _around(image, corners)
         target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
         matrix = cv2.getPerspectiveTransform(corners, target)
         crop = cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE,
@@ -68,7 +82,7 @@ class Cropper:
             crop = np.rot90(crop)
         return crop
 
-    def rotate_180(self, image: np.ndarray) -> np.ndarray:
+    def rotate_180(self, image: np.ndarray) -> np.ndarray:  # a crop: its sides are at most MAX_WARP_SIDE
         """PaddleX's rotate_image(image, 180): an affine warp about (w/2, h/2), black outside the image."""
         h, w = image.shape[:2]
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 180.0, 1.0)
@@ -77,6 +91,15 @@ class Cropper:
         matrix[0, 2] += (new_w - w) / 2
         matrix[1, 2] += (new_h - h) / 2
         return cv2.warpAffine(image, matrix, (new_w, new_h), flags=cv2.INTER_CUBIC)
+
+
+def _around(image: np.ndarray, corners: np.ndarray):
+    """The part of `image` around `corners` (with the margin interpolation reads; BORDER_REPLICATE only at the
+    image's own edges, as before) and the corners in its coordinates."""
+    h, w = image.shape[:2]
+    left, top = np.maximum(np.floor(corners.min(axis=0)).astype(int) - _WARP_MARGIN, 0)
+    right, bottom = np.ceil(corners.max(axis=0)).astype(int) + _WARP_MARGIN + 1
+    return image[top:min(bottom, h), left:min(right, w)], (corners - np.float32([left, top])).astype(corners.dtype)
 
 
 def points_to_boxes(polys: Sequence[np.ndarray]) -> np.ndarray:

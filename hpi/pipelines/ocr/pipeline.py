@@ -29,7 +29,7 @@ from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
 from ...tasks.text_detection import TextDetection
 from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
-from .geometry import Cropper, points_to_boxes, sort_quad_boxes
+from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
 from .settings import CONSTRUCTOR_NAMES, CallSettings, Plan, per_model_configs, refuse_unsupported
 
@@ -150,11 +150,16 @@ class OCR:
         for page, (polys, _scores) in zip(readable, detections):
             sorted_polys = sort_quad_boxes(polys)
             page.detected = len(sorted_polys) > 0
-            for poly in sorted_polys:
-                crop = self.cropper.crop(page.image, poly)
-                if crop.size > 0 and crop.shape[0] > 0 and crop.shape[1] > 0:
-                    page.polys.append(poly)
-                    page.crops.append(crop)
+            try:
+                for poly in sorted_polys:
+                    crop = self.cropper.crop(page.image, poly)
+                    if crop.size > 0 and crop.shape[0] > 0 and crop.shape[1] > 0:
+                        page.polys.append(poly)
+                        page.crops.append(crop)
+            except LineTooLong as exc:
+                page.error = InputError(f"{page.item.source} {exc}", source=page.item.source)
+                page.polys, page.crops = [], []
+        readable = [page for page in readable if page.error is None]
         crops = [crop for page in readable for crop in page.crops]
         if settings.use_textline_orientation and crops:
             angles = iter(self.textline_orientation_model.classify(crops, batch_size=self.textline_batch_size))

@@ -1,7 +1,10 @@
 """Box sorting and box corners as PaddleX 3.7.2's SortQuadBoxes, SortPolyBoxes and convert_points_to_boxes."""
+import cv2
 import numpy as np
+import pytest
+from helpers import DATA
 
-from hpi.pipelines.ocr.geometry import points_to_boxes, sort_poly_boxes, sort_quad_boxes
+from hpi.pipelines.ocr.geometry import Cropper, points_to_boxes, sort_poly_boxes, sort_quad_boxes
 
 
 def quad(x, y, w=40, h=10):
@@ -42,3 +45,25 @@ def test_points_to_boxes():
     boxes = points_to_boxes([np.array([[88, 55], [255, 57], [254, 80], [87, 77]], dtype=np.int16)])
     assert boxes.tolist() == [[87, 55, 255, 80]] and boxes.dtype == np.int16
     assert points_to_boxes([]).tolist() == []
+
+
+def test_lines_of_an_image_wider_than_opencv_warps_are_cropped_from_around_them():
+    """OpenCV's warps take sides below 32,767 px (PaddleX fails there with a raw cv2.error): from such an image
+    each line is warped from the part around it, the same crop as from a smaller image holding the same pixels (to
+    within interpolation rounding); a line itself that long is a LineTooLong."""
+    from hpi.pipelines.ocr.geometry import MAX_WARP_SIDE, LineTooLong
+
+    photo = cv2.imread(str(DATA / "ocr_images" / "ppocr_00009282.jpg"))
+    big = np.tile(photo, (1, 40_000 // photo.shape[1] + 1, 1))[:, :40_000]
+    small = big[:, :20_000]
+    cropper, rng, same = Cropper(), np.random.default_rng(0), 0
+    for _ in range(100):
+        centre = (rng.uniform(50, 19_000), rng.uniform(20, photo.shape[0] - 20))
+        poly = cv2.boxPoints((centre, (rng.uniform(20, 900), rng.uniform(8, 60)), rng.uniform(-30, 30)))
+        expected, got = cropper.crop(small, poly.astype(np.int32)), cropper.crop(big, poly.astype(np.int32))
+        assert got.shape == expected.shape
+        assert np.abs(got.astype(int) - expected).max() <= 3
+        same += np.array_equal(got, expected)
+    assert same >= 90
+    with pytest.raises(LineTooLong, match="32,766 pixels a side"):
+        cropper.crop(big, np.array([[0, 10], [MAX_WARP_SIDE + 1, 10], [MAX_WARP_SIDE + 1, 40], [0, 40]], np.int32))

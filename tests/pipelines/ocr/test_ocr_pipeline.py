@@ -192,3 +192,16 @@ def test_threads_share_one_pipeline(hpip_ocr, few):
     for thread in threads:
         thread.join()
     assert errors == [] and outputs == [expected] * 3
+
+
+def test_an_image_wider_than_opencv_warps_is_read(hpip_ocr):
+    """A 34,000 px wide banner of text: PaddleX (and hpi before) ended in a raw cv2.error from the crop's warp
+    (OpenCV takes sides below 32,767 px); now its lines are read."""
+    def banner(width):
+        image = np.full((300, width, 3), 255, np.uint8)
+        for x in range(0, 31_400, 560):
+            cv2.putText(image, "HELLO WORLD", (x, 200), cv2.FONT_HERSHEY_SIMPLEX, 4, (0, 0, 0), 12)
+        return image
+
+    wide = hpip_ocr.predict(banner(34_000), use_textline_orientation=False)[0]
+    assert wide["rec_texts"] and all(text for text in wide["rec_texts"])
