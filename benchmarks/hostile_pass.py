@@ -29,17 +29,11 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
 from helpers import slow_pdf  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
 
 LINE = REPO / "tests" / "data" / "samples" / "hello_world.png"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def hwm_mb(pid: int) -> float:
@@ -64,25 +58,12 @@ def post(port: int, body, timeout: float = 300):
         return error.code, json.loads(error.read())
 
 
-class Server:
-    def __init__(self, model_dir: Path, *flags: str):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.process = subprocess.Popen([sys.executable, "-m", "hpi", "--log_level", "ERROR", "serve", "--model_dir",
-                                         str(model_dir), "--use_hpip", "--device", "cpu", "--port", str(self.port),
-                                         *flags], cwd=REPO, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise SystemExit("the server did not become ready")
-            time.sleep(0.2)
+class Server(ServeProcess):
+    """`hpi serve` of one recognition model, default flags unless given."""
+
+    @classmethod
+    def of(cls, model_dir: Path, *flags: str) -> "Server":
+        return cls.start(["--model_dir", str(model_dir), "--use_hpip", "--device", "cpu", *flags], log_level="ERROR")
 
     def answers(self) -> bool:
         try:
@@ -91,7 +72,7 @@ class Server:
             return False
         return status == 200 and body["result"]["recResults"][0]["recText"] == "Hello World 2026"
 
-    def stop(self) -> None:
+    def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -130,24 +111,24 @@ def slow_page(server: Server) -> None:
 
 def pixel_bombs(server: Server) -> None:
     blank = cv2.imencode(".png", np.full((4096, 4096, 3), 255, np.uint8))[1].tobytes()
-    before = rss_mb(server.process.pid)
+    before = server.rss_mib()
     body = {"files": [b64(blank)] * 256}
     size = len(json.dumps(body))
     status, answer = post(server.port, body)
     time.sleep(1)  # the server hands freed memory back after answering
     report(attack=f"{size / 1e6:.1f} MB body of 256 lines of 4096 x 4096 (12.9 GB decoded)", status=status,
-           message=answer.get("errorMsg"), rss_before_mb=round(before, 1), rss_after_mb=round(rss_mb(server.process.pid), 1),
+           message=answer.get("errorMsg"), rss_before_mb=round(before, 1), rss_after_mb=round(server.rss_mib(), 1),
            peak_rss_mb=round(hwm_mb(server.process.pid), 1), answers_after=server.answers())
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("L", (16384, 16384)).save(buffer, format="JPEG2000", irreversible=False,
                                          quality_mode="rates", quality_layers=[2000])
-    before = rss_mb(server.process.pid)
+    before = server.rss_mib()
     status, answer = post(server.port, {"file": b64(buffer.getvalue()), "fileType": 1})
     report(attack=f"JPEG 2000 bomb, {len(buffer.getvalue()):,} bytes, 16384 x 16384", status=status,
            message=answer.get("errorMsg"), rss_before_mb=round(before, 1),
-           rss_after_mb=round(rss_mb(server.process.pid), 1), peak_rss_mb=round(hwm_mb(server.process.pid), 1))
+           rss_after_mb=round(server.rss_mib(), 1), peak_rss_mb=round(hwm_mb(server.process.pid), 1))
 
 
 def idle_sockets(server: Server, count: int = 1000) -> None:
@@ -175,7 +156,7 @@ def idle_sockets(server: Server, count: int = 1000) -> None:
 
 
 def stalled_sigterm(model_dir: Path, count: int = 300) -> None:
-    server = Server(model_dir)
+    server = Server.of(model_dir)
     stalled = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", server.port))
@@ -190,7 +171,7 @@ def stalled_sigterm(model_dir: Path, count: int = 300) -> None:
         code = None
     report(attack=f"SIGTERM with {count} clients stalled mid-body (default flags)", exit_status=code,
            seconds_to_exit=round(time.monotonic() - started, 1))
-    server.stop()
+    server.kill()
     for sock in stalled:
         sock.close()
 
@@ -202,14 +183,14 @@ def main() -> int:
     model_dir = args.models / "PP-OCRv6_tiny_rec"
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     report(cpu=cpu, nproc=os.cpu_count(), load=os.getloadavg())
-    server = Server(model_dir)
+    server = Server.of(model_dir)
     try:
         concurrent_pdfs(server)
         slow_page(server)
         pixel_bombs(server)
         idle_sockets(server)
     finally:
-        server.stop()
+        server.kill()
     stalled_sigterm(model_dir)
     return 0
 

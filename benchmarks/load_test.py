@@ -47,11 +47,8 @@ import itertools
 import json
 import os
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -61,9 +58,10 @@ from typing import Callable, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from serve_process import ServeProcess as Server  # noqa: E402
 
 ENDPOINT = "/text-recognition"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def int_list(text: str) -> List[int]:
@@ -143,83 +141,13 @@ def make_payloads(encoded: Sequence[str], per_request: int) -> Payloads:
 
 
 # -- the server --------------------------------------------------------------------------------------------------
-class Server:
-    """A `python -m hpi serve` child on a free loopback port (stderr to a file), or a running server (--url)."""
-
-    def __init__(self, url: Optional[str] = None, pid: Optional[int] = None):
-        self.url, self.pid, self.process, self.flags, self._log = url, pid, None, None, None
-
-    @classmethod
-    def start(cls, args: argparse.Namespace, flags: str, ready_timeout: float = 300.0) -> "Server":
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        command = [sys.executable, "-m", "hpi", "--log_level", "WARNING", "serve", "--model_dir", args.model_dir,
-                   "--device", args.device, *(["--use_hpip"] if args.use_hpip else []), *shlex.split(flags),
-                   "--host", "127.0.0.1", "--port", str(port)]
-        server = cls(f"http://127.0.0.1:{port}")
-        server.flags = flags
-        server._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
-        server.process = subprocess.Popen(command, cwd=REPO, stdout=server._log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
-        server.pid = server.process.pid
-        deadline = time.monotonic() + ready_timeout
-        while server.status("/ready") != 200:
-            if server.process.poll() is not None or time.monotonic() > deadline:
-                log = server.stop()
-                raise RuntimeError(f"hpi serve {flags} did not become ready:\n{log}")
-            time.sleep(0.2)
-        return server
-
-    def status(self, path: str) -> Optional[int]:
-        parts = urllib.parse.urlsplit(self.url)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        except OSError:
-            return None
-        finally:
-            connection.close()
-
-    def cpu_seconds(self) -> Optional[float]:
-        """user + system CPU time of the server process (all its threads)."""
-        if self.pid is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def rss_mib(self) -> Optional[float]:
-        if self.pid is None:
-            return None
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return None
-
-    def stop(self) -> str:
-        """SIGTERM (a started server), wait; its log."""
-        if self.process is None:
-            return ""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.seek(0)
-        log = self._log.read()
-        self._log.close()
-        return log
+def start_server(args: argparse.Namespace, flags: str) -> Server:
+    """`hpi serve` of args' model with `flags`, on a free loopback port."""
+    serve_args = ["--model_dir", args.model_dir, "--device", args.device,
+                  *(["--use_hpip"] if args.use_hpip else []), *shlex.split(flags)]
+    server = Server.start(serve_args, ready_timeout=300.0)
+    server.flags = flags
+    return server
 
 
 # -- the clients -------------------------------------------------------------------------------------------------
@@ -398,7 +326,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         if args.url:
             servers.append(Server(args.url, args.server_pid))
         for flags in ([] if args.url else args.server_flags):
-            servers.append(Server.start(args, flags))
+            servers.append(start_server(args, flags))
             print(f"server {servers[-1].url} (pid {servers[-1].pid}) flags: {flags or '(defaults)'}", flush=True)
         load_before = os.getloadavg()
         results = measure(args, servers, model, paths, payloads, expected)
