@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...errors import ModelDirError
 from ...inputs import InputItem
 from ...runtime.tuning import TuningWorkload
 from ..pipeline import Predictor, checked_options, predict_workload
@@ -74,6 +75,11 @@ class TextDetection(Predictor):
         self.db_settings = DBSettings.from_config(self.model_dir.config)
         self.preprocessor = DetPreprocess.from_config(self.model_dir.config, self.model_name)
         self.db = DBPostProcess(self.db_settings)
+        for key, value in self.defaults.items():  # a model's own values meet the ranges a caller's must
+            check, allowed = OPTION_CHECKS[key]
+            if not check(value):
+                raise ModelDirError(f"{self.model_dir.path / 'inference.yml'}: {key} {value!r} is out of range: "
+                                    f"expected {allowed}")
 
     @property
     def defaults(self) -> Dict[str, Any]:

@@ -143,3 +143,19 @@ def test_tuning_workload_runs_predict_on_rendered_pages_judged_by_their_boxes(mo
     assert len(keys) == 8 and all(len(key) >= 8 * 4 for key in keys)  # several text lines found on every page
     assert keys == workload.run(model._backend, False)  # the same boxes again: a key that can agree
     assert len(workload.run(model._backend, True)) == 1  # the warm-up page, outside the set
+
+
+@pytest.mark.parametrize("line, bad", [("  unclip_ratio: 1.5", "  unclip_ratio: 1.0e+30"),
+                                       ("  thresh: 0.3", "  thresh: .nan")])
+def test_a_model_whose_inference_yml_is_out_of_range_is_refused(det_onnx_dir, tmp_path, line, bad):
+    """The ranges a caller's options meet hold for a model's own defaults too: an inference.yml with unclip_ratio
+    1e30 loaded, then failed in postprocessing (a ZeroDivisionError per image)."""
+    model_dir = tmp_path / "det"
+    shutil.copytree(det_onnx_dir, model_dir)
+    config = model_dir / "inference.yml"
+    text = config.read_text()
+    assert line + "\n" in text
+    config.write_text(text.replace(line + "\n", bad + "\n"))
+    key = line.split(":")[0].strip()
+    with pytest.raises(ModelDirError, match=rf"inference.yml: {key} .* is out of range"):
+        TextDetection(model_dir=model_dir, device="cpu", use_hpip=True)
