@@ -9,20 +9,25 @@ from types import ModuleType
 from ._logging import framework_import
 from .errors import MissingDependencyError
 
-# module name -> (pip extra of hpi-runtime, what provides it)
+# module name -> (pip extra of hpi-runtime, the pip package that provides it)
 _EXTRAS = {
-    "onnxruntime": ("cpu", "onnxruntime (or onnxruntime-gpu)"),
+    "onnxruntime": ("cpu", "onnxruntime"),
     "openvino": ("cpu", "openvino"),
     "paddle": ("paddle", "paddlepaddle"),
     "paddle2onnx": ("paddle", "paddle2onnx"),
     "tensorrt": ("gpu", "tensorrt"),
     "cuda": ("gpu", "cuda-python"),
     "pypdfium2": ("pdf", "pypdfium2"),
-    "ray": ("ray", "ray[data,serve]"),
+    "ray": ("ray", "'ray[data,serve]'"),
     "fastapi": ("serve", "fastapi"),
     "nncf": ("quantize", "nncf"),
     "uvicorn": ("serve", "uvicorn"),
 }
+
+
+def install_hint(extra: str, packages: str) -> str:
+    """How to install an extra: hpi-runtime is not on PyPI, so from an hpi checkout, or the packages themselves."""
+    return f'pip install ".[{extra}]" in an hpi checkout (or: pip install {packages})'
 
 
 def require(module: str) -> ModuleType:
@@ -36,7 +41,7 @@ def require(module: str) -> ModuleType:
             return importlib.import_module(module)
     except ImportError as exc:
         extra, package = _EXTRAS.get(module.split(".")[0], (None, module))
-        hint = f"pip install 'hpi-runtime[{extra}]'" if extra else f"pip install {package}"
+        hint = install_hint(extra, package) if extra else f"pip install {package}"
         raise MissingDependencyError(f"{module!r} is required here but cannot be imported ({exc}). "
                                      f"Install it with: {hint}") from exc
 

@@ -30,7 +30,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from .._deps import require
+from .._deps import install_hint, require
 from ..cli import str2bool
 from ..errors import BackendError, ConfigError, MissingDependencyError
 from .batcher import LineResult, mixes_requests, predict_requests
@@ -182,7 +182,7 @@ def _check_version(version: str) -> None:
         return  # a development build: let it try
     if found < MIN_RAY:
         raise MissingDependencyError(f"hpi serve --ray needs ray[serve] >= {'.'.join(map(str, MIN_RAY))}, found "
-                                     f"{version}. Install it with: pip install 'hpi-runtime[ray]'")
+                                     f"{version}. Install it with: " + install_hint("ray", "'ray[data,serve]>=2.60'"))
 
 
 def _portable(options: Dict[str, Any]) -> Dict[str, Any]:

@@ -41,7 +41,7 @@ def test_a_list_file_resolves_relative_paths_and_takes_the_path_of_labels_lines(
     listing = tmp_path / "more.txt"
     listing.write_text(f"{corpus.good[0]}\n\nmissing.png\t some label\n", encoding="utf-8")
     summary = run([corpus.list_file, listing], tmp_path / "out")
-    check_texts(read_jsonl(summary.results_path), corpus.good + [corpus.good[0]])  # listed twice: twice
+    check_texts(read_jsonl(summary.results_path), corpus.good)  # listed twice: once (one record per input)
     errors = read_jsonl(tmp_path / "out" / "errors.jsonl")
     assert [e["input_path"] for e in errors] == [corpus.bad, str(tmp_path / "missing.png")]
     assert "does not exist" in errors[1]["error"]
@@ -137,7 +137,7 @@ def test_parquet_without_pyarrow_names_the_package(corpus, tiny_dir, tmp_path, m
 def test_a_missing_ray_names_the_extra():
     from hpi._deps import require
 
-    with pytest.raises(MissingDependencyError, match=r"pip install 'hpi-runtime\[ray\]'"):
+    with pytest.raises(MissingDependencyError, match=r'pip install "\.\[ray\]" in an hpi checkout'):
         require("ray.__not_installed__")
 
 

@@ -67,5 +67,5 @@ def test_a_missing_serve_extra_is_named():
     from hpi.errors import MissingDependencyError
 
     for module in ("fastapi.__no_such_module__", "uvicorn.__no_such_module__"):
-        with pytest.raises(MissingDependencyError, match=r"pip install 'hpi-runtime\[serve\]'"):
+        with pytest.raises(MissingDependencyError, match=r'pip install "\.\[serve\]" in an hpi checkout'):
             require(module)

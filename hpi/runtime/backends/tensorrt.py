@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..._deps import require
+from ..._deps import install_hint, require
 from ..._fs import sha256_files
 from ..device import Device
 from ...errors import BackendError, ConfigError, MissingDependencyError
@@ -58,7 +58,7 @@ def _import_cudart():
             continue
     raise MissingDependencyError("the tensorrt backend needs cuda-python for GPU memory and streams, but neither "
                                  "cuda.bindings.runtime nor cuda.cudart imports. Install it with: "
-                                 "pip install 'hpi-runtime[gpu]'")
+                                 + install_hint("gpu", "cuda-python"))
 
 
 def _enum_name(value: Any) -> str:

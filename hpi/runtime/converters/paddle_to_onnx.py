@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
+from ..._deps import install_hint
 from ..._env import library_versions
 from ..._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, sha256_files
 from ..._signals import sigterm_unwinds
@@ -55,7 +56,7 @@ def _versions() -> Dict[str, str]:
     missing = [dist for dist in needed if dist not in versions]
     if missing:
         raise MissingDependencyError(f"converting Paddle models to ONNX needs {', '.join(missing)}: "
-                                     "pip install 'hpi-runtime[paddle,cpu]'")
+                                     + install_hint("paddle,cpu", " ".join(missing)))
     return {"hpi_converter": str(CONVERTER_VERSION), **versions}
 
 
