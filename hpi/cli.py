@@ -100,7 +100,9 @@ def _add_model_options(parser) -> None:
 def _add_runtime_options(parser) -> None:
     """Where and how models run: the predictor's options besides the model (`hpi ocr` names its models apart)."""
     parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
-    parser.add_argument("--use_hpip", action="store_true", help="high-performance mode")
+    parser.add_argument("--use_hpip", action="store_true", default=None,
+                        help="high-performance mode (not given: normal mode where Paddle can run the model, else "
+                             "high-performance mode)")
     parser.add_argument("--enable_hpi", type=str2bool, default=None, help="PaddleOCR's spelling of --use_hpip")
     parser.add_argument("--hpi_config", default=None, help="a YAML file with hpi_config")
 
@@ -238,13 +240,13 @@ def _check_ocr_hpi_config(value, use_hpip: bool) -> None:
         _check_hpi_config(config, use_hpip)
 
 
-def _check_hpi_config(value, use_hpip: bool) -> None:
+def _check_hpi_config(value, use_hpip: Optional[bool]) -> None:
     """hpi_config parsed and checked now, before any download or model load (normal mode's part too)."""
     from .runtime.config import HPIConfig
     from .runtime.selector import normal_mode_options
 
     config = HPIConfig.from_user(value)
-    if not use_hpip:
+    if use_hpip is False:  # None: decided per model (normal mode only where Paddle can run it)
         normal_mode_options(config)
 
 

@@ -18,7 +18,12 @@ class ModelDirError(HPIError):
 
 
 class ModelDownloadError(HPIError):
-    """No source could deliver a complete, valid model; the message lists every source tried."""
+    """No source could deliver a complete, valid model; the message lists every source tried, `failures` each
+    source's reason ("<source> (<where>): <why>")."""
+
+    def __init__(self, message: str, failures: "list | None" = None):
+        super().__init__(message)
+        self.failures = list(failures or [])
 
 
 class InputError(HPIError, ValueError):

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, Optional
 
-from .._deps import require
+from .._deps import is_installed, require
 from .._signals import sigterm_unwinds
 from ..runtime.config import HPIConfig
 from ..runtime.device import parse_device, require_device
@@ -53,7 +53,7 @@ class BatchSummary:
 
 
 def run_batch(inputs, output, *, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
-              use_hpip: bool = False, hpi_config=None, enable_hpi: Optional[bool] = None,
+              use_hpip: Optional[bool] = None, hpi_config=None, enable_hpi: Optional[bool] = None,
               batch_size: int = DEFAULT_BATCH_SIZE, format: str = "jsonl", chunk_size: int = DEFAULT_CHUNK_SIZE,
               retry_errors: bool = False, max_image_pixels: Optional[int] = None, ray: bool = False,
               address: Optional[str] = None, num_workers: Optional[int] = None,
@@ -140,16 +140,19 @@ def _check_model_options(options: Dict[str, Any]) -> Optional[str]:
     from ..runtime.model_dir import load_model_dir
     from ..runtime.selector import normal_mode_options
 
+    from ..tasks.pipeline import default_use_hpip
+
     config = HPIConfig.from_user(options["hpi_config"])
+    if options["model_dir"] is None and options["model_name"] is None:
+        raise ConfigError("give model_name, model_dir, or both")
+    model_dir = None if options["model_dir"] is None else load_model_dir(options["model_dir"], options["model_name"])
+    if options["use_hpip"] is None:  # the edge default, decided once here for every worker
+        options["use_hpip"] = default_use_hpip(model_dir) if model_dir is not None else not is_installed("paddle")
     if not isinstance(options["use_hpip"], bool):
         raise ConfigError(f"use_hpip must be True or False, got {options['use_hpip']!r}")
     if not options["use_hpip"]:
         normal_mode_options(config)
-    if options["model_dir"] is not None:
-        return load_model_dir(options["model_dir"], options["model_name"]).model_name
-    if options["model_name"] is None:
-        raise ConfigError("give model_name, model_dir, or both")
-    return options["model_name"]
+    return model_dir.model_name if model_dir is not None else options["model_name"]
 
 
 class _Count:

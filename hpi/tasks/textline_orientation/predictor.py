@@ -37,7 +37,7 @@ class TextLineOrientationClassification(Predictor):
     task = "TextLineOrientationClassification"
 
     def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
-                 use_hpip: bool = False, hpi_config=None, *, topk: Optional[int] = None, **kwargs):
+                 use_hpip: Optional[bool] = None, hpi_config=None, *, topk: Optional[int] = None, **kwargs):
         self._topk = None if topk is None else check_topk(topk)
         super().__init__(model_name, model_dir, device, use_hpip, hpi_config, **kwargs)
 
