@@ -74,7 +74,7 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
     def ready() -> bool:
         return external or state.ready
     schemas = models()
-    page = resources.files("hpi.serving").joinpath("index.html").read_text(encoding="utf-8")
+    page = index_page(ocr=ocr is not None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -193,6 +193,16 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
         f"the request body is {size:,}+ bytes, above the limit of {settings.max_body_bytes:,} bytes (--max_body_mb)"))
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)  # outermost: counts 413s too
     return app
+
+
+def index_page(ocr: bool) -> str:
+    """The page at `/`, told what this server serves (its body's data-serves: the endpoints it may post to, as
+    relative paths): with /ocr it sends photos there and draws their boxes and texts."""
+    page = resources.files("hpi.serving").joinpath("index.html").read_text(encoding="utf-8")
+    default = f'<body data-serves="{ENDPOINT.lstrip("/")}">'
+    if page.count(default) != 1:
+        raise RuntimeError(f"hpi/serving/index.html lost its {default}")
+    return page.replace(default, default[:-2] + ' ocr">') if ocr else page
 
 
 def _entry(line: Line, result, index: int) -> dict:

@@ -1,6 +1,7 @@
 """The page at `/` in a real headless Chromium (Selenium), against a real `hpi serve` process on loopback: pick a
 line image, click Recognize, see its text, score and result image; a file that is not an image shows an error in
-#error, and the page still recognizes a line afterwards.
+#error, and the page still recognizes a line afterwards. Against `hpi serve --pipeline OCR` (real detection and
+recognition models) the page sends a photo to /ocr and draws its boxes and texts over it.
 
 Needs Debian's `chromium` and `chromium-driver` (or any Chromium/Chrome with a matching chromedriver on PATH) and
 the `selenium` package; skipped with the reason when one is missing. Nothing is downloaded: the driver's path is
@@ -10,7 +11,8 @@ import os
 import shutil
 
 import pytest
-from serving_helpers import ServeProcess
+from helpers import DATA
+from serving_helpers import ServeProcess, b64, post
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DRIVERS = ("chromedriver",)
@@ -93,6 +95,7 @@ def test_page_recognizes_a_line_then_shows_an_error_for_a_non_image_and_still_wo
     browser.get(page_url)
     assert browser.title == "hpi text recognition"
     assert not browser.find_element(By.ID, "result-image").is_displayed()  # nothing to show yet
+    assert not browser.find_element(By.ID, "endpoint").is_displayed()  # no /ocr here: no choice offered
     hello = samples_dir / "hello_world.png"
 
     _recognize(browser, hello)
@@ -130,3 +133,73 @@ def test_page_shows_each_pdf_page_with_its_image_in_its_row(browser, page_url, s
     for row in rows:  # each line's result image sits in its own row, the first line's being #result-image
         assert row.find_element(By.CSS_SELECTOR, "td.text img").is_displayed()
     assert rows[0].find_element(By.CSS_SELECTOR, "td.text img").get_attribute("id") == "result-image"
+
+
+PHOTO = DATA / "ocr_images" / "ppocr_en_img_10.jpg"  # a street sign: three lines
+
+
+@pytest.fixture(scope="module")
+def ocr_page_url(models_root):
+    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
+            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
+            "textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
+    if not all((d / "inference.yml").is_file() for d in dirs.values()):
+        pytest.skip("needs the OCR test models (`make models`)")
+    args = [part for name, path in dirs.items() for part in (f"--{name}", str(path))]
+    server = ServeProcess("--pipeline", "OCR", *args, "--use_hpip", "--device", "cpu", ready_timeout=180)
+    try:
+        yield server.url + "/"
+    finally:
+        code, stderr = server.stop()
+        assert code == 0, stderr
+
+
+# Per box of `polys`: its first corner's pixel on the canvas (the box's outline), and how many pixels of the text
+# colour lie inside the box (its text, written there).
+BOX_PIXELS = """
+var canvas = arguments[0], polys = arguments[1], scale = arguments[2], ctx = canvas.getContext("2d");
+return polys.map(function (poly) {
+  var x = Math.round(poly[0][0] * scale), y = Math.round(poly[0][1] * scale);
+  var xs = poly.map(function (p) { return p[0] * scale; }), ys = poly.map(function (p) { return p[1] * scale; });
+  var left = Math.min.apply(null, xs), top = Math.min.apply(null, ys);
+  var band = ctx.getImageData(left, top, Math.max.apply(null, xs) - left, Math.max.apply(null, ys) - top).data;
+  var red = 0;
+  for (var i = 0; i < band.length; i += 4) { if (band[i] === 192 && band[i + 1] === 0 && band[i + 2] === 0) { red++; } }
+  return {corner: Array.prototype.slice.call(ctx.getImageData(x, y, 1, 1).data, 0, 3), label: red};
+});
+"""
+
+
+def test_ocr_server_page_sends_a_photo_to_ocr_and_draws_its_boxes_and_texts(browser, ocr_page_url, samples_dir):
+    """It posted every file to /text-recognition: a photo came back as one garbage line."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    browser.get(ocr_page_url)
+    assert browser.title == "hpi OCR"
+    assert browser.find_element(By.ID, "endpoint").is_displayed()
+    _recognize(browser, PHOTO)
+    assert browser.find_element(By.ID, "error").text == ""
+    rows = browser.find_elements(By.CSS_SELECTOR, "#results tr.line")
+    texts = [row.find_element(By.CSS_SELECTOR, "td.text").text for row in rows]
+    assert texts == ["Please lower your volume", "when you pass by", "residential areas"]
+    assert all(0.5 < float(row.find_element(By.CSS_SELECTOR, "td.score").text) <= 1 for row in rows)
+    (canvas,) = browser.find_elements(By.CSS_SELECTOR, "#pages canvas.ocr-page")
+    assert canvas.is_displayed() and canvas.get_attribute("data-boxes") == "3"
+    width = Image.open(PHOTO).size[0]
+    assert int(canvas.get_attribute("width")) == width  # the photo at its own size (below 2000 px)
+    screenshot = os.environ.get("HPI_TEST_SCREENSHOT")
+    if screenshot:
+        browser.save_screenshot(screenshot.replace(".png", "") + "_ocr.png")
+
+    code, answer = post(ocr_page_url + "ocr", {"file": b64(PHOTO), "visualize": False})
+    assert code == 200
+    polys = answer["result"]["ocrResults"][0]["prunedResult"]["rec_polys"]
+    drawn = browser.execute_script(BOX_PIXELS, canvas, polys, 1.0)
+    assert [box["corner"] for box in drawn] == [[0, 200, 83]] * 3  # each box's outline, in the box colour
+    assert all(box["label"] > 30 for box in drawn), drawn  # each box's text inside it
+
+    browser.find_element(By.CSS_SELECTOR, "#endpoint option[value='text-recognition']").click()
+    _recognize(browser, samples_dir / "hello_world.png")  # one line still goes to /text-recognition
+    assert browser.find_elements(By.CSS_SELECTOR, "#pages canvas") == []
+    _check_line_answer(browser, "Hello World 2026")

@@ -139,3 +139,12 @@ def test_no_ocr_route_without_a_pipeline(rec_model):
     with LiveServer(create_app(rec_model)) as live:
         code, answer = post(live.url + "/ocr", {"file": b64(IMAGE)})
     assert code == 404
+
+
+def test_the_page_is_told_that_ocr_is_served(server, rec_model):
+    """The page at / posted every file to /text-recognition; it now reads what the server serves from its body."""
+    code, page = get(server.url + "/")
+    assert code == 200 and '<body data-serves="text-recognition ocr">' in page
+    with LiveServer(create_app(rec_model)) as live:
+        code, page = get(live.url + "/")
+    assert code == 200 and '<body data-serves="text-recognition">' in page
