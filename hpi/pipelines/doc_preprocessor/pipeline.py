@@ -1,0 +1,193 @@
+"""DocPreprocessor: PaddleOCR 3.x's `DocPreprocessor(...)` (PaddleX 3.7.2's doc_preprocessor pipeline): turn a page
+upright (document orientation, PP-LCNet_x1_0_doc_ori), then flatten it (unwarping, UVDoc).
+
+As PaddleX, for each image: classify its orientation and turn it back by that angle (rotate_image below), then
+unwarp the turned image; either step can be off. Both are on by default; a step switched off at construction
+loads no model, and asking for it in predict() is then a ConfigError (PaddleX logs an error and yields
+{"error": ...}). The OCR pipeline runs the same steps (`run`) before detection.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ...errors import ConfigError, InputError
+from ...inputs import iter_inputs
+from ...results import UniqueNames
+from ...tasks.doc_orientation import DocImgOrientationClassification
+from ...tasks.image_unwarping import TextImageUnwarping
+from ...tasks.pipeline import OnBadInput, bad_input_handler
+from .result import DocPreprocessorResult
+
+DEFAULT_ORIENTATION_MODEL = "PP-LCNet_x1_0_doc_ori"  # PaddleX 3.7.2's doc_preprocessor.yaml and OCR.yaml
+DEFAULT_UNWARPING_MODEL = "UVDoc"
+SHRT_MAX = 32767  # OpenCV's warps need every side below this
+
+
+@dataclass(frozen=True)
+class DocPreprocessorSettings:
+    """What one image is preprocessed with: PaddleX's model_settings of the doc_preprocessor pipeline."""
+
+    use_doc_orientation_classify: bool
+    use_doc_unwarping: bool
+
+    def model_settings(self) -> dict:
+        return {"use_doc_orientation_classify": self.use_doc_orientation_classify,
+                "use_doc_unwarping": self.use_doc_unwarping}
+
+
+def check_flag(name: str, value, where: str) -> Optional[bool]:
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"{where}: {name} must be True, False or None, got {value!r}")
+    return value
+
+
+def rotate_image(image: np.ndarray, angle: int) -> np.ndarray:
+    """PaddleX's rotate_image: `angle` degrees counter-clockwise about the centre, onto a canvas that holds the
+    turned image (cv2.warpAffine, INTER_CUBIC, black outside). For the right angles the classifier gives, every
+    pixel lands on a pixel, one pixel off cv2.rotate's (PaddleX turns about (w/2, h/2), not the centre pixel):
+    90 degrees moves it down one row, 180 down and right, 270 right one column, a black row/column coming in.
+    Images too large for OpenCV's warps (a side of 32,767 px or more) are turned that way with cv2.rotate: the
+    same pixels (tests/pipelines/doc_preprocessor)."""
+    if angle < 0 or angle >= 360:
+        raise ValueError("`angle` should be in range [0, 360)")
+    if angle < 1e-7:
+        return image
+    h, w = image.shape[:2]
+    if max(h, w) >= SHRT_MAX and angle in (90, 180, 270):
+        return turn_right_angle(image, angle)
+    mat = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = np.abs(mat[0, 0]), np.abs(mat[0, 1])
+    new_w, new_h = int((h * sin) + (w * cos)), int((h * cos) + (w * sin))
+    mat[0, 2] += (new_w - w) / 2
+    mat[1, 2] += (new_h - h) / 2
+    return cv2.warpAffine(image, mat, (new_w, new_h), flags=cv2.INTER_CUBIC)
+
+
+def turn_right_angle(image: np.ndarray, angle: int) -> np.ndarray:
+    """rotate_image's pixels for 90, 180 or 270 degrees without a warp (see rotate_image)."""
+    turned = cv2.rotate(image, {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180,
+                                270: cv2.ROTATE_90_CLOCKWISE}[angle])
+    dy, dx = {90: (1, 0), 180: (1, 1), 270: (0, 1)}[angle]
+    shifted = np.zeros_like(turned)
+    shifted[dy:, dx:] = turned[:turned.shape[0] - dy, :turned.shape[1] - dx]
+    return shifted
+
+
+@dataclass
+class Preprocessed:
+    """One image through the preprocessor: the angle (-1 when orientation was off), the turned and final images."""
+
+    angle: int
+    rot_img: np.ndarray
+    output_img: np.ndarray
+
+
+class DocPreprocessor:
+    """`DocPreprocessor(use_doc_orientation_classify=None, use_doc_unwarping=None, ...).predict(input)`."""
+
+    def __init__(self, doc_orientation_classify_model_name: Optional[str] = None,
+                 doc_orientation_classify_model_dir=None, doc_unwarping_model_name: Optional[str] = None,
+                 doc_unwarping_model_dir=None, use_doc_orientation_classify: Optional[bool] = None,
+                 use_doc_unwarping: Optional[bool] = None, device: Optional[str] = None, use_hpip: bool = False,
+                 hpi_config=None, *, enable_hpi: Optional[bool] = None, orientation_hpi_config=None,
+                 unwarping_hpi_config=None):
+        where = "DocPreprocessor"
+        use_ori = check_flag("use_doc_orientation_classify", use_doc_orientation_classify, where)
+        use_unwarp = check_flag("use_doc_unwarping", use_doc_unwarping, where)
+        self.defaults = DocPreprocessorSettings(use_ori is not False, use_unwarp is not False)
+        common = {"device": device, "use_hpip": use_hpip, "enable_hpi": enable_hpi}
+        self.orientation_model: Optional[DocImgOrientationClassification] = None
+        self.unwarping_model: Optional[TextImageUnwarping] = None
+        try:
+            if self.defaults.use_doc_orientation_classify:
+                self.orientation_model = DocImgOrientationClassification(
+                    **_model(doc_orientation_classify_model_name, doc_orientation_classify_model_dir,
+                             DEFAULT_ORIENTATION_MODEL),
+                    hpi_config=orientation_hpi_config if orientation_hpi_config is not None else hpi_config, **common)
+            if self.defaults.use_doc_unwarping:
+                self.unwarping_model = TextImageUnwarping(
+                    **_model(doc_unwarping_model_name, doc_unwarping_model_dir, DEFAULT_UNWARPING_MODEL),
+                    hpi_config=unwarping_hpi_config if unwarping_hpi_config is not None else hpi_config, **common)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def config(self) -> dict:
+        models = {"doc_orientation_classify": self.orientation_model, "doc_unwarping": self.unwarping_model}
+        return {name: model.config for name, model in models.items() if model is not None}
+
+    def settings(self, where: str, use_doc_orientation_classify: Optional[bool] = None,
+                 use_doc_unwarping: Optional[bool] = None) -> DocPreprocessorSettings:
+        """A call's settings: the given flags, else the constructor's; a step whose model is not loaded refused."""
+        use_ori = check_flag("use_doc_orientation_classify", use_doc_orientation_classify, where)
+        use_unwarp = check_flag("use_doc_unwarping", use_doc_unwarping, where)
+        settings = DocPreprocessorSettings(
+            self.defaults.use_doc_orientation_classify if use_ori is None else use_ori,
+            self.defaults.use_doc_unwarping if use_unwarp is None else use_unwarp)
+        for flag, model, what in (("use_doc_orientation_classify", self.orientation_model, "orientation"),
+                                  ("use_doc_unwarping", self.unwarping_model, "unwarping")):
+            if getattr(settings, flag) and model is None:
+                raise ConfigError(f"{where}: {flag}=True, but the document {what} model was not loaded: pass "
+                                  f"{flag}=True (or leave it out) when constructing the pipeline")
+        return settings
+
+    def run(self, images: Sequence[np.ndarray], settings: DocPreprocessorSettings,
+            batch_size: int = 1) -> List[Preprocessed]:
+        """Each BGR image turned upright and unwarped as `settings` say (PaddleX's order of steps)."""
+        if settings.use_doc_orientation_classify:
+            angles = self.orientation_model.angles(images, batch_size)
+            turned = [rotate_image(image, angle) for image, angle in zip(images, angles)]
+        else:
+            angles, turned = [-1] * len(images), list(images)
+        outputs = self.unwarping_model.unwarp(turned, batch_size) if settings.use_doc_unwarping else turned
+        return [Preprocessed(angle, rot, out) for angle, rot, out in zip(angles, turned, outputs)]
+
+    @staticmethod
+    def result(input_path, page_index, image: np.ndarray, done: Preprocessed,
+               settings: DocPreprocessorSettings) -> DocPreprocessorResult:
+        return DocPreprocessorResult(input_path=input_path, page_index=page_index,
+                                     model_settings=settings.model_settings(), angle=done.angle, input_img=image,
+                                     rot_img=done.rot_img, output_img=done.output_img)
+
+    def predict(self, input, **options) -> List[DocPreprocessorResult]:
+        return list(self.predict_iter(input, **options))
+
+    def predict_iter(self, input, *, use_doc_orientation_classify: Optional[bool] = None,
+                     use_doc_unwarping: Optional[bool] = None, on_bad_input: OnBadInput = "raise",
+                     max_image_pixels: Optional[int] = None) -> Iterator[DocPreprocessorResult]:
+        """One result per image, in input order (PaddleX's batch size 1); bad inputs as OCR.predict."""
+        settings = self.settings("DocPreprocessor.predict", use_doc_orientation_classify, use_doc_unwarping)
+        report_bad_input = bad_input_handler(on_bad_input)
+        names = UniqueNames()
+        for item in iter_inputs(input, max_image_pixels=max_image_pixels):
+            try:
+                image = item.load()
+            except InputError as exc:  # raised, skipped or reported as the caller asked
+                report_bad_input(exc.with_traceback(None))
+                continue
+            done, = self.run([image], settings)
+            result = self.result(item.input_path, item.page_index, image, done, settings)
+            names.assign(result)
+            yield result
+
+    def close(self) -> None:
+        for model in (self.orientation_model, self.unwarping_model):
+            if model is not None:
+                model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _model(name: Optional[str], directory, default_name: str) -> dict:
+    if name is None and directory is None:
+        name = default_name
+    return {"model_name": name, "model_dir": directory}

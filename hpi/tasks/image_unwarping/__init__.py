@@ -1,0 +1,4 @@
+from .predictor import TextImageUnwarping
+from .result import DocTrResult
+
+__all__ = ["DocTrResult", "TextImageUnwarping"]
