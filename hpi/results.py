@@ -80,7 +80,11 @@ class BaseResult(dict):
         """Print the result; `json_format` is PaddleX's spelling of `format_json`."""
         if json_format is not None:
             format_json = json_format
-        text = json.dumps(self.json, indent=indent, ensure_ascii=ensure_ascii) if format_json else repr(self.json)
+        if format_json:
+            text = json.dumps(self.json, indent=indent, ensure_ascii=ensure_ascii)
+        else:  # PaddleX's print: `.str` with numpy arrays cut to their first and last items
+            with np.printoptions(threshold=1, edgeitems=1):
+                text = repr(self.str)
         print(text, file=file or sys.stdout, flush=True)
 
     def _input_stem(self) -> str:

@@ -6,6 +6,6 @@ backend, it composes tasks (detection, orientation, recognition) and adds the st
 cropping). Keeping them apart keeps the import direction one way, runtime <- tasks <- pipelines, as PaddleX
 keeps inference/models apart from inference/pipelines.
 """
-from .ocr import OCR, OCRResult
+from .ocr import OCR, OCRResult, PaddleOCR
 
-__all__ = ["OCR", "OCRResult"]
+__all__ = ["OCR", "OCRResult", "PaddleOCR"]

@@ -1,4 +1,6 @@
 from .pipeline import OCR
 from .result import OCRResult
 
-__all__ = ["OCR", "OCRResult"]
+PaddleOCR = OCR  # PaddleOCR 3.x's name for the same pipeline: `from hpi import PaddleOCR`
+
+__all__ = ["OCR", "OCRResult", "PaddleOCR"]

@@ -18,6 +18,7 @@ batch's first crop (its classifier results carry the whole batch's class_ids); h
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional
 
@@ -41,6 +42,9 @@ logger = logging.getLogger(__name__)
 WINDOW_IMAGES = 4  # images read, detected and recognized together
 TASK_OF = {TextDetection: "text_detection", TextRecognition: "text_recognition"}
 TEXT_TYPE = "general"
+OCR_2X_ARGS = {"det": "detection always runs", "rec": "recognition always runs (TextDetection alone for boxes)",
+               "cls": "use_textline_orientation=True/False", "bin": "no equivalent", "inv": "no equivalent",
+               "alpha_color": "no equivalent", "slice": "no equivalent"}
 
 
 def _load_or_substitute(task, spec: dict, default_name: str, common: dict, hpi_config):
@@ -101,8 +105,8 @@ class OCR:
         self.defaults = plan.defaults
         self.textline_batch_size, self.rec_batch_size = plan.textline_batch_size, plan.rec_batch_size
         self.cropper = Cropper()
-        configs = per_model_configs(hpi_config)
-        common = {"device": device, "use_hpip": plan.use_hpip}
+        configs = plan.hpi_configs  # hpi_config per sub-model, with what engine, cpu_threads, ... set
+        common = {"device": plan.device, "use_hpip": plan.use_hpip}
         self.text_det_model: Optional[TextDetection] = None
         self.text_rec_model: Optional[TextRecognition] = None
         self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
@@ -151,6 +155,16 @@ class OCR:
     # -- prediction -----------------------------------------------------------------------------------------
     def predict(self, input, **options) -> List[OCRResult]:
         return list(self.predict_iter(input, **options))
+
+    def ocr(self, img, **options) -> List[OCRResult]:
+        """PaddleOCR 3.x's deprecated alias of predict(): the same results (not PaddleOCR 2.x's nested lists),
+        with a DeprecationWarning, as PaddleOCR 3.7. 2.x's det/rec/cls arguments are refused with 3.x's names."""
+        warnings.warn("Please use `predict` instead.", DeprecationWarning, stacklevel=2)
+        old = sorted(set(options) & set(OCR_2X_ARGS))
+        if old:
+            raise ConfigError(f"OCR.ocr: {old} are PaddleOCR 2.x's ocr() arguments; in 3.x ocr() is predict(): "
+                              f"{'; '.join(OCR_2X_ARGS[name] for name in old)}")
+        return self.predict(img, **options)
 
     def predict_iter(self, input, *, use_doc_orientation_classify: Optional[bool] = None,
                      use_doc_unwarping: Optional[bool] = None, return_word_box: Optional[bool] = None,

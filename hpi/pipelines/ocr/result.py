@@ -35,6 +35,16 @@ class OCRResult(BaseResult):
     rec_scores, rec_polys, rec_boxes; and the private input_img (BGR)."""
 
     @property
+    def str(self) -> Dict[str, dict]:
+        """PaddleX's `.str`: the JSON's keys, polygons, boxes, scores and angles as numpy arrays (what
+        print(format_json=False) shows, as PaddleOCR's CLI prints a result)."""
+        data = dict(self.json["res"])
+        for key in ("dt_polys", "textline_orientation_angles", "rec_scores", "rec_polys", "rec_boxes"):
+            if key in self:
+                data[key] = np.array(self[key])
+        return {"res": data}
+
+    @property
     def img(self) -> Dict[str, Image.Image]:
         return {IMAGE_KEY: self._to_img()}
 

@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ...errors import ConfigError
+from ...runtime.config import HPIConfig
+from ...runtime.engine_args import PADDLEOCR_ARGS, EngineArgs
+from ...runtime.model_dir import known_models
 from ...tasks.text_detection.predictor import OPTION_CHECKS, finite_number
+from .langs import check_version, route
 
 # PaddleX 3.7.2's OCR.yaml (what PaddleOCR 3.x runs when given nothing)
 DEFAULT_DET_MODEL = "PP-OCRv6_medium_det"
@@ -42,7 +46,9 @@ CONSTRUCTOR_NAMES = ("text_detection_model_name", "text_detection_model_dir", "t
                      "text_det_box_thresh", "text_det_unclip_ratio", "text_rec_score_thresh", "return_word_box")
 UNSUPPORTED_NAMES = ("doc_orientation_classify_model_name", "doc_orientation_classify_model_dir",
                      "doc_unwarping_model_name", "doc_unwarping_model_dir", "text_det_input_shape",
-                     "text_rec_input_shape", "lang", "ocr_version")
+                     "text_rec_input_shape")
+ALL_NAMES = (CONSTRUCTOR_NAMES + ("device", "use_hpip", "enable_hpi", "hpi_config", "lang", "ocr_version")
+             + PADDLEOCR_ARGS + tuple(DEPRECATED_NAMES))
 
 
 @dataclass(frozen=True)
@@ -121,12 +127,17 @@ class Plan:
     textline_batch_size: int
     rec_batch_size: int
     use_hpip: Optional[bool]
+    device: Optional[str]
     models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
+    hpi_configs: dict  # sub-model -> its hpi_config, with what engine, cpu_threads, ... set (checked)
 
     @classmethod
     def of(cls, given: dict, extra: dict) -> "Plan":
         """`given`: the constructor's named arguments (missing ones are None); `extra`: its **kwargs."""
-        given, extra = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": None, "enable_hpi": None, **given}, dict(extra)
+        given = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": None, "enable_hpi": None, "device": None,
+                 "hpi_config": None, **given}
+        extra = dict(extra)
+        lang, ocr_version = extra.pop("lang", None), extra.pop("ocr_version", None)
         for old, new in DEPRECATED_NAMES.items():
             if old in extra:
                 if given.get(new) is not None:
@@ -138,13 +149,19 @@ class Plan:
                 raise ConfigError(f"OCR: {name} is not supported: give the models by name or directory "
                                   "(text_detection_model_dir, text_recognition_model_dir, ...)")
             extra.pop(name, None)
+        if extra.get("paddlex_config") is not None:
+            raise ConfigError("OCR: paddlex_config is not supported: hpi reads no PaddleX pipeline YAML; give its "
+                              "settings as arguments (text_detection_model_dir=..., text_det_thresh=..., ...)")
+        extra.pop("paddlex_config", None)
+        engine_args = {name: extra.pop(name) for name in PADDLEOCR_ARGS if name in extra}
         if extra:
-            raise ConfigError(f"unknown argument(s) {sorted(extra)} for OCR")
+            raise ConfigError(f"unknown argument(s) {sorted(extra)} for OCR; allowed: {sorted(ALL_NAMES)}")
         refuse_unsupported("OCR", given["use_doc_orientation_classify"], given["use_doc_unwarping"],
                            given["return_word_box"])
         use_hpip = given["use_hpip"] if given.get("enable_hpi") is None else given["enable_hpi"]
         if use_hpip is not None and not isinstance(use_hpip, bool):  # None: each model's edge default
             raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
+        engine = EngineArgs.take("OCR", engine_args, use_hpip=use_hpip, device=given["device"])
         orientation_given = (given["textline_orientation_model_name"] is not None or
                              given["textline_orientation_model_dir"] is not None)
         use_orientation = given["use_textline_orientation"]
@@ -155,8 +172,9 @@ class Plan:
         defaults = CallSettings(use_textline_orientation=False).updated(
             "OCR", use_textline_orientation=use_orientation, text_rec_score_thresh=given["text_rec_score_thresh"],
             **{name: given[name] for name in DET_PARAMS})
-        models = {"text_detection": _model(given, "text_detection", DEFAULT_DET_MODEL),
-                  "text_recognition": _model(given, "text_recognition", DEFAULT_REC_MODEL)}
+        det_name, rec_name = _routed(given, lang, ocr_version)
+        models = {"text_detection": _model(given, "text_detection", det_name),
+                  "text_recognition": _model(given, "text_recognition", rec_name)}
         if defaults.use_textline_orientation or orientation_given:
             models["textline_orientation"] = _model(given, "textline_orientation", DEFAULT_TEXTLINE_MODEL)
         return cls(defaults=defaults,
@@ -164,7 +182,34 @@ class Plan:
                                                         given["textline_orientation_batch_size"]),
                    rec_batch_size=check_batch_size("text_recognition_batch_size",
                                                    given["text_recognition_batch_size"]),
-                   use_hpip=use_hpip, models=models)
+                   use_hpip=engine.use_hpip, device=engine.device, models=models,
+                   hpi_configs=checked_configs(given["hpi_config"], engine))
+
+
+def _routed(given: dict, lang: Optional[str], ocr_version: Optional[str]) -> "tuple[str, str]":
+    """The detection and recognition models for lang / ocr_version, as PaddleOCR 3.7 routes them (langs.py);
+    when either model is named or given by directory, lang and ocr_version are ignored with a warning."""
+    check_version(ocr_version)
+    named = any(given[f"{kind}_model_{what}"] is not None for kind in ("text_detection", "text_recognition")
+                for what in ("name", "dir"))
+    if not named:
+        return route(lang, ocr_version, known_models())
+    if lang is not None or ocr_version is not None:
+        logger.warning("OCR: lang and ocr_version are ignored: the models are named or given by directory "
+                       "(as PaddleOCR)")
+    return DEFAULT_DET_MODEL, DEFAULT_REC_MODEL
+
+
+def checked_configs(hpi_config, engine: EngineArgs) -> dict:
+    """Each sub-model's hpi_config with what the engine options set, parsed and checked (normal mode's part too)."""
+    from ...runtime.selector import normal_mode_options
+
+    configs = {name: engine.apply("OCR", config) for name, config in per_model_configs(hpi_config).items()}
+    for config in configs.values():
+        parsed = HPIConfig.from_user(config)
+        if engine.use_hpip is False:
+            normal_mode_options(parsed)
+    return configs
 
 
 def per_model_configs(hpi_config) -> dict:
