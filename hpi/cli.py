@@ -156,6 +156,9 @@ OCR_MODEL_ARGS = ("text_detection_model_name", "text_detection_model_dir", "text
                   "use_doc_unwarping", "use_textline_orientation", "text_det_limit_side_len", "text_det_limit_type",
                   "text_det_max_side_limit", "text_det_thresh", "text_det_box_thresh", "text_det_unclip_ratio",
                   "text_rec_score_thresh", "return_word_box")
+# PaddleOCR's options passed on only when given (OCR's **kwargs): routing, and the inference options
+OCR_PADDLEOCR_ARGS = ("lang", "ocr_version", "paddlex_config", "engine", "cpu_threads", "enable_mkldnn",
+                      "mkldnn_cache_capacity", "precision", "use_tensorrt", "enable_cinn")
 
 
 def _add_ocr_options(parser) -> None:
@@ -180,13 +183,28 @@ def _add_ocr_options(parser) -> None:
     group.add_argument("--text_det_unclip_ratio", type=float, default=None)
     group.add_argument("--text_rec_score_thresh", type=float, default=None)
     group.add_argument("--return_word_box", type=str2bool, default=None, help="accepted as False only")
+    group.add_argument("--lang", default=None, help="language code (en, ch, fr, ru, ...): PaddleOCR 3.7's models for "
+                                                    "it, where hpi's catalog has them")
+    group.add_argument("--ocr_version", default=None, choices=["PP-OCRv3", "PP-OCRv4", "PP-OCRv5", "PP-OCRv6"])
+    group.add_argument("--paddlex_config", default=None, help="refused: hpi reads no PaddleX pipeline YAML")
+    engine = parser.add_argument_group("PaddleOCR's inference options (docs/paddleocr_compat.md)")
+    engine.add_argument("--engine", default=None,
+                        help="paddle / paddle_static (normal mode), onnxruntime, openvino, tensorrt, hpi "
+                             "(high-performance mode)")
+    engine.add_argument("--cpu_threads", type=at_least(1), default=None)
+    engine.add_argument("--enable_mkldnn", type=str2bool, default=None, help="False: Paddle without MKL-DNN")
+    engine.add_argument("--mkldnn_cache_capacity", type=at_least(1), default=None)
+    engine.add_argument("--precision", default=None, choices=["fp32", "fp16"], help="with --use_tensorrt True")
+    engine.add_argument("--use_tensorrt", type=str2bool, default=None)
+    engine.add_argument("--enable_cinn", type=str2bool, default=None, help="accepted, ignored with a warning")
 
 
 def _ocr_options(args) -> dict:
     """OCR(...)'s keyword arguments from the parsed options."""
     use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
+    given = {name: getattr(args, name) for name in OCR_PADDLEOCR_ARGS if getattr(args, name) is not None}
     return {**{name: getattr(args, name) for name in OCR_MODEL_ARGS}, "device": args.device,
-            "use_hpip": use_hpip, "hpi_config": args.hpi_config}
+            "use_hpip": use_hpip, "hpi_config": args.hpi_config, **given}
 
 
 def _add_ocr(subparsers) -> None:
@@ -203,28 +221,26 @@ def _add_ocr(subparsers) -> None:
                              "warn, go on with the rest and list the skipped inputs at the end (skip)")
     parser.add_argument("--max_image_pixels", type=at_least(0), default=None,
                         help="larger images are bad inputs (default: $HPI_MAX_IMAGE_PIXELS or 89,478,485; 0: no limit)")
+    parser.add_argument("--json", action="store_true",
+                        help="print each result as indented JSON (default: PaddleOCR's print, arrays cut short; "
+                             "--save_path writes the full JSON either way)")
     parser.set_defaults(handler=_run_ocr)
 
 
 def _run_ocr(args) -> int:
     from .pipelines import OCR
 
-    options = _ocr_options(args)
-    _check_ocr_hpi_config(options["hpi_config"], options["use_hpip"])
-    with OCR(**options) as pipeline:
-        for name, config in pipeline.config.items():
-            print(f"{name}: {config['backend']} ({_describe(config)})", file=sys.stderr, flush=True)
+    _require_input_deps(args.input)
+    with OCR(**_ocr_options(args)) as pipeline:  # every option is checked before any model loads
+        logger.info("backend: %s", ", ".join(f"{name} {config['backend']}" for name, config in
+                                             pipeline.config.items()))
         inputs = args.input if len(args.input) > 1 else args.input[0]
         skipped: list = []
         on_bad_input = skipped.append if args.on_bad_input == "skip" else "raise"
-        started = time.perf_counter()
-        for index, result in enumerate(pipeline.predict_iter(inputs, on_bad_input=on_bad_input,
-                                                             max_image_pixels=args.max_image_pixels)):
-            logger.info("Processed item %d in %.2f ms", index, (time.perf_counter() - started) * 1000)
-            result.print()
+        for result in pipeline.predict_iter(inputs, on_bad_input=on_bad_input, max_image_pixels=args.max_image_pixels):
+            result.print(format_json=args.json)
             if args.save_path:
                 result.save_all(args.save_path)
-            started = time.perf_counter()
     for error in skipped:
         logger.warning("skipped: %s", error)
     if skipped:
@@ -232,12 +248,13 @@ def _run_ocr(args) -> int:
     return 0
 
 
-def _check_ocr_hpi_config(value, use_hpip: bool) -> None:
-    """Each sub-model's hpi_config checked before any model is loaded (see OCR's per_model_configs)."""
-    from .pipelines.ocr.pipeline import per_model_configs
+def _require_input_deps(inputs: List[str]) -> None:
+    """What the named inputs need to be read (pypdfium2 for a PDF), checked before any model loads."""
+    from ._deps import require
+    from .inputs import PDF_SUFFIX
 
-    for config in per_model_configs(value).values():
-        _check_hpi_config(config, use_hpip)
+    if any(str(name).split("?")[0].lower().endswith(PDF_SUFFIX) for name in inputs):
+        require("pypdfium2")
 
 
 def _check_hpi_config(value, use_hpip: Optional[bool]) -> None:
@@ -662,7 +679,7 @@ def _run_serve(args) -> int:
     use_hpip = args.use_hpip if args.enable_hpi is None else args.enable_hpi
     if args.pipeline == "OCR":
         return _run_serve_ocr(args)
-    ocr_given = [f"--{name}" for name in OCR_MODEL_ARGS if getattr(args, name) is not None]
+    ocr_given = [f"--{name}" for name in OCR_MODEL_ARGS + OCR_PADDLEOCR_ARGS if getattr(args, name) is not None]
     if ocr_given:
         raise ConfigError(f"{', '.join(ocr_given)}: OCR pipeline options, for `hpi serve --pipeline OCR`")
     if args.model_name is None and args.model_dir is None:
@@ -715,8 +732,7 @@ def _run_serve_ocr(args) -> int:
     if ray_given:
         raise ConfigError(f"--pipeline OCR does not run on Ray Serve yet: leave out {', '.join(ray_given)}")
     options = _ocr_options(args)
-    OCR.check(**options)
-    _check_ocr_hpi_config(options["hpi_config"], options["use_hpip"])
+    OCR.check(**options)  # every option and each sub-model's hpi_config
     service = OCRService(lambda: OCR(**options))
     return serve(service.load_recognizer, _serve_settings(args), host=args.host, port=args.port,
                  log_level=args.log_level, ocr=service)

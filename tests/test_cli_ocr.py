@@ -26,13 +26,12 @@ def onnx_dirs(models_root):
 
 def test_ocr_prints_and_saves(onnx_dirs, tmp_path, capsys):
     code = main(["ocr", "-i", str(IMAGE), "--use_hpip", "--device", "cpu", *onnx_dirs, "--save_path", str(tmp_path),
-                 "--text_rec_score_thresh", "0.5"])
+                 "--text_rec_score_thresh", "0.5", "--json"])
     assert code == 0
     captured = capsys.readouterr()
     printed = json.loads(captured.out)["res"]
     assert printed["input_path"] == str(IMAGE) and "洗涤说明" in printed["rec_texts"]
     assert printed["text_rec_score_thresh"] == 0.5 and printed["model_settings"]["use_textline_orientation"]
-    assert "text_detection: onnxruntime" in captured.err or "text_detection: openvino" in captured.err
     saved = json.loads((tmp_path / "ppocr_00009282_res.json").read_text("utf-8"))
     assert saved["rec_texts"] == printed["rec_texts"]
     assert (tmp_path / "ppocr_00009282_ocr_res_img.jpg").stat().st_size > 0
@@ -41,7 +40,7 @@ def test_ocr_prints_and_saves(onnx_dirs, tmp_path, capsys):
 def test_ocr_paddleocr_spellings(onnx_dirs, capsys):
     """--enable_hpi True and --use_textline_orientation False, as `paddleocr ocr` takes them."""
     code = main(["ocr", "-i", str(IMAGE), "--enable_hpi", "True", "--device", "cpu", *onnx_dirs,
-                 "--use_textline_orientation", "False", "--text_det_box_thresh", "0.5"])
+                 "--use_textline_orientation", "False", "--text_det_box_thresh", "0.5", "--json"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)["res"]
     assert set(printed["textline_orientation_angles"]) == {-1} and printed["text_det_params"]["box_thresh"] == 0.5
@@ -58,6 +57,12 @@ def test_ocr_paddleocr_spellings(onnx_dirs, capsys):
     (["--text_recognition_batch_size", "0"], "expected an integer >= 1"),
     (["--text_det_limit_type", "mid"], "invalid choice"),
     (["--text_detection_model_dir", "/nonexistent/det"], "does not exist"),
+    (["--lang", "ka"], "PaddleOCR 3.7 runs PP-OCRv3_mobile_det + ka_PP-OCRv3_mobile_rec, and hpi's catalog"),
+    (["--lang", "en", "--ocr_version", "PP-OCRv3"], "versions hpi has for lang='en': PP-OCRv4, PP-OCRv5, PP-OCRv6"),
+    (["--ocr_version", "PP-OCRv9"], "invalid choice"),
+    (["--engine", "transformers"], "engine='transformers' is not supported: hpi runs PaddleX's exported"),
+    (["--precision", "int8"], "invalid choice"),
+    (["--paddlex_config", "OCR.yaml"], "paddlex_config is not supported"),
 ])
 def test_usage_errors_exit_2_before_loading(args, message):
     run = subprocess.run([sys.executable, "-m", "hpi", "ocr", "-i", str(IMAGE), *args], capture_output=True,
@@ -67,12 +72,56 @@ def test_usage_errors_exit_2_before_loading(args, message):
     assert message in run.stderr and "Traceback" not in run.stderr
 
 
+def test_compact_print_by_default_and_one_backend_line(onnx_dirs, capsys):
+    """PaddleOCR's print of a result (arrays cut short), not indented JSON; `backend:` once, and only that of the
+    CLI's own lines; --log_level ERROR silences it."""
+    assert main(["ocr", "-i", str(IMAGE), "--engine", "onnxruntime", "--cpu_threads", "1", "--device", "cpu",
+                 *onnx_dirs]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("{'res': {'input_path': ") and "'洗涤说明'" in captured.out
+    assert "'dt_polys': array([[[" in captured.out and "...," in captured.out
+    assert len(captured.out.splitlines()) < 40
+    assert captured.err.count("backend: ") == 1 and "text_detection onnxruntime" in captured.err
+    assert "Processed item" not in captured.err
+    assert main(["--log_level", "ERROR", "ocr", "-i", str(IMAGE), "--engine", "onnxruntime", "--device", "cpu",
+                 *onnx_dirs]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_lang_routes_to_paddleocrs_models():
+    """--lang en --ocr_version PP-OCRv5: PaddleOCR 3.7's models are what is fetched (no source here: exit 1)."""
+    run = subprocess.run([sys.executable, "-m", "hpi", "ocr", "-i", str(IMAGE), "--lang", "en", "--ocr_version",
+                          "PP-OCRv5", "--device", "cpu"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HPI_MODEL_SOURCES": "mirror",
+                              "HPI_MODEL_MIRROR": "http://127.0.0.1:9/closed"})
+    assert run.returncode == 1 and "PP-OCRv5_server_det" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_lang_with_model_dirs_is_ignored_with_a_warning(onnx_dirs, capsys):
+    assert main(["ocr", "-i", str(IMAGE), "--lang", "fr", "--use_hpip", "--device", "cpu", *onnx_dirs]) == 0
+    assert "lang and ocr_version are ignored" in capsys.readouterr().err
+
+
+def test_pdf_dependency_checked_before_any_model_loads(monkeypatch, tmp_path, capsys):
+    import hpi._deps
+    import hpi.pipelines
+    from hpi.errors import MissingDependencyError
+
+    def missing(module):
+        raise MissingDependencyError(f"{module!r} is required here; pip install 'hpi-runtime[pdf]'")
+
+    monkeypatch.setattr(hpi._deps, "require", missing)
+    monkeypatch.setattr(hpi.pipelines, "OCR", lambda **options: pytest.fail("a model was loaded"))
+    assert main(["ocr", "-i", str(tmp_path / "scan.PDF"), "--device", "cpu"]) == 1
+    assert "pypdfium2" in capsys.readouterr().err
+
+
 def test_bad_input_exits_1_and_skip_goes_on(onnx_dirs, tmp_path, capsys):
     missing = str(tmp_path / "missing.png")
     assert main(["ocr", "-i", missing, "--use_hpip", "--device", "cpu", *onnx_dirs]) == 1
     assert "missing.png" in capsys.readouterr().err
     code = main(["ocr", "-i", missing, str(IMAGE), "--use_hpip", "--device", "cpu", *onnx_dirs,
-                 "--on_bad_input", "skip"])
+                 "--on_bad_input", "skip", "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["res"]["input_path"] == str(IMAGE)
 
 
