@@ -299,12 +299,16 @@ def _run_convert(args) -> int:
 
 def _add_tune(subparsers) -> None:
     parser = subparsers.add_parser("tune", help="time every installed backend/precision here and cache the fastest")
-    parser.add_argument("--model_dir", required=True, type=existing_dir)
+    parser.add_argument("--model_dir", required=True, type=existing_dir,
+                        help="a text recognition or text detection model: each is timed on its own task's inputs")
     parser.add_argument("--device", default=None, type=device_here, help="cpu, gpu or gpu:N")
-    parser.add_argument("--lines", type=at_least(1), default=None, help="rendered lines to time (default 64)")
+    parser.add_argument("--inputs", "--lines", dest="inputs", type=at_least(1), default=None,
+                        help="rendered inputs to time: text lines (recognition, default 64) or pages at photo and "
+                             "scan sizes (detection, default 8)")
     parser.add_argument("--val_data", default=None,
-                        help="your real lines (a folder with labels.txt, a labels file, or a folder of images): bf16 "
-                             "and FP16 candidates are considered only when their gate holds there")
+                        help="recognition: your real lines (a folder with labels.txt, a labels file, or a folder of "
+                             "images): bf16 and FP16 candidates are considered only when their gate holds there; "
+                             "detection: a folder of your photos or scans, timed instead of rendered pages")
     parser.add_argument("--max_drop", type=float, default=0.5,
                         help="the gate, as hpi quantize: most accuracy lost in points (default 0.5)")
     parser.add_argument("--ignore_case", action="store_true", help="as hpi quantize: compare after NFKC and case "
@@ -313,22 +317,14 @@ def _add_tune(subparsers) -> None:
 
 
 def _run_tune(args) -> int:
-    from .runtime.device import parse_device
-    from .runtime.model_dir import load_model_dir
-    from .runtime.tuning import MIN_AGREEMENT, cache_dir, tune
-    from .tasks.text_recognition.predictor import TUNING_LINES, recognition_tuning_workload
+    from .runtime.tuning import MIN_AGREEMENT, cache_dir
+    from .tasks.tuning import tune_model_dir
 
-    model_dir = load_model_dir(args.model_dir)
-    validation = None
-    if args.val_data:
-        from .tasks.text_recognition.calibration import recognition_workload
-
-        validation = recognition_workload(model_dir, args.val_data, args.val_data, ignore_case=args.ignore_case)
-    workload = recognition_tuning_workload(model_dir, args.lines or TUNING_LINES)
-    result = tune(model_dir, parse_device(args.device), workload, validation=validation,
-                  max_drop=args.max_drop)
-    print(f"| backend | options | ms/line, new widths | ms/line, widths seen | agreement with FP32 | gate on your "
-          f"data | kept (FP32: agreement >= {MIN_AGREEMENT:.1%}; reduced: gate) |")
+    result = tune_model_dir(args.model_dir, args.device, args.inputs, val_data=args.val_data,
+                            max_drop=args.max_drop, ignore_case=args.ignore_case)
+    unit = result.unit
+    print(f"| backend | options | ms/{unit}, new shapes | ms/{unit}, shapes seen | agreement with FP32 | gate on "
+          f"your data | kept (FP32: agreement >= {MIN_AGREEMENT:.1%}; reduced: gate) |")
     print("|---|---|---|---|---|---|---|")
     for timing in result.candidates:
         options = ", ".join(f"{k}={v}" for k, v in timing.options.items())
@@ -339,8 +335,7 @@ def _run_tune(args) -> int:
                 f" ({timing.gate.get('judged_by', 'measured now')})"
             print(f"| {timing.backend} | {options} | {timing.ms_per_input:.2f} | {timing.warm_ms_per_input:.2f} | "
                   f"{timing.agreement:.1%} | {gate} | {'yes' if timing.kept else 'no'} |")
-    winner = result.winner
-    print(f"winner: {winner.backend} {winner.options}" if winner else "winner: none kept the FP32 text")
+    print(f"winner: {result.winner.backend} {result.winner.options}")  # tune raises when nothing was kept
     print(f"cached: {cache_dir() / (result.key + '.json')}")
     return 0
 

@@ -144,9 +144,13 @@ def _tuned_first(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, can
             raise ConfigError("auto_config='tune' needs a task's workload to time the backends on; run "
                               f"`hpi tune --model_dir {model_dir.path}` first, or use auto_config true")
         logger.info("auto_config='tune': timing the candidate backends for %s on this machine", model_dir.path)
-        cached = tune(model_dir, device, tuning_workload()).to_dict()
+        try:
+            cached = tune(model_dir, device, tuning_workload()).to_dict()
+        except NoBackendAvailableError as exc:
+            logger.warning("%s; using the default order", exc)
+            return candidates
     winner = cached.get("winner")
-    if not winner:
+    if not winner:  # a cache written before tuning refused to cache no winner
         logger.warning("tuning found no candidate that keeps the FP32 text; using the default order")
         return candidates
     logger.info("auto_config='tune': %s %s measured fastest (%.2f ms per input, agreement %.3f)", winner["backend"],

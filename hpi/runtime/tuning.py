@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import re
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from .._fs import atomic_write, sha256_files
 from .backends import get_backend_class
 from .candidates import Candidate, default_candidates, runnable_here, with_output
 from .device import Device, cpu_quota, require_device
-from ..errors import HPIError
+from ..errors import HPIError, NoBackendAvailableError
 from .model_dir import ModelDir
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class TuningWorkload:
     run: Callable[[Any, bool], List[Hashable]]
     size: int
     output: str = "full"  # what of the model's output the task reads: backends are loaded as predict loads them
+    unit: str = "line"  # what one input is, for reports ("ms/line")
+    # why a bf16/fp16 candidate is not timed when no validation data judges it
+    reduced: str = "reduced precision is judged on your data: hpi tune --val_data DIR"
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -81,11 +85,12 @@ class TuneResult:
     winner: Optional[CandidateTiming]
     candidates: List[CandidateTiming] = field(default_factory=list)
     machine: dict = field(default_factory=dict)
+    unit: str = "line"  # what ms_per_input counts per: the workload's unit
 
     def to_dict(self) -> dict:
         return {"key": self.key, "winner": asdict(self.winner) if self.winner else None,
                 "candidates": [asdict(c) for c in self.candidates], "machine": self.machine,
-                "min_agreement": MIN_AGREEMENT}
+                "min_agreement": MIN_AGREEMENT, "unit": self.unit}
 
 
 def cache_dir() -> Path:
@@ -184,7 +189,7 @@ def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: 
         timing = CandidateTiming(candidate.backend, dict(candidate.options))
         judged = is_reduced(candidate.options) and candidate.options.get("precision") != "int8"
         if judged and validation is None:
-            timing.error = "reduced precision is judged on your data: hpi tune --val_data DIR"
+            timing.error = workload.reduced
             timings.append(timing)
             continue
         try:
@@ -216,13 +221,37 @@ def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: 
             reference = reference or keys
             timing.agreement = sum(a == b for a, b in zip(keys, reference)) / len(keys)
         except (HPIError, RuntimeError, OSError) as exc:
-            timing.error = str(exc).splitlines()[0][:200]
+            timing.error = one_line(exc)
         timings.append(timing)
+        gate_said = f", gate {'holds' if timing.gate['passed'] else 'fails'}" if timing.gate else ""
         logger.info("tuned %s %s: %s", timing.backend, timing.effective or timing.options, timing.error or
-                    f"{timing.ms_per_input} ms/line (warm {timing.warm_ms_per_input}), agreement {timing.agreement:.3f}"
-                    + (f", gate {'holds' if timing.gate['passed'] else 'fails'}" if timing.gate else ""))
+                    f"{timing.ms_per_input} ms/{workload.unit} (warm {timing.warm_ms_per_input}), agreement "
+                    f"{timing.agreement:.3f}{gate_said}")
     kept = [t for t in timings if t.kept]
-    winner = min(kept, key=lambda t: t.ms_per_input) if kept else None
-    result = TuneResult(tune_key(model_dir, device, validation, max_drop), winner, timings, machine_facts(device))
+    if not kept:  # nothing to cache: a later run must time again, not reuse "no winner"
+        raise NoBackendAvailableError(f"tuning {model_dir.path} timed nothing on {device}: "
+                                      + "; ".join(_why_not(t) for t in timings) if timings else
+                                      f"tuning {model_dir.path}: no backend installed here runs it on {device}")
+    winner = min(kept, key=lambda t: t.ms_per_input)
+    result = TuneResult(tune_key(model_dir, device, validation, max_drop), winner, timings, machine_facts(device),
+                        workload.unit)
     atomic_write(cache_dir() / f"{result.key}.json", json.dumps(result.to_dict(), indent=2).encode("utf-8"))
     return result
+
+
+def one_line(exc: BaseException, limit: int = 240) -> str:
+    """An error on one line: its lines joined, OpenVINO's 'Exception from src/...cpp:84:' source locations
+    dropped, a framework's named by its type (hpi's own errors already say who failed)."""
+    message = re.sub(r"Exception from \S+:\d+:\s*", "", " ".join(str(exc).split()))
+    message = message if isinstance(exc, HPIError) else f"{type(exc).__name__}: {message}"
+    return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
+def _why_not(timing: CandidateTiming) -> str:
+    """'onnxruntime fp32: <its error>', or why its timing was not kept."""
+    options = timing.options.get("precision") or timing.options.get("run_mode") or ""
+    if timing.error is not None:
+        return f"{timing.backend} {options}: {timing.error}"
+    if timing.gate is not None and not timing.gate["passed"]:
+        return f"{timing.backend} {options}: its accuracy gate failed"
+    return f"{timing.backend} {options}: agreed with FP32 on {timing.agreement:.1%} of inputs"

@@ -1,7 +1,7 @@
 """TextDetection: PaddleX's text detection module API on any backend."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -113,29 +113,14 @@ class TextDetection(Predictor):
         return detection_tuning_workload(self.model_dir)
 
 
-def detection_tuning_workload(model_dir, pages: int = TUNING_PAGES) -> TuningWorkload:
-    """Rendered pages of text lines (bundled font, sizes from a phone photo to a small scan) through predict's own
-    path with the model's defaults; a candidate agrees on a page when its DB boxes are identical."""
-    from ..text_recognition.textlines import render_lines
+def detection_tuning_workload(model_dir, pages: int = TUNING_PAGES, images=None) -> TuningWorkload:
+    """`images` (the user's photos), else `pages` rendered pages at the sizes photos and scans have (pages.py),
+    through predict's own path with the model's defaults; a candidate agrees on a page when its DB boxes are
+    identical."""
+    from .pages import render_pages
 
-    rng = np.random.default_rng(0)
-    lines = iter(render_lines(pages * 12, seed=0))
-    images = []
-    for index in range(pages):
-        height, width = [(720, 540), (960, 720), (1280, 960), (640, 480)][index % 4]
-        if index % 2:
-            height, width = width, height
-        page = np.full((height, width, 3), 235, dtype=np.uint8)
-        y = 10
-        for line, _ in lines:
-            h, w = line.shape[:2]
-            if y + h > height - 10:
-                break
-            w = min(w, width - 20)
-            x = int(rng.integers(10, max(11, width - w - 10)))
-            page[y:y + h, x:x + w] = line[:, :w]
-            y += h + int(rng.integers(4, 30))
-        images.append(page)
+    images = list(images) if images is not None else render_pages(pages)
     blank = np.full((200, 3000, 3), 235, dtype=np.uint8)  # setup on a shape none of the pages has
-    return predict_workload(TextDetection, model_dir, images, warmup=blank,
-                            key=lambda value: tuple(np.asarray(value[0]).reshape(-1).tolist()))
+    workload = predict_workload(TextDetection, model_dir, images, warmup=blank,
+                                key=lambda value: tuple(np.asarray(value[0]).reshape(-1).tolist()))
+    return replace(workload, unit="image", reduced="text detection has no accuracy gate for reduced precision yet")
