@@ -32,6 +32,7 @@ from ..results import BaseResult, UniqueNames
 from ..runtime.candidates import plan_report
 from ..runtime.config import HPIConfig
 from ..runtime.device import parse_device, require_device
+from ..runtime.engine_args import PADDLEOCR_ARGS, EngineArgs
 from ..runtime.model_dir import ModelDir, load_model_dir
 from ..runtime.selector import load_backend
 from ..runtime.tuning import TuningWorkload
@@ -79,13 +80,15 @@ class Predictor:
 
     def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
                  use_hpip: Optional[bool] = None, hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
-        if kwargs:
-            raise ConfigError(f"unknown argument(s) {sorted(kwargs)} for {self.task}; allowed: model_name, "
-                              "model_dir, device, use_hpip (or enable_hpi), hpi_config")
         if enable_hpi is not None:  # PaddleOCR's name for use_hpip
             use_hpip = enable_hpi
         if use_hpip is not None and not isinstance(use_hpip, bool):
             raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
+        engine = EngineArgs.take(self.task, kwargs, use_hpip=use_hpip, device=device)  # PaddleOCR's engine options
+        if kwargs:
+            raise ConfigError(f"unknown argument(s) {sorted(kwargs)} for {self.task}; allowed: model_name, "
+                              f"model_dir, device, use_hpip (or enable_hpi), hpi_config, {', '.join(PADDLEOCR_ARGS)}")
+        use_hpip, device, hpi_config = engine.use_hpip, engine.device, engine.apply(self.task, hpi_config)
         self.device = require_device(parse_device(device))  # before any download
         self.hpi_config = HPIConfig.from_user(hpi_config)
         self.model_dir: ModelDir = load_model_dir(resolve_model_dir(model_name, model_dir), model_name)

@@ -180,3 +180,19 @@ def test_paddleocr_engine_onnxruntime_and_deprecated_ocr(ocr_dirs):
     # PaddleOCR 3.7's ocr() is predict(): one OCRResult per image, not 2.x's [[box, (text, score)], ...]
     assert len(results) == 1 and results[0].json == predicted[0].json
     assert "洗涤说明" in results[0]["rec_texts"] and results[0]["text_rec_score_thresh"] == 0.5
+
+
+def test_a_module_takes_paddleocr_engine_options(v4_onnx_dir, samples_dir):
+    """PaddleOCR 3.5+ takes engine / engine_config / cpu_threads on every model too, not only on the pipeline."""
+    from hpi import TextRecognition
+
+    with TextRecognition(model_dir=v4_onnx_dir, device="cpu", engine="openvino", cpu_threads=1) as model:
+        assert (model.use_hpip, model.backend, model.config["cpu_num_threads"]) == (True, "openvino", 1)
+        assert model.predict(str(samples_dir / "hello_world.png"))[0]["rec_text"] == "Hello World 2026"
+    with TextRecognition(model_dir=v4_onnx_dir, device="cpu", engine="onnxruntime",
+                         engine_config={"onnxruntime": {"intra_op_num_threads": 2}}) as model:
+        assert (model.backend, model.config["cpu_num_threads"]) == ("onnxruntime", 2)
+    with pytest.raises(ConfigError, match="engine='transformers' is not supported"):
+        TextRecognition(model_dir=v4_onnx_dir, device="cpu", engine="transformers")
+    with pytest.raises(ConfigError, match="unknown argument"):
+        TextRecognition(model_dir=v4_onnx_dir, device="cpu", engine_typo="onnxruntime")
