@@ -14,8 +14,9 @@ from hpi.runtime.sources import model_sources
 def test_catalog_covers_the_seed_and_newer_models():
     entries = catalog()
     by_task = {task: {name for name, e in entries.items() if e.task == task}
-               for task in ("text_recognition", "text_detection", "textline_orientation")}
-    assert [len(names) for names in by_task.values()] == [34, 7, 2] and len(entries) == 43
+               for task in ("text_recognition", "text_detection", "textline_orientation", "doc_orientation",
+                            "image_unwarping")}
+    assert [len(names) for names in by_task.values()] == [34, 7, 2, 1, 1] and len(entries) == 45
     seeded = {name for name, e in entries.items() if e.seed}
     assert len(seeded & by_task["text_recognition"]) == 20 and "PP-OCRv4_server_rec_doc" in seeded
     assert entries["PP-OCRv4_mobile_rec"].seed == {"accuracy": 83.28, "gpu_ms": [4.82, 1.2], "cpu_ms": [16.74, 4.64],
@@ -24,16 +25,20 @@ def test_catalog_covers_the_seed_and_newer_models():
     assert by_task["text_detection"] == {f"PP-OCRv{v}_{size}_det" for v, size in [
         (4, "mobile"), (4, "server"), (5, "mobile"), (5, "server"), (6, "tiny"), (6, "small"), (6, "medium")]}
     assert by_task["textline_orientation"] == {"PP-LCNet_x0_25_textline_ori", "PP-LCNet_x1_0_textline_ori"}
+    assert (by_task["doc_orientation"], by_task["image_unwarping"]) == ({"PP-LCNet_x1_0_doc_ori"}, {"UVDoc"})
     # seeds only where PaddleX publishes them: its detection table has v4 and v5, nothing for v6 or orientation
     assert seeded & by_task["text_detection"] == {"PP-OCRv4_mobile_det", "PP-OCRv4_server_det",
                                                   "PP-OCRv5_mobile_det", "PP-OCRv5_server_det"}
     assert entries["PP-OCRv5_mobile_det"].seed == {"accuracy": 79.0, "gpu_ms": [10.67, 6.36],
                                                    "cpu_ms": [57.77, 28.15], "size_mb": 4.7}
-    shapes = {"text_recognition": ([3, 48, 320], [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]),
-              "text_detection": ([3, None, None], [[1, 3, 32, 32], [1, 3, 736, 736], [1, 3, 4000, 4000]]),
-              "textline_orientation": ([3, 80, 160], [[1, 3, 80, 160], [1, 3, 80, 160], [8, 3, 80, 160]])}
+    # PaddleX 3.7.2's inference.yml shapes (inference_meta.py)
+    shapes = {"text_recognition": ([3, 48, 320], {"x": [[1, 3, 48, 160], [1, 3, 48, 320], [8, 3, 48, 3200]]}),
+              "text_detection": ([3, None, None], {"x": [[1, 3, 32, 32], [1, 3, 736, 736], [1, 3, 4000, 4000]]}),
+              "textline_orientation": ([3, 80, 160], {"x": [[1, 3, 80, 160], [1, 3, 80, 160], [8, 3, 80, 160]]}),
+              "doc_orientation": ([3, 224, 224], {"x": [[1, 3, 224, 224], [1, 3, 224, 224], [8, 3, 224, 224]]}),
+              "image_unwarping": ([3, None, None], {"img": [[1, 3, 128, 64], [1, 3, 256, 128], [8, 3, 512, 256]]})}
     for entry in entries.values():
-        assert (entry.input_shape, entry.dynamic_shapes) == (shapes[entry.task][0], {"x": shapes[entry.task][1]})
+        assert (entry.input_shape, entry.dynamic_shapes) == shapes[entry.task]
         assert bool(entry.languages) == (entry.task == "text_recognition")  # only recognition reads a script
         assert set(entry.backends) == {"cpu_x64", "cpu_arm64", "gpu_cuda"}
         assert entry.backends_source in ("measured", "paddlex", "family", "default")

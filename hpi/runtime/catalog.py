@@ -10,7 +10,7 @@ from .device import Device
 from .download import official_model_dir
 from .model_dir import is_complete, known_models
 
-TASKS = ("text_recognition", "text_detection", "textline_orientation")
+TASKS = ("text_recognition", "text_detection", "textline_orientation", "doc_orientation", "image_unwarping")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ TASK_CLASSES: Dict[str, Tuple[str, str]] = {
     "text_recognition": ("hpi.tasks.text_recognition.predictor", "TextRecognition"),
     "text_detection": ("hpi.tasks.text_detection.predictor", "TextDetection"),
     "textline_orientation": ("hpi.tasks.textline_orientation.predictor", "TextLineOrientationClassification"),
+    "doc_orientation": ("hpi.tasks.doc_orientation.predictor", "DocImgOrientationClassification"),
+    "image_unwarping": ("hpi.tasks.image_unwarping.predictor", "TextImageUnwarping"),
 }
 POSTPROCESS_TASKS = {"CTCLabelDecode": "text_recognition", "DBPostProcess": "text_detection",
                      "Topk": "textline_orientation"}
