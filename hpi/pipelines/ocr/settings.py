@@ -16,6 +16,7 @@ from ...runtime.config import HPIConfig
 from ...runtime.engine_args import PADDLEOCR_ARGS, EngineArgs
 from ...runtime.model_dir import known_models
 from ...tasks.text_detection.predictor import OPTION_CHECKS, finite_number
+from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, DocPlan, plan as doc_plan
 from .langs import check_version, route
 
 # PaddleX 3.7.2's OCR.yaml (what PaddleOCR 3.x runs when given nothing)
@@ -30,7 +31,8 @@ DET_PARAMS = {"text_det_limit_side_len": "limit_side_len", "text_det_limit_type"
               "text_det_box_thresh": "box_thresh", "text_det_unclip_ratio": "unclip_ratio"}
 logger = logging.getLogger(__name__)
 
-SUB_MODELS = ("text_detection", "textline_orientation", "text_recognition")
+SUB_MODELS = ("text_detection", "textline_orientation", "text_recognition", "doc_orientation_classify",
+              "doc_unwarping")
 # PaddleOCR 2.x names PaddleOCR 3.x still accepts (with a warning)
 DEPRECATED_NAMES = {"det_model_dir": "text_detection_model_dir", "det_limit_side_len": "text_det_limit_side_len",
                     "det_limit_type": "text_det_limit_type", "det_db_thresh": "text_det_thresh",
@@ -43,10 +45,9 @@ CONSTRUCTOR_NAMES = ("text_detection_model_name", "text_detection_model_dir", "t
                      "text_recognition_model_name", "text_recognition_model_dir", "text_recognition_batch_size",
                      "use_doc_orientation_classify", "use_doc_unwarping", "use_textline_orientation",
                      "text_det_limit_side_len", "text_det_limit_type", "text_det_max_side_limit", "text_det_thresh",
-                     "text_det_box_thresh", "text_det_unclip_ratio", "text_rec_score_thresh", "return_word_box")
-UNSUPPORTED_NAMES = ("doc_orientation_classify_model_name", "doc_orientation_classify_model_dir",
-                     "doc_unwarping_model_name", "doc_unwarping_model_dir", "text_det_input_shape",
-                     "text_rec_input_shape")
+                     "text_det_box_thresh", "text_det_unclip_ratio", "text_rec_score_thresh",
+                     "return_word_box") + DOC_MODEL_ARGS
+UNSUPPORTED_NAMES = ("text_det_input_shape", "text_rec_input_shape")
 ALL_NAMES = (CONSTRUCTOR_NAMES + ("device", "use_hpip", "enable_hpi", "hpi_config", "lang", "ocr_version")
              + PADDLEOCR_ARGS + tuple(DEPRECATED_NAMES))
 
@@ -97,15 +98,8 @@ def check(name: str, value: Any, where: str) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def refuse_unsupported(where: str, use_doc_orientation_classify: Optional[bool] = None,
-                       use_doc_unwarping: Optional[bool] = None, return_word_box: Optional[bool] = None) -> None:
+def refuse_unsupported(where: str, return_word_box: Optional[bool] = None) -> None:
     """PaddleOCR options hpi accepts only switched off."""
-    for name, value in (("use_doc_orientation_classify", use_doc_orientation_classify),
-                        ("use_doc_unwarping", use_doc_unwarping)):
-        if value is not None and value is not False:
-            raise ConfigError(f"{where}: {name}={value!r} is not supported: hpi's OCR pipeline has no document "
-                              "orientation or unwarping models (PP-LCNet_x1_0_doc_ori, UVDoc); pass False or "
-                              "leave it out, and give upright, flat images")
     if return_word_box is not None and return_word_box is not False:
         raise ConfigError(f"{where}: return_word_box={return_word_box!r} is not supported yet; pass False or "
                           "leave it out")
@@ -130,6 +124,7 @@ class Plan:
     device: Optional[str]
     models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
     hpi_configs: dict  # sub-model -> its hpi_config, with what engine, cpu_threads, ... set (checked)
+    doc: DocPlan  # the document preprocessor (PaddleOCR 3.7's rules, doc_preprocessor/ocr_stage.py)
 
     @classmethod
     def of(cls, given: dict, extra: dict) -> "Plan":
@@ -156,19 +151,18 @@ class Plan:
         engine_args = {name: extra.pop(name) for name in PADDLEOCR_ARGS if name in extra}
         if extra:
             raise ConfigError(f"unknown argument(s) {sorted(extra)} for OCR; allowed: {sorted(ALL_NAMES)}")
-        refuse_unsupported("OCR", given["use_doc_orientation_classify"], given["use_doc_unwarping"],
-                           given["return_word_box"])
+        refuse_unsupported("OCR", given["return_word_box"])
         use_hpip = given["use_hpip"] if given.get("enable_hpi") is None else given["enable_hpi"]
         if use_hpip is not None and not isinstance(use_hpip, bool):  # None: each model's edge default
             raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
         engine = EngineArgs.take("OCR", engine_args, use_hpip=use_hpip, device=given["device"])
         orientation_given = (given["textline_orientation_model_name"] is not None or
                              given["textline_orientation_model_dir"] is not None)
+        text_models_given = any(given[f"{kind}_model_{what}"] is not None for kind in
+                                ("text_detection", "text_recognition") for what in ("name", "dir"))
         use_orientation = given["use_textline_orientation"]
         if use_orientation is None:  # PaddleOCR's default set when nothing is given; else only with a model
-            use_orientation = orientation_given or all(given[f"{kind}_model_{what}"] is None for kind in
-                                                       ("text_detection", "text_recognition")
-                                                       for what in ("name", "dir"))
+            use_orientation = orientation_given or not text_models_given
         defaults = CallSettings(use_textline_orientation=False).updated(
             "OCR", use_textline_orientation=use_orientation, text_rec_score_thresh=given["text_rec_score_thresh"],
             **{name: given[name] for name in DET_PARAMS})
@@ -183,7 +177,7 @@ class Plan:
                    rec_batch_size=check_batch_size("text_recognition_batch_size",
                                                    given["text_recognition_batch_size"]),
                    use_hpip=engine.use_hpip, device=engine.device, models=models,
-                   hpi_configs=checked_configs(given["hpi_config"], engine))
+                   hpi_configs=checked_configs(given["hpi_config"], engine), doc=doc_plan(given, text_models_given))
 
 
 def _routed(given: dict, lang: Optional[str], ocr_version: Optional[str]) -> "tuple[str, str]":
@@ -213,9 +207,9 @@ def checked_configs(hpi_config, engine: EngineArgs) -> dict:
 
 
 def per_model_configs(hpi_config) -> dict:
-    """hpi_config for each sub-model: one config (a dict or YAML path) for all three, or a dict keyed by
-    text_detection / textline_orientation / text_recognition (a sub-model left out gets the defaults), as
-    PaddleX's pipeline config sets hpi_config per SubModule."""
+    """hpi_config for each sub-model: one config (a dict or YAML path) for all, or a dict keyed by
+    text_detection / textline_orientation / text_recognition / doc_orientation_classify / doc_unwarping (a
+    sub-model left out gets the defaults), as PaddleX's pipeline config sets hpi_config per SubModule."""
     mapping = hpi_config
     if isinstance(hpi_config, (str, Path)):
         mapping = read_yaml_mapping(hpi_config)

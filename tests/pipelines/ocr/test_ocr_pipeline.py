@@ -109,11 +109,15 @@ def test_bad_inputs_in_place(hpip_ocr, few, tmp_path):
 
 
 def test_unsupported_and_bad_options(hpip_ocr, ocr_dirs, few):
-    for options in ({"use_doc_unwarping": True}, {"use_doc_orientation_classify": True}, {"return_word_box": True}):
-        with pytest.raises(ConfigError, match="not supported"):
-            OCR(**ocr_dirs["onnx"], use_hpip=True, **options)
-        with pytest.raises(ConfigError, match="not supported"):
+    with pytest.raises(ConfigError, match="not supported"):
+        OCR(**ocr_dirs["onnx"], use_hpip=True, return_word_box=True)
+    with pytest.raises(ConfigError, match="not supported"):
+        hpip_ocr.predict(few[1], return_word_box=True)
+    for options in ({"use_doc_unwarping": True}, {"use_doc_orientation_classify": True}):  # built without one
+        with pytest.raises(ConfigError, match="this pipeline has no document preprocessor"):
             hpip_ocr.predict(few[1], **options)
+    with pytest.raises(ConfigError, match="use_doc_unwarping must be True, False or None"):
+        OCR(**ocr_dirs["onnx"], use_hpip=True, use_doc_unwarping="yes")
     assert len(hpip_ocr.predict(few[1], use_doc_unwarping=False, use_doc_orientation_classify=False)) == 1
     for options, message in (({"text_det_thresh": 2}, "text_det_thresh"), ({"text_det_limit_type": "mid"}, "limit"),
                              ({"text_rec_score_thresh": "high"}, "text_rec_score_thresh"), ({"foo": 1}, "foo")):

@@ -104,7 +104,8 @@ def test_explicit_models_win_over_lang(caplog):
 def test_engine_options_map_onto_hpi_config(options, use_hpip, config):
     p = plan(**options)
     assert p.use_hpip is use_hpip
-    assert p.hpi_configs == {"text_detection": config, "textline_orientation": config, "text_recognition": config}
+    assert p.hpi_configs == {name: config for name in ("text_detection", "textline_orientation", "text_recognition",
+                                                       "doc_orientation_classify", "doc_unwarping")}
 
 
 @pytest.mark.parametrize("options, logged", [
