@@ -67,7 +67,9 @@ def test_missing_and_empty_dirs(tmp_path):
 
 def test_unknown_arguments(tmp_path):
     with pytest.raises(ConfigError, match="unknown argument"):
-        TextRecognition(model_dir=tmp_path, precision="fp16")
+        TextRecognition(model_dir=tmp_path, precison="fp16")
+    with pytest.raises(ConfigError, match="invalid precision 'int4'"):  # PaddleOCR's option: checked before loading
+        TextRecognition(model_dir=tmp_path, precision="int4")
 
 
 # -- dynamic shapes: one place, for every backend and every task ------------------------------------------------
