@@ -7,6 +7,8 @@ Needs Debian's `chromium` and `chromium-driver` (or any Chromium/Chrome with a m
 the `selenium` package; skipped with the reason when one is missing. Nothing is downloaded: the driver's path is
 given to Selenium, so Selenium Manager never runs. HPI_TEST_SCREENSHOT=path keeps a screenshot of the answered page.
 """
+import base64
+import io
 import os
 import shutil
 
@@ -203,3 +205,38 @@ def test_ocr_server_page_sends_a_photo_to_ocr_and_draws_its_boxes_and_texts(brow
     _recognize(browser, samples_dir / "hello_world.png")  # one line still goes to /text-recognition
     assert browser.find_elements(By.CSS_SELECTOR, "#pages canvas") == []
     _check_line_answer(browser, "Hello World 2026")
+
+
+def test_ocr_page_of_a_turned_photo_shows_the_server_drawing_of_the_turned_page(browser, models_root, tmp_path):
+    """With the document preprocessor on, the boxes belong to the page it turned: drawn over the photo as sent they
+    landed elsewhere; the page shows the server's drawing of the turned page (ocrImage) instead."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
+            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
+            "doc_orientation_classify_model_dir": models_root / "PP-LCNet_x1_0_doc_ori_rapid"}
+    if not all((d / "inference.yml").is_file() for d in dirs.values()):
+        pytest.skip("needs the OCR and document test models (`make models`)")
+    turned = tmp_path / "turned.jpg"
+    Image.open(DATA / "doc_images" / "pyreform_G38J5.jpg").rotate(90, expand=True).save(turned)  # a real page
+    args = [part for name, path in dirs.items() for part in (f"--{name}", str(path))]
+    server = ServeProcess("--pipeline", "OCR", *args, "--use_hpip", "--device", "cpu", ready_timeout=180)
+    try:
+        code, answer = post(server.url + "/ocr", {"file": b64(turned)})
+        entry = answer["result"]["ocrResults"][0]
+        assert code == 200 and entry["docPreprocessingImage"]
+        assert entry["prunedResult"]["doc_preprocessor_res"]["angle"] == 270  # turned back upright
+        browser.get(server.url + "/")
+        _recognize(browser, turned)
+        assert browser.find_element(By.ID, "error").text == ""
+        texts = [row.find_element(By.CSS_SELECTOR, "td.text").text
+                 for row in browser.find_elements(By.CSS_SELECTOR, "#results tr.line")]
+        assert texts == entry["prunedResult"]["rec_texts"] and len(texts) > 5
+        (canvas,) = browser.find_elements(By.CSS_SELECTOR, "#pages canvas.ocr-page")
+        assert canvas.get_attribute("data-boxes") == str(len(texts))
+        drawing = Image.open(io.BytesIO(base64.b64decode(entry["ocrImage"])))
+        assert int(canvas.get_attribute("width")) == drawing.size[0]  # the server's drawing, not the photo sent
+    finally:
+        code, stderr = server.stop()
+        assert code == 0, stderr
