@@ -133,15 +133,16 @@ def _run_text_recognition(args) -> int:
     inputs = args.input if len(args.input) > 1 else args.input[0]
     skipped: list = []
     on_bad_input = skipped.append if args.on_bad_input == "skip" else "raise"
-    started = time.perf_counter()
-    for index, result in enumerate(model.predict_iter(inputs, batch_size=args.batch_size, on_bad_input=on_bad_input,
-                                                      max_image_pixels=args.max_image_pixels)):
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.info("Processed item %d in %.2f ms", index, elapsed_ms)
+    # One figure for the whole run: results come out of batches read ahead, so a time per result says nothing
+    started, count = time.perf_counter(), 0
+    for result in model.predict_iter(inputs, batch_size=args.batch_size, on_bad_input=on_bad_input,
+                                     max_image_pixels=args.max_image_pixels):
         result.print()
         if args.save_path:
             result.save_all(args.save_path)
-        started = time.perf_counter()
+        count += 1
+    seconds = time.perf_counter() - started
+    logger.info("%d line(s) recognized in %.2f s (%.1f lines/s)", count, seconds, count / seconds if seconds else 0)
     model.close()
     for error in skipped:
         logger.warning("skipped: %s", error)

@@ -94,7 +94,7 @@ def test_use_hpip_on_a_model_hpi_converted_shows_only_hpi_lines(converted):
     _, stderr = converted
     print(stderr)  # the lead quotes it
     assert_only_hpi_lines(stderr)
-    assert "converting" in stderr and "backend: onnxruntime" in stderr and "Processed item 0" in stderr
+    assert "converting" in stderr and "backend: onnxruntime" in stderr and "1 line(s) recognized in" in stderr
 
 
 def test_normal_mode_shows_only_hpi_lines(cli, v4_paddle_dir):
