@@ -194,12 +194,19 @@ def _portable(options: Dict[str, Any]) -> Dict[str, Any]:
     portable = {key: options.get(key) for key in ("model_name", "model_dir", "device", "use_hpip", "hpi_config")}
     if portable["model_name"] is None and portable["model_dir"] is None:
         raise ConfigError("give model_name, model_dir, or both")
+    model_dir = None
     if portable["model_dir"] is not None:  # checked here: a bad folder fails now, not in every replica
-        portable["model_dir"] = str(load_model_dir(portable["model_dir"], portable["model_name"]).path.resolve())
+        model_dir = load_model_dir(portable["model_dir"], portable["model_name"])
+        portable["model_dir"] = str(model_dir.path.resolve())
     if portable["hpi_config"] is not None:
         portable["hpi_config"] = dataclasses.asdict(HPIConfig.from_user(portable["hpi_config"]))
     if portable["device"] is not None:
         portable["device"] = "gpu:0" if _on_gpu(portable) else "cpu"
+    if portable["use_hpip"] is None:  # the edge default, decided here once for every replica
+        from .._deps import is_installed
+        from ..tasks.pipeline import default_use_hpip
+
+        portable["use_hpip"] = default_use_hpip(model_dir) if model_dir is not None else not is_installed("paddle")
     portable["use_hpip"] = bool(portable["use_hpip"])
     return portable
 
@@ -215,7 +222,8 @@ def build_app(args: Dict[str, Any]):
         raise ConfigError(f"unknown argument(s) {unknown} of build_app; allowed: "
                           f"{sorted(MODEL_KEYS + SCALING_KEYS + tuple(_SETTING_TYPES))}")
     options = {key: args.get(key) for key in MODEL_KEYS}
-    use_hpip = _bool("use_hpip", options.pop("use_hpip") or False)
+    given = options.pop("use_hpip")
+    use_hpip = None if given is None else _bool("use_hpip", given)  # None: the edge default
     enable_hpi = options.pop("enable_hpi")
     options["use_hpip"] = use_hpip if enable_hpi is None else _bool("enable_hpi", enable_hpi)
     settings = ServeSettings(**{key: _SETTING_TYPES[key](key, value) for key, value in args.items()
