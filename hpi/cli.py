@@ -23,20 +23,12 @@ from pathlib import Path
 from typing import List, Optional
 
 from ._logging import configure_cli
+from ._parse import str2bool
 from .errors import ConfigError, HPIError
 
 logger = logging.getLogger("hpi")
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-def str2bool(value: str) -> bool:
-    lowered = str(value).strip().lower()
-    if lowered in ("true", "yes", "t", "y", "1"):
-        return True
-    if lowered in ("false", "no", "f", "n", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {value!r}")
 
 
 # Argument types: argparse reports what they reject as a usage error (exit 2) before any handler runs.

@@ -1,7 +1,8 @@
 """The layout's rules, read from the source (every import, including those inside functions):
 
 - the runtime (hpi.runtime) is model-agnostic: it imports nothing from the tasks or the layers built on them;
-- the runtime's modules import one another without cycles.
+- the runtime's modules import one another without cycles;
+- nothing imports the CLI (it sits on top of everything; `python -m hpi` aside).
 """
 import ast
 from pathlib import Path
@@ -48,6 +49,12 @@ def test_runtime_imports_no_task():
     offences = [f"{name} imports {target}" for name, path in runtime_modules().items()
                 for target in imports_of(path) if target.startswith(ABOVE_RUNTIME)]
     assert not offences, "the runtime must not know the tasks: " + "; ".join(sorted(offences))
+
+
+def test_nothing_imports_the_cli():
+    offences = [module_name(path) for path in ROOT.rglob("*.py") if path.name != "__main__.py"
+                and module_name(path) != "hpi.cli" and "hpi.cli" in imports_of(path)]
+    assert not offences, f"{offences} import hpi.cli: move what they share below it"
 
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path):

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .._deps import install_hint, require
-from ..cli import str2bool
+from .._parse import str2bool
 from ..errors import BackendError, ConfigError, MissingDependencyError
 from .batcher import LineResult, mixes_requests, predict_requests
 from .metrics import ServingMetrics
