@@ -1,7 +1,7 @@
 """Lines/s through `hpi serve --ray` (Ray Serve, 1 and 2 replicas) against `hpi serve`, on this machine's CPUs
 (not a test; run by hand).
 
-    .venv/bin/python tests/serving/measure_ray_serve.py [--clients 16] [--seconds 10] [--rounds 2]
+    .venv/bin/python benchmarks/measure_ray_serve.py [--clients 16] [--seconds 10] [--rounds 2]
 
 Each configuration is a real server process on loopback (Ray: a local cluster of this machine's CPUs, started and
 shut down by the process), driven as measure_batching.py drives it: CLIENTS concurrent clients, one line per request,
@@ -15,8 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "serving"), str(REPO_ROOT / "benchmarks")]
 
 from helpers import DATA, REPO  # noqa: E402
 from measure_batching import drive, mean_batch  # noqa: E402

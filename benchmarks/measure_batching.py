@@ -1,6 +1,6 @@
 """Cross-request batching against one predict call per request, under concurrency (not a test; run by hand).
 
-    .venv/bin/python tests/serving/measure_batching.py [--clients 16] [--seconds 8] [--model_dir DIR]
+    .venv/bin/python benchmarks/measure_batching.py [--clients 16] [--seconds 8] [--model_dir DIR]
 
 Each configuration is a real `hpi serve` process on loopback; CLIENTS concurrent clients (threads, keep-alive connections) each
 send one line per request, lines taken in turn from tests/data/lines; every answer is checked against
@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "serving"), str(REPO_ROOT / "benchmarks")]
 
 from helpers import DATA, REPO  # noqa: E402
 from serving_helpers import ServeProcess, b64, get  # noqa: E402
