@@ -473,9 +473,26 @@ def _iter_url(origin: _Origin, limits: DecodeLimits) -> Iterator[InputItem]:
     yield from _iter_data(origin, suffix, lambda: fetch_url(url), limits)
 
 
-def fetch_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
+def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: Optional[int] = None) -> bytes:
+    """The body of `url`, at most `max_bytes` (default: an input file's limit; checked on Content-Length and while
+    reading: an endless body was read until memory ran out), each read within `timeout`."""
+    origin = _Origin.of_path(url)
+    max_bytes = MAX_INPUT_FILE_BYTES if max_bytes is None else max_bytes
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
+            declared = response.headers.get("Content-Length", "")
+            if declared.strip().isdigit() and int(declared) > max_bytes:
+                raise origin.error(f"is {int(declared):,} bytes, above the {max_bytes:,}-byte limit on an input")
+            chunks, size = [], 0
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise origin.error(f"sent more than the {max_bytes:,}-byte limit on an input")
+                chunks.append(chunk)
+    except InputError:
+        raise
     except Exception as exc:  # URLError, HTTPError, timeouts
-        raise _Origin.of_path(url).error(f"could not be downloaded: {exc}") from exc
+        raise origin.error(f"could not be downloaded: {exc}") from exc

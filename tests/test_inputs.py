@@ -537,3 +537,37 @@ def test_a_fifo_in_a_folder_is_an_input_refused_by_name(hello, tmp_path):
     assert items[0].load().shape == hello.shape
     with pytest.raises(InputError, match="b.png' is not a regular file"):
         items[1].load()
+
+
+class _EndlessBody(http.server.BaseHTTPRequestHandler):
+    """A server whose body never ends (no Content-Length), or declares more than it may."""
+
+    def do_GET(self):
+        self.send_response(200)
+        if self.path == "/declared.png":
+            self.send_header("Content-Length", str(10 << 30))
+        self.end_headers()
+        try:
+            while True:
+                self.wfile.write(b"\\0" * (1 << 16))
+        except OSError:  # the reader stopped
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_url_body_above_the_input_size_limit_is_refused(monkeypatch):
+    """The library read a URL's body whole: an endless one ran memory out. Now at most an input file's limit."""
+    monkeypatch.setattr(inputs, "MAX_INPUT_FILE_BYTES", 1 << 20)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EndlessBody)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(InputError, match=r"sent more than the 1,048,576-byte limit on an input"):
+            inputs.fetch_url(f"{base}/endless.png")
+        (item,) = iter_inputs(f"{base}/declared.png")
+        with pytest.raises(InputError, match=r"is 10,737,418,240 bytes, above the 1,048,576-byte limit"):
+            item.load()
+    finally:
+        server.shutdown()
