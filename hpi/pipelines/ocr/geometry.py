@@ -24,8 +24,9 @@ from typing import List, Sequence
 import cv2
 import numpy as np
 
+from ..warp import MAX_WARP_SIDE, rotate_image
+
 SAME_LINE_PX = 10  # top-left corners closer than this in y count as one line when sorting
-MAX_WARP_SIDE = 32766  # OpenCV's remap asserts every side of its source and output is below SHRT_MAX
 _WARP_MARGIN = 4  # pixels around a line's rectangle that bicubic interpolation may read
 
 
@@ -82,15 +83,9 @@ class Cropper:
             crop = np.rot90(crop)
         return crop
 
-    def rotate_180(self, image: np.ndarray) -> np.ndarray:  # a crop: its sides are at most MAX_WARP_SIDE
+    def rotate_180(self, image: np.ndarray) -> np.ndarray:
         """PaddleX's rotate_image(image, 180): an affine warp about (w/2, h/2), black outside the image."""
-        h, w = image.shape[:2]
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 180.0, 1.0)
-        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-        new_w, new_h = int((h * sin) + (w * cos)), int((h * cos) + (w * sin))
-        matrix[0, 2] += (new_w - w) / 2
-        matrix[1, 2] += (new_h - h) / 2
-        return cv2.warpAffine(image, matrix, (new_w, new_h), flags=cv2.INTER_CUBIC)
+        return rotate_image(image, 180)
 
 
 def _around(image: np.ndarray, corners: np.ndarray):

@@ -7,7 +7,7 @@ from helpers import DATA, model_dir_or_skip
 
 from hpi.errors import ConfigError
 from hpi.pipelines.doc_preprocessor import DocPreprocessor, rotate_image
-from hpi.pipelines.doc_preprocessor.pipeline import turn_right_angle
+from hpi.pipelines.warp import turn_right_angle
 from hpi.pipelines.doc_preprocessor.ocr_stage import call_settings, plan
 
 DOC_IMAGES = DATA / "doc_images"
