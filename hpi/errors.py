@@ -18,12 +18,13 @@ class ModelDirError(HPIError):
 
 
 class ModelDownloadError(HPIError):
-    """No source could deliver a complete, valid model; the message lists every source tried, `failures` each
-    source's reason ("<source> (<where>): <why>")."""
+    """No source could deliver a complete, valid model; the message lists every source tried. `model`: the model's
+    name; `failures`: each source's reason ("<source> (<where>): <why>")."""
 
-    def __init__(self, message: str, failures: "list | None" = None):
+    def __init__(self, message: str, failures: "list | None" = None, model: "str | None" = None):
         super().__init__(message)
         self.failures = list(failures or [])
+        self.model = model
 
 
 class InputError(HPIError, ValueError):

