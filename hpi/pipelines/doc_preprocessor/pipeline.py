@@ -19,6 +19,7 @@ from ...results import UniqueNames
 from ...tasks.doc_orientation import DocImgOrientationClassification
 from ...tasks.image_unwarping import TextImageUnwarping
 from ...tasks.pipeline import OnBadInput, bad_input_handler
+from ..composed import ComposedModels, model_spec
 from ..warp import rotate_image
 from .result import DocPreprocessorResult
 
@@ -53,7 +54,7 @@ class Preprocessed:
     output_img: np.ndarray
 
 
-class DocPreprocessor:
+class DocPreprocessor(ComposedModels):
     """`DocPreprocessor(use_doc_orientation_classify=None, use_doc_unwarping=None, ...).predict(input)`."""
 
     def __init__(self, doc_orientation_classify_model_name: Optional[str] = None,
@@ -72,12 +73,12 @@ class DocPreprocessor:
         try:
             if self.defaults.use_doc_orientation_classify:
                 self.orientation_model = DocImgOrientationClassification(
-                    **_model(doc_orientation_classify_model_name, doc_orientation_classify_model_dir,
+                    **model_spec(doc_orientation_classify_model_name, doc_orientation_classify_model_dir,
                              DEFAULT_ORIENTATION_MODEL),
                     hpi_config=orientation_hpi_config if orientation_hpi_config is not None else hpi_config, **common)
             if self.defaults.use_doc_unwarping:
                 self.unwarping_model = TextImageUnwarping(
-                    **_model(doc_unwarping_model_name, doc_unwarping_model_dir, DEFAULT_UNWARPING_MODEL),
+                    **model_spec(doc_unwarping_model_name, doc_unwarping_model_dir, DEFAULT_UNWARPING_MODEL),
                     hpi_config=unwarping_hpi_config if unwarping_hpi_config is not None else hpi_config, **common)
         except BaseException:
             self.close()
@@ -142,19 +143,5 @@ class DocPreprocessor:
             names.assign(result)
             yield result
 
-    def close(self) -> None:
-        for model in (self.orientation_model, self.unwarping_model):
-            if model is not None:
-                model.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-
-def _model(name: Optional[str], directory, default_name: str) -> dict:
-    if name is None and directory is None:
-        name = default_name
-    return {"model_name": name, "model_dir": directory}
+    def _models(self):
+        return self.orientation_model, self.unwarping_model

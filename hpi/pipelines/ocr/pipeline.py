@@ -35,6 +35,7 @@ from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
 from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, call_settings, result_entry
 from ..doc_preprocessor.pipeline import DocPreprocessor, DocPreprocessorSettings, Preprocessed
+from ..composed import ComposedModels
 from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
 from ...runtime.wheel_models import wheel_catalog
@@ -95,7 +96,7 @@ class Page:
     texts: List[tuple] = field(default_factory=list)  # (text, score) per crop
 
 
-class OCR:
+class OCR(ComposedModels):
     """`OCR(text_detection_model_dir=..., text_recognition_model_dir=..., ...).predict(input, **overrides)`,
     PaddleOCR 3.x's option names (see README "OCR pipeline")."""
 
@@ -317,15 +318,5 @@ class OCR:
         result["input_img"] = page.image
         return result
 
-    # -- lifecycle ------------------------------------------------------------------------------------------
-    def close(self) -> None:
-        for model in (self.text_det_model, self.textline_orientation_model, self.text_rec_model,
-                      self.doc_preprocessor):
-            if model is not None:
-                model.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def _models(self):
+        return self.text_det_model, self.textline_orientation_model, self.text_rec_model, self.doc_preprocessor

@@ -17,6 +17,7 @@ from ...runtime.engine_args import PADDLEOCR_ARGS, EngineArgs
 from ...runtime.model_dir import known_models
 from ...tasks.text_detection.predictor import OPTION_CHECKS, finite_number
 from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, DocPlan, plan as doc_plan
+from ..composed import model_spec
 from .langs import check_version, route
 
 # PaddleX 3.7.2's OCR.yaml (what PaddleOCR 3.x runs when given nothing)
@@ -229,8 +230,4 @@ def read_yaml_mapping(path) -> Any:
 
 
 def _model(given: dict, prefix: str, default_name: str) -> dict:
-    """model_name / model_dir of one sub-model; PaddleOCR's default name when neither is given."""
-    name, directory = given[f"{prefix}_model_name"], given[f"{prefix}_model_dir"]
-    if name is None and directory is None:
-        name = default_name
-    return {"model_name": name, "model_dir": directory}
+    return model_spec(given[f"{prefix}_model_name"], given[f"{prefix}_model_dir"], default_name)
