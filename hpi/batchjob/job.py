@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, Optional
 
-from .._deps import is_installed, require
+from .._deps import require
 from .._signals import sigterm_unwinds
 from ..runtime.config import HPIConfig
 from ..runtime.device import parse_device, require_device
@@ -147,7 +147,7 @@ def _check_model_options(options: Dict[str, Any]) -> Optional[str]:
         raise ConfigError("give model_name, model_dir, or both")
     model_dir = None if options["model_dir"] is None else load_model_dir(options["model_dir"], options["model_name"])
     if options["use_hpip"] is None:  # the edge default, decided once here for every worker
-        options["use_hpip"] = default_use_hpip(model_dir) if model_dir is not None else not is_installed("paddle")
+        options["use_hpip"] = default_use_hpip(model_dir)
     if not isinstance(options["use_hpip"], bool):
         raise ConfigError(f"use_hpip must be True or False, got {options['use_hpip']!r}")
     if not options["use_hpip"]:

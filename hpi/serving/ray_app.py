@@ -203,10 +203,9 @@ def _portable(options: Dict[str, Any]) -> Dict[str, Any]:
     if portable["device"] is not None:
         portable["device"] = "gpu:0" if _on_gpu(portable) else "cpu"
     if portable["use_hpip"] is None:  # the edge default, decided here once for every replica
-        from .._deps import is_installed
         from ..tasks.pipeline import default_use_hpip
 
-        portable["use_hpip"] = default_use_hpip(model_dir) if model_dir is not None else not is_installed("paddle")
+        portable["use_hpip"] = default_use_hpip(model_dir)
     portable["use_hpip"] = bool(portable["use_hpip"])
     return portable
 

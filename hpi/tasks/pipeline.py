@@ -359,13 +359,14 @@ def chunks(items: Iterator, size: int) -> Iterator[list]:
 _SAID = set()  # what the edge default has logged, once per reason
 
 
-def default_use_hpip(model_dir: ModelDir) -> bool:
+def default_use_hpip(model_dir: Optional[ModelDir]) -> bool:
     """use_hpip when not given: PaddleX's normal mode (False) where it can run; high-performance mode where
-    it cannot (Paddle not installed, or a model dir without a Paddle program), said once per reason."""
+    it cannot (Paddle not installed, or a model dir without a Paddle program), said once per reason. `model_dir`
+    None: a model known by name only, not fetched yet (Paddle alone decides)."""
     from .._deps import is_installed
 
     reason = None
-    if "paddle" not in model_dir.formats:
+    if model_dir is not None and "paddle" not in model_dir.formats:
         reason = "the model has no Paddle program (ONNX only)"
     elif not is_installed("paddle"):
         reason = "Paddle is not installed (normal mode runs on Paddle Inference)"
