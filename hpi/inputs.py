@@ -18,7 +18,6 @@ import re
 import stat
 import struct
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Tuple
@@ -28,6 +27,7 @@ import numpy as np
 
 from ._deps import require
 from .errors import ConfigError, InputError
+from .urls import fetch, is_url, library_policy
 
 # PaddleX's list (OpenCV's readable formats); TIFF goes through Pillow for its pages.
 IMAGE_SUFFIXES = (".bmp", ".dib", ".jpeg", ".jpg", ".png", ".webp", ".pbm", ".pgm", ".ppm", ".pnm", ".sr", ".ras",
@@ -192,7 +192,7 @@ def _to_bgr_unchecked(image: np.ndarray, origin: _Origin) -> np.ndarray:
 
 def _iter_path(source: str, limits: DecodeLimits) -> Iterator[InputItem]:
     origin = _Origin.of_path(source)
-    if source.startswith(("http://", "https://")):
+    if is_url(source):
         yield from _iter_url(origin, limits)
         return
     try:
@@ -474,25 +474,9 @@ def _iter_url(origin: _Origin, limits: DecodeLimits) -> Iterator[InputItem]:
 
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: Optional[int] = None) -> bytes:
-    """The body of `url`, at most `max_bytes` (default: an input file's limit; checked on Content-Length and while
-    reading: an endless body was read until memory ran out), each read within `timeout`."""
-    origin = _Origin.of_path(url)
+    """The body of `url` under the library's URL policy (hpi/urls.py): at most `max_bytes` (default: an input
+    file's limit; checked on Content-Length and while reading: an endless body was read until memory ran out), each
+    read within `timeout`."""
     max_bytes = MAX_INPUT_FILE_BYTES if max_bytes is None else max_bytes
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length", "")
-            if declared.strip().isdigit() and int(declared) > max_bytes:
-                raise origin.error(f"is {int(declared):,} bytes, above the {max_bytes:,}-byte limit on an input")
-            chunks, size = [], 0
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    return b"".join(chunks)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise origin.error(f"sent more than the {max_bytes:,}-byte limit on an input")
-                chunks.append(chunk)
-    except InputError:
-        raise
-    except Exception as exc:  # URLError, HTTPError, timeouts
-        raise origin.error(f"could not be downloaded: {exc}") from exc
+    return fetch(url, library_policy(max_bytes=max_bytes, timeout_s=timeout), label=_Origin.of_path(url).label,
+                 source=url)

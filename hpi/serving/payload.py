@@ -19,9 +19,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..inputs import PDF_SUFFIX, DecodeLimits, InputItem, _iter_data, _Origin
+from ..urls import fetch, is_url
 from .envelope import ServingError
 from .settings import ServeSettings
-from .urls import fetch, is_url
 
 FILE_TYPE_PDF, FILE_TYPE_IMAGE = 0, 1
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -112,8 +112,7 @@ def decode_request(file: Optional[str], file_type: Optional[int], files: Optiona
         if not settings.allow_url_fetch:
             raise InputError("file is a URL, and this server does not fetch URLs (start it with --allow_url_fetch); "
                              "send the file's bytes as base64 instead", source="file")
-        data = fetch(file, source="file", allow_private=settings.allow_private_urls,
-                     timeout_s=settings.url_timeout_s, max_bytes=settings.max_body_bytes)
+        data = fetch(file, settings.url_policy, label=f"file: {file}", source="file")
         lines = list(_lines(data, file_type, "file", settings, limits, 0))
     else:
         data, lines = _decode_base64(file, file_type, "file", settings, limits, 0)

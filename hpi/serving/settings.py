@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import ConfigError
+from ..urls import UrlPolicy, server_policy
 
 # A server's default pixel limit is lower than predict()'s (89.5 MP, Pillow's): a request may decode an image of
 # this size into memory (4096 x 4096 x 3 = 48 MiB), and many requests run at once. An A4 page rendered at 2x is
@@ -66,6 +67,12 @@ class ServeSettings:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        """How a `file` URL is read, once the operator allows URLs (allow_url_fetch): hpi/urls.py's server policy."""
+        return server_policy(allow_private=self.allow_private_urls, timeout_s=self.url_timeout_s,
+                             max_bytes=self.max_body_bytes, size_flag="--max_body_mb")
 
     @property
     def batching(self) -> bool:

@@ -8,7 +8,7 @@ import time
 import pytest
 from serving_helpers import b64, post
 
-from hpi.serving.urls import forbidden_kind
+from hpi.urls import forbidden_kind
 
 ENDPOINT = "/text-recognition"
 
