@@ -9,13 +9,10 @@ from types import ModuleType
 from ._logging import framework_import
 from .errors import MissingDependencyError
 
-# module name -> (pip extra of hpi-runtime, the pip package that provides it)
+# module name -> (pip extra of hpi-runtime, the pip package that provides it); the backends' frameworks are facts of
+# their classes (`framework`, `extra`, `package`), read from the registry (_extra_of)
 _EXTRAS = {
-    "onnxruntime": ("cpu", "onnxruntime"),
-    "openvino": ("cpu", "openvino"),
-    "paddle": ("paddle", "paddlepaddle"),
     "paddle2onnx": ("paddle", "paddle2onnx"),
-    "tensorrt": ("gpu", "tensorrt"),
     "cuda": ("gpu", "cuda-python"),
     "pypdfium2": ("pdf", "pypdfium2"),
     "ray": ("ray", "'ray[data,serve]'"),
@@ -40,10 +37,22 @@ def require(module: str) -> ModuleType:
         with framework_import(module):
             return importlib.import_module(module)
     except ImportError as exc:
-        extra, package = _EXTRAS.get(module.split(".")[0], (None, module))
+        extra, package = _extra_of(module.split(".")[0])
         hint = install_hint(extra, package) if extra else f"pip install {package}"
         raise MissingDependencyError(f"{module!r} is required here but cannot be imported ({exc}). "
                                      f"Install it with: {hint}") from exc
+
+
+def _extra_of(top_module: str) -> "tuple[str | None, str]":
+    """(pip extra, pip package) that install `top_module`; (None, the module) when hpi has no extra for it."""
+    if top_module in _EXTRAS:
+        return _EXTRAS[top_module]
+    from .runtime.backends import BACKENDS  # only to word an error: the registry imports no framework
+
+    for backend in BACKENDS.values():
+        if backend.framework == top_module:
+            return backend.extra, backend.package
+    return None, top_module
 
 
 def is_installed(module: str) -> bool:

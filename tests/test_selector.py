@@ -181,3 +181,58 @@ def test_normal_mode_applies_paddle_keys_and_warns_about_the_rest(v4_paddle_dir,
     model.close()
     with pytest.raises(ConfigError, match=r"keys \['turbo'\] are options of no backend"):
         TextRecognition(model_dir=v4_paddle_dir, device="cpu", hpi_config={"backend_config": {"turbo": 1}})
+
+
+# -- a wrong configuration is the user's to fix: ConfigError before any load, never a fall-through -------------
+@pytest.mark.parametrize("backend_config, message", [
+    ({"precision": "fp16"}, "ONNX Runtime runs fp16 only with execution_provider 'tensorrt'"),
+    ({"execution_provider": "cuda"}, "execution_provider 'cuda' runs on a GPU, and the device is cpu"),
+    ({"execution_provider": "tensorrt", "precision": "int8"}, "execution_provider 'tensorrt' runs on a GPU"),
+])
+def test_a_wrong_onnxruntime_configuration_is_a_config_error_before_any_load(broken_onnx_dir, backend_config,
+                                                                             message):
+    """The ONNX file is garbage: a load would fail with a BackendError and the selector would try the next
+    candidate. The configuration is refused first (it was a ValueError inside the load, so a fall-through)."""
+    from hpi.errors import ConfigError
+    from hpi.runtime.backends import get_backend_class
+
+    config = HPIConfig(backend="onnxruntime", backend_config=backend_config)
+    with pytest.raises(ConfigError, match=message):
+        load_backend(load_model_dir(broken_onnx_dir), Device("cpu"), True, config)
+    with pytest.raises(ConfigError, match=message):  # made, not loaded
+        get_backend_class("onnxruntime")(load_model_dir(broken_onnx_dir), Device("cpu"), backend_config)
+
+
+def test_a_right_configuration_that_fails_to_load_is_still_a_load_failure(broken_onnx_dir):
+    """Only a wrong configuration is a ConfigError: a model that will not load stays a load failure (exit 1), and
+    unpinned, the selector goes on to the next candidate (test_a_backend_that_fails_to_load_falls_through)."""
+    with pytest.raises(NoBackendAvailableError, match="onnxruntime: failed to load"):
+        load_backend(load_model_dir(broken_onnx_dir), Device("cpu"), True, HPIConfig(backend="onnxruntime"))
+
+
+def test_paddle_refuses_a_precision_its_run_mode_does_not_run(v4_paddle_dir):
+    from hpi.errors import ConfigError
+    from hpi.runtime.backends import get_backend_class
+
+    paddle = get_backend_class("paddle")
+    with pytest.raises(ConfigError, match=r"precision 'bf16' does not go with run_mode 'mkldnn' .*"
+                                          r"bf16 is run_mode 'mkldnn_bf16'"):
+        paddle(load_model_dir(v4_paddle_dir), Device("cpu"), {"precision": "bf16"})
+    with pytest.raises(ConfigError, match="no run mode runs fp16"):
+        paddle(load_model_dir(v4_paddle_dir), Device("cpu"), {"precision": "fp16"})
+    agreed = paddle(load_model_dir(v4_paddle_dir), Device("cpu"), {"precision": "bf16", "run_mode": "mkldnn_bf16"})
+    assert agreed.config["precision"] == "bf16"
+
+
+def test_the_cli_exits_2_on_a_wrong_backend_config(v4_onnx_dir, samples_dir, tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("backend: onnxruntime\nbackend_config:\n  precision: fp16\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "hpi", "text_recognition", "-i", str(samples_dir / "hello_world.png"),
+                          "--model_dir", str(v4_onnx_dir), "--device", "cpu", "--enable_hpi", "True",
+                          "--hpi_config", str(bad)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert "ONNX Runtime runs fp16 only with execution_provider 'tensorrt'" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._env import cpu_model, library_versions
 from ..errors import HPIError
-from ..runtime.backends import get_backend_class
+from ..runtime.backends import BACKENDS, NORMAL_MODE_BACKEND, get_backend_class
 from ..runtime.candidates import Candidate
 from ..runtime.config import HPIConfig
 from ..runtime.device import Device, cpu_class, cpu_quota
@@ -73,7 +73,7 @@ def contenders(model_dir: ModelDir, device: Device, threads: int,
     chosen = load_backend(model_dir, device, True, HPIConfig())
     picked = (chosen.name, chosen.config.get("precision"))
     chosen.close()
-    found = [("normal", Candidate("paddle", {"run_mode": "mkldnn"}))] \
+    found = [("normal", Candidate(NORMAL_MODE_BACKEND, {"run_mode": "mkldnn"}))] \
         if model_dir.paddle_program is not None and device.kind == "cpu" else []
     found += [("hpi", c) for c in tuning_candidates(model_dir, device) if not backends or c.backend in backends]
     result = []
@@ -168,8 +168,8 @@ def time_end_to_end(model_dir: ModelDir, device: Device, contender: Contender, p
 
 
 def machine_info(device: Device) -> MachineInfo:
-    versions = library_versions(("hpi-runtime", "openvino", "onnxruntime", "paddlepaddle", "numpy",
-                                 "opencv-python-headless"))
+    backends = [dist for backend in BACKENDS.values() for dist in backend.distributions]
+    versions = library_versions(("hpi-runtime", *backends, "numpy", "opencv-python-headless"))
     here = cpu_class()
     return MachineInfo(cpu=cpu_model(), machine=platform.machine(), python=platform.python_version(),
                        device=str(device), versions=versions, cpu_class=here.name, cpu_flags=list(here.flags))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .backends import InferenceBackend, get_backend_class
+from .backends import NORMAL_MODE_BACKEND, InferenceBackend, get_backend_class
 from .candidates import Candidate, default_candidates, runnable_here, with_output
 from .config import HPIConfig, backend_options
 from .device import Device, require_device
@@ -45,14 +45,14 @@ def normal_mode_options(hpi_config: HPIConfig) -> Tuple[Dict[str, Any], List[str
     names "paddle", the keys Paddle takes when it names no backend) and says what it leaves out. Options another
     backend is named for are checked against that backend, so a config that fails there fails here too."""
     ignored = []
-    if hpi_config.backend not in (None, "paddle"):
+    if hpi_config.backend not in (None, NORMAL_MODE_BACKEND):
         get_backend_class(hpi_config.backend).check_options(hpi_config.backend_config)
         ignored.append(f"normal mode runs Paddle Inference: hpi_config.backend {hpi_config.backend!r} is ignored "
                        "(it applies with use_hpip=True)")
-    paddle_keys = get_backend_class("paddle").option_checks
+    paddle_keys = get_backend_class(NORMAL_MODE_BACKEND).option_checks
     options = {}
     for key, value in hpi_config.backend_config.items():
-        if hpi_config.backend == "paddle" or (hpi_config.backend is None and key in paddle_keys):
+        if hpi_config.backend == NORMAL_MODE_BACKEND or (hpi_config.backend is None and key in paddle_keys):
             options[key] = value
         else:
             owner = hpi_config.backend or ", ".join(n for n, keys in backend_options().items() if key in keys)
@@ -78,7 +78,7 @@ def load_backend(model_dir: ModelDir, device: Device, use_hpip: bool, hpi_config
         options, ignored = normal_mode_options(hpi_config)
         for note in ignored:
             logger.warning("%s", note)
-        candidates = [Candidate("paddle", options)]
+        candidates = [Candidate(NORMAL_MODE_BACKEND, options)]
     else:
         candidates = hpi_candidates(model_dir, device, hpi_config)
         model_dir = _with_onnx(model_dir, device, hpi_config, candidates)

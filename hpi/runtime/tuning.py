@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, List, Optional
 
-from .._env import cpu_model, library_versions
+from .._env import cpu_model
 from .._fs import atomic_write, sha256_files
-from .backends import get_backend_class
+from .backends import BACKENDS, get_backend_class
 from .candidates import Candidate, default_candidates, runnable_here, with_output
 from .device import Device, cpu_quota, require_device
 from ..errors import HPIError, NoBackendAvailableError
@@ -98,17 +98,16 @@ def cache_dir() -> Path:
 
 
 def machine_facts(device: Device) -> dict:
-    versions = library_versions(("openvino", "onnxruntime", "onnxruntime-gpu", "paddlepaddle", "paddlepaddle-gpu",
-                                 "tensorrt"))
+    versions = {dist: version for backend in BACKENDS.values() for dist, version in backend.versions().items()}
     return {"cpu": cpu_model(), "cpus": cpu_quota(), "machine": platform.machine(), "device": str(device),
             "versions": versions, "tune_version": TUNE_VERSION}
 
 
 def tune_key(model_dir: ModelDir, device: Device, validation=None, max_drop: float = 0.5) -> str:
     """Model files (INT8 ones too), machine, and the validation data that judged reduced precision."""
-    from .quantization.record import INT8_FILES
+    from .quantization.record import int8_files
 
-    int8 = sorted({model_dir.path / name for name in INT8_FILES.values() if (model_dir.path / name).is_file()})
+    int8 = sorted({model_dir.path / name for name in int8_files() if (model_dir.path / name).is_file()})
     model_hash = sha256_files(*[p for p in (model_dir.onnx, model_dir.paddle_params, *int8) if p is not None])
     judged = [validation.fingerprint, max_drop] if validation is not None else None
     facts = json.dumps([machine_facts(device), judged], sort_keys=True)
@@ -123,28 +122,28 @@ def load_cached(model_dir: ModelDir, device: Device) -> Optional[dict]:
         return None
 
 
-REDUCED = {"bf16", "fp16", "mkldnn_bf16", "trt_fp16", "int8"}
-
-
-def is_reduced(options: dict) -> bool:
-    return options.get("precision") in REDUCED or options.get("run_mode") in REDUCED
+def is_reduced(candidate: Candidate) -> bool:
+    return get_backend_class(candidate.backend).precision_of(candidate.options) != "fp32"
 
 
 def reduced_candidates(model_dir: ModelDir, device: Device):
     """(candidate, None) for each reduced-precision candidate this hardware runs natively, or (candidate, reason
     it is left out): bf16 only where the CPU has bf16 instructions (elsewhere it is emulated: slower and still
-    rounded), INT8 only where a model that held its gate exists."""
+    rounded), INT8 only where a model that held its gate exists. The candidates are each backend's
+    `tuned_precisions` on this device kind, by precision (bf16, fp16, int8), backends in the registry's order."""
     from .device import cpu_capabilities
 
-    if device.kind != "cpu":
-        return [(Candidate("tensorrt", {"precision": "fp16"}), None),
-                (Candidate("paddle", {"run_mode": "trt_fp16"}), None),
-                (Candidate("tensorrt", {"precision": "int8"}), _gated(model_dir, "tensorrt"))]
-    capabilities = cpu_capabilities()
-    no_bf16 = None if capabilities.bf16 else "this CPU has no bf16 instructions (avx512_bf16 or amx_bf16)"
-    return [(Candidate("openvino", {"precision": "bf16"}), no_bf16),
-            (Candidate("paddle", {"run_mode": "mkldnn_bf16"}), no_bf16),
-            *[(Candidate(name, {"precision": "int8"}), _gated(model_dir, name)) for name in ("openvino", "onnxruntime")]]
+    no_bf16 = None
+    if device.kind == "cpu" and not cpu_capabilities().bf16:
+        no_bf16 = "this CPU has no bf16 instructions (avx512_bf16 or amx_bf16)"
+    found = []
+    for precision in ("bf16", "fp16", "int8"):
+        for name, backend in BACKENDS.items():
+            options = backend.tuned_precisions.get(device.kind, {}).get(precision)
+            if options is not None:
+                reason = _gated(model_dir, name) if precision == "int8" else no_bf16 if precision == "bf16" else None
+                found.append((Candidate(name, dict(options)), reason))
+    return found
 
 
 def _gated(model_dir: ModelDir, backend: str) -> Optional[str]:
@@ -187,7 +186,7 @@ def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: 
     timings, reference, fp32_validation, fp32_metrics = [], None, None, None
     for candidate in tuning_candidates(model_dir, device):
         timing = CandidateTiming(candidate.backend, dict(candidate.options))
-        judged = is_reduced(candidate.options) and candidate.options.get("precision") != "int8"
+        judged = is_reduced(candidate) and candidate.options.get("precision") != "int8"
         if judged and validation is None:
             timing.error = workload.reduced
             timings.append(timing)

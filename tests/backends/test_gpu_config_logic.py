@@ -111,9 +111,9 @@ def test_paddle_tensorrt_without_a_profile_says_which_key_to_add(onnx_dir):
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_onnxruntime_reduced_precision_on_a_gpu_needs_tensorrt(v4_onnx_dir, precision, tmp_path):
-    backend = get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), GPU1, {"precision": precision})
+    # refused when the backend is made, before any load (a ConfigError, which is a ValueError)
     with pytest.raises(ValueError, match=f"runs {precision} on a GPU only with the tensorrt execution provider"):
-        backend._providers()
+        get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), GPU1, {"precision": precision})
     trt = get_backend_class("onnxruntime")(load_model_dir(v4_onnx_dir), GPU1, {
         "precision": precision, "execution_provider": "tensorrt", "trt_engine_cache_dir": str(tmp_path)})
     name, options = trt._providers()[0]

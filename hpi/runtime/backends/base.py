@@ -31,6 +31,8 @@ from ..._logging import captured_warnings
 from ..device import Device, cpu_quota
 from ...errors import BackendError, ConfigError, HPIError
 from ..model_dir import ModelDir, Profile, check_dynamic_shapes
+from ..._env import library_versions
+from .int8 import Int8Artifact, gated_model_path
 
 OptionCheck = Callable[[Any], bool]
 # Values with an older spelling, per option: accepted, and replaced by the canonical one (OpenVINO's own names).
@@ -126,10 +128,19 @@ class ContextPool:
 
 
 class InferenceBackend(ABC):
+    # -- facts: what the selector, tuning, quantization, the bench and the import hints read (via the registry) --
     name: ClassVar[str]
     model_format: ClassVar[str]  # "onnx" or "paddle": which weights of the model dir it runs
     framework: ClassVar[str]  # the module it imports on first use
+    extra: ClassVar[str]  # the pip extra of hpi-runtime that installs the framework (pyproject.toml)
+    package: ClassVar[str]  # the pip package that provides the framework
+    distributions: ClassVar[Tuple[str, ...]] = ()  # whose versions describe it (read from metadata, not imported)
     device_kinds: ClassVar[Tuple[str, ...]] = ("cpu",)
+    precisions: ClassVar[Tuple[str, ...]] = ("fp32",)  # of PRECISIONS, those it can run
+    # The reduced precisions `hpi tune` times, per device kind, and the options that select each
+    tuned_precisions: ClassVar[Dict[str, Dict[str, Dict[str, Any]]]] = {}
+    int8_artifact: ClassVar[Optional[Int8Artifact]] = None  # the file it runs for 'int8' (int8.py)
+    quantizer: ClassVar[Optional[str]] = None  # "module:Class" that makes its int8_artifact (`hpi quantize`)
     # option name -> (check, description of what is allowed)
     option_checks: ClassVar[Dict[str, Tuple[OptionCheck, str]]] = {}
     # option name -> the canonical name it is another spelling of (both must be in option_checks)
@@ -184,6 +195,16 @@ class InferenceBackend(ABC):
 
     def _check_for_device(self) -> None:
         """Hook: reject options that this device cannot honour (e.g. a GPU-only run mode on the CPU)."""
+
+    @classmethod
+    def precision_of(cls, options: Mapping[str, Any]) -> str:
+        """The precision `options` (checked) select: the `precision` option, fp32 without one."""
+        return options.get("precision", "fp32")
+
+    @classmethod
+    def versions(cls) -> Dict[str, str]:
+        """{distribution: version} of what is installed of its framework (nothing imported)."""
+        return library_versions(cls.distributions)
 
     @staticmethod
     def default_threads() -> int:
@@ -390,7 +411,13 @@ class InferenceBackend(ABC):
         pass
 
     def model_path(self):
-        """The file this backend runs, or a BackendError saying what the model dir lacks."""
+        """The file this backend runs (with precision 'int8' the gated INT8 model, int8.py), or a BackendError
+        saying what the model dir lacks."""
+        if self.int8_artifact is not None and self.options.get("precision") == "int8":
+            return gated_model_path(self.model_dir, self._float_model_path(), type(self))
+        return self._float_model_path()
+
+    def _float_model_path(self):
         path = self.model_dir.onnx if self.model_format == "onnx" else self.model_dir.paddle_program
         if path is None:
             have = ", ".join(self.model_dir.formats) or "nothing"

@@ -15,7 +15,9 @@ from ..._deps import require
 from ..._logging import onnxruntime_severity
 from ..device import Device
 from ..model_dir import Profile
+from ...errors import ConfigError
 from .base import BATCHING, BATCHING_HELP, DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
+from .int8 import Int8Artifact
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +36,18 @@ class ONNXRuntimeBackend(InferenceBackend):
     name = "onnxruntime"
     model_format = "onnx"
     framework = "onnxruntime"
+    extra, package = "cpu", "onnxruntime"  # onnxruntime-gpu: the gpu extra
+    distributions = ("onnxruntime", "onnxruntime-gpu")
     device_kinds = ("cpu", "gpu")
+    precisions = ("fp32", "fp16", "int8")
+    tuned_precisions = {"cpu": {"int8": {"precision": "int8"}}}
+    int8_artifact = Int8Artifact("inference.int8.onnx", "QDQ ONNX", made_by="onnxruntime")
+    quantizer = "hpi.runtime.quantization.onnxruntime:ONNXRuntimeQuantizer"
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
-        "precision": (one_of("fp32", "fp16", "int8"), "'fp32', 'fp16' with the tensorrt execution provider, or "
-                                                      "'int8' (a gated model made by `hpi quantize`)"),
-        "execution_provider": (one_of("cpu", "cuda", "tensorrt"), "'cpu', 'cuda' or 'tensorrt'"),
+        "precision": (one_of(*precisions), "'fp32', 'fp16' with the tensorrt execution provider, or "
+                                           "'int8' (a gated model made by `hpi quantize`)"),
+        "execution_provider": (one_of(*PROVIDERS), "'cpu', 'cuda' or 'tensorrt'"),
         "cudnn_conv_algo_search": (one_of("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
                                    "'EXHAUSTIVE', 'HEURISTIC' or 'DEFAULT'"),
         "trt_engine_cache_dir": (lambda v: isinstance(v, str) and bool(v), "a directory path"),
@@ -64,11 +72,21 @@ class ONNXRuntimeBackend(InferenceBackend):
             options["batching"] = "per_stream"
         return options
 
+    def _check_for_device(self) -> None:
+        """What was asked must make sense together, before anything loads: a ConfigError (the user's to fix), not a
+        load failure that the selector would answer by running another backend."""
+        provider, precision = self.options["execution_provider"], self.options["precision"]
+        if provider != "cpu" and self.device.kind != "gpu":
+            raise ConfigError(f"onnxruntime execution_provider {provider!r} runs on a GPU, and the device is "
+                              f"{self.device}: use execution_provider 'cpu' there, or device='gpu'")
+        if provider == "cpu" and precision == "fp16":
+            raise ConfigError("ONNX Runtime runs fp16 only with execution_provider 'tensorrt'")
+        if provider == "cuda" and precision != "fp32":
+            raise ConfigError(f"ONNX Runtime runs {precision} on a GPU only with the tensorrt execution provider")
+
     def _providers(self) -> List:
         provider = self.options["execution_provider"]
         if provider == "cpu":
-            if self.options["precision"] == "fp16":
-                raise ValueError("ONNX Runtime runs fp16 only with execution_provider 'tensorrt'")
             return ["CPUExecutionProvider"]
         device_id = {"device_id": self.device.gpu_id}
         cuda = dict(device_id)
@@ -86,17 +104,7 @@ class ONNXRuntimeBackend(InferenceBackend):
                    "trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
                    "trt_profile_min_shapes": min_s, "trt_profile_opt_shapes": opt_s, "trt_profile_max_shapes": max_s}
             chain.insert(0, ("TensorrtExecutionProvider", trt))
-        elif self.options["precision"] != "fp32":
-            raise ValueError(f"ONNX Runtime runs {self.options['precision']} on a GPU only with the tensorrt "
-                             "execution provider")
         return chain
-
-    def model_path(self):
-        if self.options.get("precision") == "int8":
-            from ..quantization import gated_model_path
-
-            return gated_model_path(self.model_dir, super().model_path(), self.name)
-        return super().model_path()
 
     def _new_session(self, ort, threads: int):
         session_options = ort.SessionOptions()

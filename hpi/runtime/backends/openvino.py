@@ -12,6 +12,7 @@ from ..._deps import require
 from ..._logging import openvino_log_level
 from ..device import Device
 from .base import BATCHING, BATCHING_HELP, OUTPUTS, InferenceBackend, one_of, positive_int
+from .int8 import Int8Artifact
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +65,18 @@ class OpenVINOBackend(InferenceBackend):
     name = "openvino"
     model_format = "onnx"
     framework = "openvino"
+    extra, package = "cpu", "openvino"
+    distributions = ("openvino",)
     device_kinds = ("cpu",)
+    precisions = ("fp32", "bf16", "fp16", "int8")
+    tuned_precisions = {"cpu": {"bf16": {"precision": "bf16"}, "int8": {"precision": "int8"}}}
+    int8_artifact = Int8Artifact("inference.int8.xml", "OpenVINO IR (.xml + .bin)", made_by="openvino")
+    quantizer = "hpi.runtime.quantization.openvino:OpenVINOQuantizer"
     _static = None  # the INT8 model per input shape, on an AMX int8 CPU
     _primitive_cache: Optional[int] = None  # oneDNN's kernel cache in force for the process (None: its default)
     option_checks = {
         "cpu_num_threads": (positive_int, "a positive integer"),
-        "precision": (one_of("fp32", "bf16", "fp16", "int8"), "'fp32', 'bf16', 'fp16' or 'int8' (a gated model made "
-                                                              "by `hpi quantize`)"),
+        "precision": (one_of(*precisions), "'fp32', 'bf16', 'fp16' or 'int8' (a gated model made by `hpi quantize`)"),
         "performance_hint": (one_of("latency", "throughput"), "'latency' or 'throughput'"),
         "num_streams": (positive_int, "a positive integer: requests run in parallel on the CPU, threads split "
                                       "among them (batches of a window; a lone batch uses all threads)"),
@@ -162,13 +168,6 @@ class OpenVINOBackend(InferenceBackend):
                 logger.warning("openvino int8: %s=%r is not how the model's gate judged it; running %r", key,
                                self.options[key], judged)
             self.options[key] = judged
-
-    def model_path(self):
-        if self.options.get("precision") == "int8":
-            from ..quantization import gated_model_path
-
-            return gated_model_path(self.model_dir, super().model_path(), self.name)
-        return super().model_path()
 
     def _new_context(self):
         if self._static is not None:

@@ -13,13 +13,18 @@ from ...errors import BackendError, ConfigError
 from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
 
 RUN_MODES = {"cpu": ("paddle", "mkldnn", "mkldnn_bf16"), "gpu": ("paddle", "trt_fp32", "trt_fp16")}
+RUN_MODE_PRECISION = {"mkldnn_bf16": "bf16", "trt_fp16": "fp16"}  # every other run mode: fp32
 
 
 class PaddleBackend(InferenceBackend):
     name = "paddle"
     model_format = "paddle"
     framework = "paddle"
+    extra, package = "paddle", "paddlepaddle"
+    distributions = ("paddlepaddle", "paddlepaddle-gpu")
     device_kinds = ("cpu", "gpu")
+    precisions = ("fp32", "bf16", "fp16")  # chosen by run_mode (RUN_MODE_PRECISION)
+    tuned_precisions = {"cpu": {"bf16": {"run_mode": "mkldnn_bf16"}}, "gpu": {"fp16": {"run_mode": "trt_fp16"}}}
     # Paddle's oneDNN kernels keep state per thread: measured, a predictor that moved to another thread after
     # the thread it ran on had ended failed ("std::exception") on 1 call in 10 once input shapes varied.
     context_per_thread = True
@@ -30,7 +35,7 @@ class PaddleBackend(InferenceBackend):
         "cpu_threads": (positive_int, "PaddleX's name for cpu_num_threads with Paddle: a positive integer"),
         "mkldnn_cache_capacity": (positive_int, "a positive integer"),
         "enable_new_ir": (one_of(True, False), "true (Paddle's new IR, PIR: PaddleX's default) or false"),
-        "precision": (one_of("fp32", "bf16", "fp16"), "implied by run_mode; 'fp32', 'bf16' or 'fp16'"),
+        "precision": (one_of(*precisions), "implied by run_mode; 'fp32', 'bf16' or 'fp16'"),
         "dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # for the trt_* run modes
         "trt_dynamic_shapes": DYNAMIC_SHAPES_OPTION,  # PaddleX's name for it with Paddle
     }
@@ -44,12 +49,23 @@ class PaddleBackend(InferenceBackend):
             return {"run_mode": "paddle", "cpu_num_threads": cls.default_threads()}
         return {"run_mode": "mkldnn", "cpu_num_threads": cls.default_threads(), "mkldnn_cache_capacity": 10}
 
+    @classmethod
+    def precision_of(cls, options) -> str:
+        return RUN_MODE_PRECISION.get(options.get("run_mode"), "fp32")
+
     def _check_for_device(self) -> None:
-        run_mode = self.options["run_mode"]
-        if run_mode not in RUN_MODES[self.device.kind]:
+        run_mode, here = self.options["run_mode"], RUN_MODES[self.device.kind]
+        if run_mode not in here:
             raise ConfigError(f"paddle run_mode {run_mode!r} does not run on {self.device}; allowed there: "
-                              f"{list(RUN_MODES[self.device.kind])}")
-        self.options["precision"] = {"mkldnn_bf16": "bf16", "trt_fp16": "fp16"}.get(run_mode, "fp32")
+                              f"{list(here)}")
+        asked, runs = self.options.get("precision"), self.precision_of(self.options)
+        if asked is not None and asked != runs:  # run_mode decides; a precision it would not run is not ignored
+            modes = [mode for mode in here if self.precision_of({"run_mode": mode}) == asked]
+            raise ConfigError(f"paddle precision {asked!r} does not go with run_mode {run_mode!r} (which runs "
+                              f"{runs}): Paddle's precision follows its run_mode; on {self.device} " +
+                              (f"{asked} is run_mode {' or '.join(map(repr, modes))}" if modes else
+                               f"no run mode runs {asked} (run modes there: {list(here)})"))
+        self.options["precision"] = runs
 
     def _load_impl(self) -> None:
         self._paddle_inference = require("paddle.inference")

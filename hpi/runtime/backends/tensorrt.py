@@ -46,6 +46,8 @@ from ..model_dir import as_lists, check_dynamic_shapes
 from ._trt_logic import (LayerInfo, check_within_profile, engine_key_fields, fp32_layers, load_or_build_engine,
                          split_batch)
 from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
+from .int8 import read_record
+from .onnxruntime import ONNXRuntimeBackend
 # The Python binding hands out every layer as ILayer; its operation is read once it is given its own class.
 _LAYER_CLASSES = {"ELEMENTWISE": "IElementWiseLayer", "UNARY": "IUnaryLayer", "REDUCE": "IReduceLayer"}
 
@@ -102,9 +104,14 @@ class TensorRTBackend(InferenceBackend):
     name = "tensorrt"
     model_format = "onnx"
     framework = "tensorrt"
+    extra, package = "gpu", "tensorrt"  # with cuda-python (_import_cudart)
+    distributions = ("tensorrt",)
     device_kinds = ("gpu",)
+    precisions = ("fp32", "fp16", "int8")
+    tuned_precisions = {"gpu": {"fp16": {"precision": "fp16"}, "int8": {"precision": "int8"}}}
+    int8_artifact = ONNXRuntimeBackend.int8_artifact  # the same QDQ model: explicit quantization, no calibrator
     option_checks = {
-        "precision": (one_of("fp32", "fp16", "int8"),
+        "precision": (one_of(*precisions),
                       "'fp32', 'fp16' (Softmax and LayerNorm stay FP32) or 'int8' (the gated QDQ model that "
                       "`hpi quantize --backend onnxruntime` makes; its float layers stay FP32)"),
         "int8_allow_fp16": (lambda value: isinstance(value, bool),
@@ -131,13 +138,6 @@ class TensorRTBackend(InferenceBackend):
     @classmethod
     def default_options(cls, device: Device) -> Dict[str, Any]:
         return {"precision": "fp32", "workspace_mb": 1024}
-
-    def model_path(self):
-        if self.options.get("precision") == "int8":
-            from ..quantization import gated_model_path
-
-            return gated_model_path(self.model_dir, super().model_path(), self.name)
-        return super().model_path()
 
     @property
     def _allow_fp16(self) -> bool:
@@ -171,8 +171,6 @@ class TensorRTBackend(InferenceBackend):
     def _key_fields(self, trt, onnx_path: Path, pinned: Sequence[int]) -> Dict[str, Any]:
         quantization_key = None
         if self.options["precision"] == "int8":
-            from ..quantization import read_record
-
             quantization_key = (read_record(onnx_path) or {}).get("key")
         props = _cuda_ok(self._cudart, self._cudart.cudaGetDeviceProperties(self.device.gpu_id))
         gpu_name = props.name.decode("utf-8", "replace") if isinstance(props.name, bytes) else str(props.name)

@@ -6,6 +6,7 @@ The runtime side knows tensors only; a task supplies the `Workload` (its inputs,
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from ..._fs import file_lock, make_scratch_dir, sha256_files, umask_modes, atomi
 from ..._signals import sigterm_unwinds
 from ..device import cpu_capabilities, cpu_quota
 from ...errors import ConfigError, ModelDirError, QuantizationError
+from ..backends import BACKENDS
 from ..model_dir import ModelDir
 from .record import QUANTIZER_VERSION, gated_model_path, int8_path, read_record, record_path
 from .search import Gate, search
@@ -29,19 +31,26 @@ __all__ = ["Metrics", "Workload", "Gate", "quantize_model", "gated_model_path", 
 
 logger = logging.getLogger(__name__)
 
-QUANTIZERS = ("openvino", "onnxruntime")  # onnxruntime's QDQ model also serves TensorRT
+# The backends with a quantizer of their own (`quantizer` on the class); onnxruntime's QDQ model also serves TensorRT
+QUANTIZERS = tuple(name for name, backend in BACKENDS.items() if backend.quantizer)
+
+
+def quantizer_class(backend: str):
+    """The quantizer class `backend` names ("module:Class"), imported now; a ConfigError for one without."""
+    backend_class = BACKENDS.get(backend)
+    if backend_class is None or not backend_class.quantizer:
+        raise ConfigError(f"the INT8 backend must be one of {list(QUANTIZERS)}, got {backend!r}")
+    module, name = backend_class.quantizer.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _quantizer(backend: str, fp32_path: Path, threads: int, settings: dict):
-    if backend == "openvino":
-        from .openvino import OpenVINOQuantizer
+    return quantizer_class(backend)(fp32_path, threads, **settings)
 
-        return OpenVINOQuantizer(fp32_path, threads, **settings)
-    if backend == "onnxruntime":
-        from .onnxruntime import ONNXRuntimeQuantizer
 
-        return ONNXRuntimeQuantizer(fp32_path, threads, **settings)
-    raise ConfigError(f"the INT8 backend must be one of {list(QUANTIZERS)}, got {backend!r}")
+def quantizer_versions() -> dict:
+    """The versions of every quantizer's libraries (part of each INT8 model's key: a new library redoes it)."""
+    return library_versions(dict.fromkeys(dist for name in QUANTIZERS for dist in quantizer_class(name).distributions))
 
 
 def quantize_model(model_dir: ModelDir, workload: Workload, backend: str = "openvino", max_drop: float = 0.5,
@@ -57,7 +66,7 @@ def quantize_model(model_dir: ModelDir, workload: Workload, backend: str = "open
     if not 0 <= max_drop <= 100:
         raise ConfigError(f"max_drop must be between 0 and 100 points, got {max_drop}")
     threads = threads or cpu_quota()
-    versions = library_versions(("openvino", "nncf", "onnxruntime", "onnx"))
+    versions = quantizer_versions()
     fp32_hash = sha256_files(model_dir.onnx)
     target = int8_path(model_dir.path, backend)
     quantizer = _quantizer(backend, model_dir.onnx, threads, dict(settings or {}))

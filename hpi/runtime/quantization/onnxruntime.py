@@ -41,6 +41,7 @@ MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the axis attribut
 
 class ONNXRuntimeQuantizer:
     name = "onnxruntime"
+    distributions = ("onnxruntime", "onnx")  # the libraries it quantizes with: their versions key its models
     method = ("onnxruntime.quantization.quantize_static (QDQ; Conv and MatMul; symmetric INT8 activations, "
               "per-channel symmetric weights, float biases)")
 

@@ -143,6 +143,7 @@ def _relative_noise(x, low, high, out_low, out_high, levels: int) -> float:
 
 class OpenVINOQuantizer:
     name = "openvino"
+    distributions = ("openvino", "nncf")  # the libraries it quantizes with: their versions key its models
     method = "NNCF post-training quantization (OpenVINO IR with FakeQuantize), calibrated on the given lines"
 
     def __init__(self, fp32_path: Path, threads: int, preset: str = "performance", bias_correction: str = "fast",
