@@ -3,9 +3,10 @@
 A caption is split into runs by the font that covers each character: the font named by HPI_FONT_PATH (or
 PaddleX's PADDLE_PDX_LOCAL_FONT_FILE_PATH) first, then the Noto subsets shipped in hpi/fonts (Latin/Greek/
 Cyrillic, CJK + Hangul + kana, Arabic, Devanagari, Tamil, Telugu, Kannada, Thai, Georgian, Coptic, maths,
-symbols), then fonts found on the system (fc-list, else the usual font folders). Spaces, digits, punctuation
-and combining marks stay in the font of the run they are in when it has them. The runs share one baseline;
-right-to-left stretches (Arabic script) are laid out right to left, shaped by libraqm when Pillow has it.
+symbols), then fonts found on the system (fc-list, else the usual font folders); which characters a font has is
+read from its cmap by fontTools. Spaces, digits, punctuation and combining marks stay in the font of the run they
+are in when it has them. The runs share one baseline; right-to-left stretches (Arabic script) are laid out right
+to left, shaped by libraqm when Pillow has it. The font and coverage caches are shared by threads.
 
 Drawing never fails on an image the pipeline accepted: a drawing that would be larger than MAX_DRAWN_SIDE or
 MAX_DRAWN_PIXELS is made from the image scaled down to fit, keeping its aspect ratio (`fit_for_drawing`).
@@ -15,9 +16,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import struct
 import subprocess
 import sys
+import threading
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -74,93 +75,40 @@ def has_raqm() -> bool:
 
 
 @lru_cache(maxsize=512)
-def _face_font(face: Face, size: int):
+def face_font(face: Face, size: int):
+    """The Pillow font of `face` at `size` px, shared by every caller and thread (Pillow holds the GIL while
+    FreeType draws with a face)."""
     from PIL import ImageFont
 
     engine = ImageFont.Layout.RAQM if has_raqm() else ImageFont.Layout.BASIC
     return ImageFont.truetype(face.path, size, index=face.index, layout_engine=engine)
 
 
-def _font(path: str, size: int):
-    return _face_font(Face(str(path)), size)
-
-
-# --- character coverage: the cmap of a TrueType/OpenType font, read once per face ---------------------------
-
-def _cmap_codes(data: bytes, offset: int) -> FrozenSet[int]:
-    """Code points mapped to a glyph by the best Unicode subtable (format 12 or 4) of the cmap at `offset`."""
-    count = struct.unpack_from(">H", data, offset + 2)[0]
-    tables = {}
-    for i in range(count):
-        platform, encoding, sub = struct.unpack_from(">HHI", data, offset + 4 + 8 * i)
-        tables[(platform, encoding)] = offset + sub
-    for key in ((3, 10), (0, 6), (0, 4), (3, 1), (0, 3), (0, 2), (0, 1), (0, 0)):
-        if key not in tables:
-            continue
-        start = tables[key]
-        fmt = struct.unpack_from(">H", data, start)[0]
-        if fmt == 12:
-            groups = struct.unpack_from(">I", data, start + 12)[0]
-            codes = set()
-            for first, last, _ in struct.iter_unpack(">III", data[start + 16:start + 16 + 12 * groups]):
-                codes.update(range(first, last + 1))
-            return frozenset(codes)
-        if fmt == 4:
-            return _format4_codes(data, start)
-    return frozenset()
-
-
-def _format4_codes(data: bytes, start: int) -> FrozenSet[int]:
-    segments = struct.unpack_from(">H", data, start + 6)[0] // 2
-    arrays = start + 14
-    ends = struct.unpack_from(f">{segments}H", data, arrays)
-    starts = struct.unpack_from(f">{segments}H", data, arrays + 2 * segments + 2)
-    deltas = struct.unpack_from(f">{segments}h", data, arrays + 4 * segments + 2)
-    range_at = arrays + 6 * segments + 2
-    range_offsets = struct.unpack_from(f">{segments}H", data, range_at)
-    codes = set()
-    for seg, (first, last, delta, range_offset) in enumerate(zip(starts, ends, deltas, range_offsets)):
-        if first == 0xFFFF:
-            continue
-        if range_offset == 0:
-            codes.update(c for c in range(first, last + 1) if (c + delta) & 0xFFFF)
-            continue
-        base = range_at + 2 * seg + range_offset
-        for c in range(first, last + 1):
-            at = base + 2 * (c - first)
-            if at + 2 <= len(data) and struct.unpack_from(">H", data, at)[0]:
-                codes.add(c)
-    return frozenset(codes)
+def file_font(path: str, size: int):
+    """The Pillow font of the first face of the font file `path` at `size` px."""
+    return face_font(Face(str(path)), size)
 
 
 @lru_cache(maxsize=None)
 def font_codes(face: Face) -> FrozenSet[int]:
-    """The code points `face` has glyphs for (empty for a file that is not a TrueType/OpenType font). Reads only
-    the table directory and the cmap table."""
+    """The code points `face` has glyphs for: the keys of its best Unicode cmap subtable, as fontTools picks it
+    (empty for a file that is not a TrueType/OpenType font). lazy: only the cmap table is read."""
+    from fontTools.ttLib import TTFont
+
     try:
-        with open(face.path, "rb") as file:
-            head = file.read(12)
-            base = 0
-            if head[:4] == b"ttcf":
-                file.seek(12 + 4 * face.index)
-                base = struct.unpack(">I", file.read(4))[0]
-                file.seek(base)
-                head = file.read(12)
-            tables = struct.unpack_from(">H", head, 4)[0]
-            directory = file.read(16 * tables)
-            for tag, _, offset, length in struct.iter_unpack(">4sIII", directory):
-                if tag == b"cmap":
-                    file.seek(offset)
-                    return _cmap_codes(file.read(length), 0)
-    except (OSError, struct.error, IndexError):
-        pass
-    return frozenset()
+        with TTFont(face.path, fontNumber=face.index, lazy=True) as font:
+            return frozenset(font.getBestCmap() or ())
+    except Exception:  # fontTools raises what the broken file leads it to (TTLibError, struct.error, KeyError, ...)
+        return frozenset()
 
 
 # --- system fallback for characters no shipped font has -----------------------------------------------------
 
-_system_faces: List[Face] = []  # system fonts found so far, tried before searching again
+# System fonts found so far (tried before searching again) and the files found in SYSTEM_FONT_DIRS, listed once.
+# One search at a time: threads drawing at once would list the folders twice and add a face twice.
+_system_faces: List[Face] = []
 _scanned_files: List[str] = []
+_system_search = threading.Lock()
 
 
 def _fc_list_faces(char: str) -> List[Face]:
@@ -195,21 +143,22 @@ def _font_dir_faces():
 def system_face_for(char: str) -> Optional[Face]:
     """A font installed on this machine that has `char`, or None."""
     code = ord(char)
-    for face in _system_faces:
-        if code in font_codes(face):
-            return face
-    candidates = _fc_list_faces(char) if shutil.which("fc-list") else _font_dir_faces()
-    for face in candidates:
-        if code in font_codes(face) and _scalable(face):
-            _system_faces.append(face)
-            return face
+    with _system_search:
+        for face in _system_faces:
+            if code in font_codes(face):
+                return face
+        candidates = _fc_list_faces(char) if shutil.which("fc-list") else _font_dir_faces()
+        for face in candidates:
+            if code in font_codes(face) and _scalable(face):
+                _system_faces.append(face)
+                return face
     return None
 
 
 def _scalable(face: Face) -> bool:
     """Whether Pillow draws `face` at any size (not so for bitmap-only fonts such as colour emoji)."""
     try:
-        _face_font(face, 13)
+        face_font(face, 13)
         return True
     except OSError:
         return False
@@ -244,7 +193,12 @@ class Run(NamedTuple):
 
 def _rtl_flags(text: str) -> List[bool]:
     """True for the characters of a right-to-left stretch: from a strong right-to-left character to the last
-    one before the next strong left-to-right character (what lies between, digits too, goes with them)."""
+    one before the next strong left-to-right character (what lies between, digits too, goes with them).
+
+    Not the Unicode bidi algorithm (python-bidi, FriBiDi in raqm) over the whole caption: under it the score after
+    Arabic text, "مرحبا (0.98)", joins the right-to-left stretch (rule W2 makes its digits Arabic numbers) and is
+    drawn at the left of the text; here it stays on the right, as in every other caption. Inside a stretch raqm
+    applies that algorithm (digits read left to right)."""
     strong = ["R" if unicodedata.bidirectional(c) in ("R", "AL") else
               "L" if unicodedata.bidirectional(c) == "L" else "" for c in text]
     before, last = [], ""
@@ -312,10 +266,10 @@ def _largest_size(measure, width: int) -> int:
 
 def fitting_font(text: str, width: int, path: str):
     """The largest font of `path`, starting at 6% of the width as PaddleX does, in which `text` fits `width`."""
-    return _font(path, _largest_size(lambda size: _font(path, size).getbbox(text)[2], width))
+    return file_font(path, _largest_size(lambda size: file_font(path, size).getbbox(text)[2], width))
 
 
-def _run_text(run: Run) -> Tuple[str, Optional[str]]:
+def drawn_text(run: Run) -> Tuple[str, Optional[str]]:
     """The text to hand Pillow and its direction: raqm lays right-to-left runs out itself; without raqm the
     characters are reversed (glyphs show, unjoined)."""
     if not run.rtl:
@@ -323,9 +277,9 @@ def _run_text(run: Run) -> Tuple[str, Optional[str]]:
     return (run.text, "rtl") if has_raqm() else (run.text[::-1], None)
 
 
-def _run_width(run: Run, size: int) -> float:
-    text, direction = _run_text(run)
-    return _face_font(run.face, size).getlength(text, direction=direction)
+def run_width(run: Run, size: int) -> float:
+    text, direction = drawn_text(run)
+    return face_font(run.face, size).getlength(text, direction=direction)
 
 
 class Placed(NamedTuple):
@@ -338,14 +292,14 @@ class Placed(NamedTuple):
 def caption_layout(text: str, width: int) -> Tuple[int, List[Placed], int, int]:
     """(font size, runs placed left to right, ink top and bottom relative to the baseline) of a caption."""
     runs = visual_order(split_runs(text))
-    size = _largest_size(lambda s: sum(_run_width(run, s) for run in runs), width)
+    size = _largest_size(lambda s: sum(run_width(run, s) for run in runs), width)
     placed, x, top, bottom = [], 0.0, 0, 0
     for run in runs:
-        font = _face_font(run.face, size)
-        run_text, direction = _run_text(run)
+        font = face_font(run.face, size)
+        run_text, direction = drawn_text(run)
         box = font.getbbox(run_text, direction=direction, anchor="ls")
         top, bottom = min(top, box[1]), max(bottom, box[3])
-        placed.append(Placed(x, _run_width(run, size), run, font))
+        placed.append(Placed(x, run_width(run, size), run, font))
         x += placed[-1].width
     return size, placed, top, bottom
 
@@ -383,7 +337,7 @@ def caption_below(image_bgr: np.ndarray, text: str):
     canvas.paste(image, (0, 0))
     draw = ImageDraw.Draw(canvas)
     for x, _, run, font in placed:
-        run_text, direction = _run_text(run)
+        run_text, direction = drawn_text(run)
         draw.text((x, baseline), run_text, fill=(0, 0, 0), font=font, anchor="ls", direction=direction)
     scale = drawing_scale(*canvas.size)  # below 1 only by the few pixels of a minimal strip under a tall image
     if scale < 1.0:

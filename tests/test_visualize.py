@@ -68,7 +68,7 @@ def test_each_character_is_in_the_cmap_of_a_shipped_font_chosen_for_it(script):
 @pytest.mark.parametrize("script", SAMPLES)
 def test_each_glyph_has_ink_and_is_not_the_notdef_box(script):
     for run in split_runs(SAMPLES[script]):
-        font = visualize._face_font(run.face, 40)
+        font = visualize.face_font(run.face, 40)
         notdef = font.getmask(TOFU)
         for char in set(run.text) - {" "}:
             mask = font.getmask(char)
@@ -111,23 +111,23 @@ def test_right_to_left_arabic_reads_right_to_left():
 
 @pytest.mark.skipif(not visualize.has_raqm(), reason="Pillow without libraqm: no shaping")
 def test_raqm_shapes_arabic_joining_and_devanagari_conjuncts():
-    arabic = visualize._face_font(Face(str(FONT_DIR / "NotoSansArabic-Regular-subset.ttf")), 40)
+    arabic = visualize.face_font(Face(str(FONT_DIR / "NotoSansArabic-Regular-subset.ttf")), 40)
     beh = "\u0628"
     assert arabic.getlength(beh * 3, direction="rtl") < 3 * arabic.getlength(beh, direction="rtl")
-    devanagari = visualize._face_font(Face(str(FONT_DIR / "NotoSansDevanagari-Regular-subset.ttf")), 40)
+    devanagari = visualize.face_font(Face(str(FONT_DIR / "NotoSansDevanagari-Regular-subset.ttf")), 40)
     assert devanagari.getlength("क्ष") < devanagari.getlength("क") + devanagari.getlength("ष")
 
 
 def test_without_raqm_every_script_still_shows_glyphs(monkeypatch):
     monkeypatch.setattr(visualize, "has_raqm", lambda: False)
-    visualize._face_font.cache_clear()
+    visualize.face_font.cache_clear()
     try:
         for script in ("Arabic", "Devanagari", "Thai", "Korean"):
             assert (strip_of(SAMPLES[script]) < 100).any()
         test_right_to_left_arabic_reads_right_to_left()
     finally:
         monkeypatch.undo()
-        visualize._face_font.cache_clear()
+        visualize.face_font.cache_clear()
 
 
 @pytest.mark.parametrize("variable", ["HPI_FONT_PATH", "PADDLE_PDX_LOCAL_FONT_FILE_PATH"])
@@ -159,6 +159,40 @@ def test_characters_no_shipped_font_has_come_from_system_fonts(monkeypatch, use_
         assert (strip_of(hebrew) < 100).any()
     finally:
         visualize.system_face_for.cache_clear()
+
+
+def test_eight_threads_drawing_at_once_from_cold_caches_draw_what_one_thread_draws(monkeypatch):
+    """Result images are drawn by serving's and batch's worker threads: the font, coverage and system-font caches
+    are filled by whichever thread comes first."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"{text} (0.98)" for text in SAMPLES.values()] + [" ".join(SAMPLES.values()), TOFU,
+                                                                "\u05e9\u05dc\u05d5\u05dd (0.9)"]  # Hebrew: system
+
+    def draw_all(start=0):
+        order = texts[start:] + texts[:start]  # each thread starts on another font
+        drawn = {text: np.asarray(caption_below(white(), text)) for text in order}
+        return [drawn[text] for text in texts]
+
+    expected = draw_all()
+    for cache in (visualize.font_codes, visualize.face_font, visualize.system_face_for):
+        cache.cache_clear()
+    monkeypatch.setattr(visualize, "_system_faces", [])
+    monkeypatch.setattr(visualize, "_scanned_files", [])
+    threads = 8
+    start_together = threading.Barrier(threads)
+
+    def draw_in_thread(index):
+        start_together.wait()
+        return draw_all(index * len(texts) // threads)
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(draw_in_thread, range(threads)))
+    for drawn in results:
+        for text, image, reference in zip(texts, drawn, expected):
+            assert image.shape == reference.shape and np.array_equal(image, reference), text
+    assert len(visualize._system_faces) <= 1  # one search found the Hebrew font; others waited for it
 
 
 def test_font_codes_reads_format_4_and_12_cmaps():

@@ -153,7 +153,7 @@ def chart(result: BenchmarkResult, path: Path) -> None:
     """Horizontal bars: normal vs high-performance batch-1 latency per model (and thread count)."""
     from PIL import Image, ImageDraw
 
-    from ..visualize import _font, font_path
+    from ..visualize import file_font, font_path
 
     pairs = []
     for (model, threads), mine in _batch1_by_model(result):
@@ -163,7 +163,7 @@ def chart(result: BenchmarkResult, path: Path) -> None:
     longest = max([v for _, n, f, _ in pairs for v in (n, f) if v] or [1.0])
     width, bar_h, left = 900, 22, 260
     image = Image.new("RGB", (width, 60 + len(pairs) * (2 * bar_h + 26)), "white")
-    draw, font = ImageDraw.Draw(image), _font(font_path(), 15)
+    draw, font = ImageDraw.Draw(image), file_font(font_path(), 15)
     draw.text((10, 10), "Model latency, 1x3x48x320 (ms, lower is better): normal (grey) vs high-performance (blue)",
               fill="black", font=font)
     y = 45

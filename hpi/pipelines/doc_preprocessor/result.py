@@ -10,7 +10,7 @@ from typing import Any, Dict
 import numpy as np
 
 from ...results import BaseResult
-from ...visualize import _font, drawing_scale, font_path
+from ...visualize import drawing_scale, file_font, font_path
 
 IMAGE_KEY = "preprocessed_img"
 JSON_KEYS = ("input_path", "page_index", "model_settings", "angle")
@@ -64,8 +64,8 @@ class DocPreprocessorResult(BaseResult):
 def _caption_font(text: str, width: int, draw):
     """PaddleX's create_font(text, (width, 20)): 80% of 20 px, shrunk in proportion when wider than its image."""
     size = int(20 * 0.8)
-    font = _font(font_path(), size)
+    font = file_font(font_path(), size)
     length = draw.textlength(text, font=font)
     if length > width:
-        font = _font(font_path(), max(1, int(size * width / length)))
+        font = file_font(font_path(), max(1, int(size * width / length)))
     return font

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from ..._fs import atomic_write
 from ...results import BaseResult
-from ...visualize import _face_font, _run_text, _run_width, fit_for_drawing, split_runs, visual_order
+from ...visualize import drawn_text, face_font, fit_for_drawing, run_width, split_runs, visual_order
 
 IMAGE_KEY = "ocr_res_img"
 VERTICAL_MIN_HEIGHT = 30  # a box taller than this and than twice its width gets vertical text
@@ -136,19 +136,19 @@ def draw_horizontal(tile: Image.Image, text: str) -> bool:
     size = int(height * 0.8)
     if size < 1:
         return False
-    length = sum(_run_width(run, size) for run in runs)
+    length = sum(run_width(run, size) for run in runs)
     if length > width:
         size = int(size * width / length)
         if size < 1:
             return False
     draw = ImageDraw.Draw(tile)
-    ascent = max(_face_font(run.face, size).getmetrics()[0] for run in runs)
+    ascent = max(face_font(run.face, size).getmetrics()[0] for run in runs)
     x = 0.0
     for run in runs:  # one baseline for every font, the tallest ascender at the top as PaddleX's (0, 0)
-        run_text, direction = _run_text(run)
-        draw.text((x, ascent), run_text, fill=(0, 0, 0), font=_face_font(run.face, size), anchor="ls",
+        run_text, direction = drawn_text(run)
+        draw.text((x, ascent), run_text, fill=(0, 0, 0), font=face_font(run.face, size), anchor="ls",
                   direction=direction)
-        x += _run_width(run, size)
+        x += run_width(run, size)
     return True
 
 
@@ -157,13 +157,13 @@ def draw_vertical(tile: Image.Image, text: str, scale: float = 1.2, spacing: int
     width, height = tile.size
     faces = [run.face for run in split_runs(text) for _ in run.text]
     size = max(int(height / max(len(text), 1) * 0.8 * scale), MIN_VERTICAL_FONT)
-    widest = max(_face_font(face, size).getlength(char) for face, char in zip(faces, text))
+    widest = max(face_font(face, size).getlength(char) for face, char in zip(faces, text))
     if widest > width:
         size = max(int(size * width / widest), MIN_VERTICAL_FONT)
     draw = ImageDraw.Draw(tile)
     y = 0
     for face, char in zip(faces, text):
-        font = _face_font(face, size)
+        font = face_font(face, size)
         draw.text((0, y), char, font=font, fill=(0, 0, 0))
         top, bottom = font.getbbox(char)[1], font.getbbox(char)[3]
         y += bottom - top + spacing

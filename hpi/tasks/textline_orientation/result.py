@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...results import BaseResult
-from ...visualize import _font, fit_for_drawing, font_path
+from ...visualize import file_font, fit_for_drawing, font_path
 
 BOX_COLOR = (255, 0, 0)  # PaddleX's colormap[0], RGB
 TEXT_COLOR = (255, 255, 255)  # its font colour for that entry
@@ -26,9 +26,9 @@ class TopkResult(BaseResult):
         draw = ImageDraw.Draw(image)
         width = image.size[0]
         largest, smallest = max(1, int(width * 0.05)), max(1, int(width * 0.02))
-        font = _font(font_path(), smallest)
+        font = file_font(font_path(), smallest)
         for size in range(largest, smallest - 1, -1):
-            candidate = _font(font_path(), size)
+            candidate = file_font(font_path(), size)
             left, top, right, bottom = draw.textbbox((0, 0), label, candidate)
             if right - left <= width:
                 font = candidate
