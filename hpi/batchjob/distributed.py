@@ -19,8 +19,9 @@ from typing import Any, Callable, Dict, Iterable, Optional
 
 from .._deps import require
 from ..runtime.config import HPIConfig
-from ..runtime.device import Device, cpu_quota
+from ..runtime.device import Device
 from ..errors import BackendError, ConfigError
+from ..ray_cluster import connect
 from .records import recognize
 from .sources import chunked
 from .store import ResultStore
@@ -137,26 +138,6 @@ def run_on_ray(pending: Iterable[str], store: ResultStore, options: Dict[str, An
         _RAY_DATA_LOG.setLevel(level)
         if started_here:
             ray.shutdown()
-
-
-def connect(ray, address: Optional[str]) -> bool:
-    """Join the cluster at `address`, or start a local one of this process's CPUs (a new one, even if a cluster
-    runs on this machine), unless this process is already connected. True when started (or joined) here: the
-    caller then shuts it down."""
-    if ray.is_initialized():
-        if address:
-            logger.warning("Ray is already initialized in this process: using that cluster, not %s", address)
-        return False
-    init = {"include_dashboard": False, "logging_level": logging.WARNING}
-    try:
-        if address:
-            ray.init(address=address, **init)
-        else:
-            ray.init(address="local", num_cpus=cpu_quota(), **init)
-    except Exception as exc:  # ConnectionError (no cluster there), RuntimeError, ValueError (a bad address)
-        where = f"join the Ray cluster at {address!r}" if address else "start a local Ray cluster"
-        raise BackendError(f"could not {where}: {exc}") from exc
-    return True
 
 
 def check_address(address: Optional[str]) -> None:

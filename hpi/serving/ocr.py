@@ -1,5 +1,5 @@
-"""POST /ocr: the OCR pipeline in PaddleX 3.7.2's serving schema (paddlex/inference/serving/schemas/ocr.py,
-basic_serving/_pipeline_apps/ocr.py), mounted when `hpi serve --pipeline OCR` runs.
+"""What POST /ocr (routes/ocr.py) runs: the OCR pipeline in PaddleX 3.7.2's serving schema
+(paddlex/inference/serving/schemas/ocr.py, basic_serving/_pipeline_apps/ocr.py), when `hpi serve --pipeline OCR` runs.
 
 Request: `file` (base64 image or PDF, or an http(s) URL where the server fetches URLs), `fileType` (0 PDF,
 1 image, null: from the bytes), the pipeline's per-call options in camelCase (useTextlineOrientation,
@@ -11,24 +11,15 @@ document preprocessor's drawing, when it ran; else null) and `inputImage` (JPEG 
 visualizing) and `dataInfo`. The limits,
 URL rules and errors are those of /text-recognition (payload.py): the server never opens its own files.
 """
-# No `from __future__ import annotations` here: FastAPI reads the endpoint's annotations at run time.
-import asyncio
+# No `from __future__ import annotations` here: pydantic reads the request models' annotations at run time.
 import base64
 import functools
-import logging
 from types import SimpleNamespace
 from typing import Callable, Optional
 
 import cv2
 import numpy as np
 
-from ..errors import ConfigError, InputError, MissingDependencyError
-from .envelope import ServingError, client_log_id, new_log_id, success
-from .middleware import client_gone
-from .payload import RequestPixels, decode_request
-from .settings import ServeSettings
-
-logger = logging.getLogger("hpi.serving")
 
 OCR_ENDPOINT = "/ocr"
 MAX_OUTPUT_IMAGE_SIZE = (2000, 2000)  # PaddleX's DEFAULT_MAX_OUTPUT_IMG_SIZE
@@ -102,56 +93,7 @@ def ocr_models() -> SimpleNamespace:
     return SimpleNamespace(OCRRequest=OCRRequest, OCRResponse=OCRResponse)
 
 
-def mount_ocr(app, service: OCRService, settings: ServeSettings, metrics, not_ready: Callable[[], Optional[str]]):
-    """Add POST /ocr to `app`. `not_ready()`: why the server cannot answer yet, or None."""
-    import fastapi
-    from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
-
-    schemas = ocr_models()
-    errors = {code: {"model": schemas_no_result()} for code in (413, 422, 500, 501, 503)}
-    gate = {}  # the semaphore bounding pipelines at once, made in the server's event loop on first use
-
-    @app.post(OCR_ENDPOINT, operation_id="ocr", response_model=schemas.OCRResponse, responses=errors)
-    async def ocr(body: schemas.OCRRequest, request: fastapi.Request):
-        log_id = request.state.log_id = client_log_id(body.logId) or new_log_id()
-        reason = not_ready()
-        if reason is not None or service.pipeline is None:
-            raise ServingError(503, reason or "the OCR pipeline is still loading", {"Retry-After": "1"})
-        options = {name: getattr(body, field) for field, name in REQUEST_OPTIONS.items()
-                   if getattr(body, field) is not None}
-        visualize = body.visualize is not False
-        try:
-            with RequestPixels(settings, app.state.pixels) as pixels:
-                async with client_gone(request.receive) as gone:
-                    decoded = await run_in_threadpool(decode_request, body.file, body.fileType, None, settings, pixels,
-                                                      gone.is_set)
-                images = [line.image for line in decoded.lines]
-                running = gate.setdefault("running", asyncio.Semaphore(settings.batch_workers))
-                async with running:  # at most batch_workers pipelines at once; later requests wait their turn
-                    entries = await run_in_threadpool(_run, service.pipeline, images, options, visualize)
-                del images, decoded.lines[:]  # the pixels go back to the pool: their images must go too
-        except ServingError:
-            raise
-        except (InputError, ConfigError) as exc:
-            raise ServingError(422, str(exc)) from None
-        except MissingDependencyError as exc:
-            raise ServingError(501, str(exc)) from None
-        except Exception as exc:
-            logger.error("request %s failed", log_id, exc_info=exc)
-            raise ServingError(500, "internal server error in the OCR pipeline (logged on the server with this "
-                                    "logId)") from None
-        metrics.lines_recognized.inc(sum(len(e["prunedResult"].get("rec_texts", [])) for e in entries))
-        return JSONResponse(success(log_id, {"ocrResults": entries, "dataInfo": decoded.data_info}))
-
-
-def schemas_no_result():
-    from .schemas import models
-
-    return models().NoResultResponse
-
-
-def _run(pipeline, images, options: dict, visualize: bool) -> list:
+def run_pipeline(pipeline, images, options: dict, visualize: bool) -> list:
     entries = []
     for image, result in zip(images, pipeline.predict(images, max_image_pixels=0, **options)):
         entry = {"prunedResult": prune(result.json["res"]), "ocrImage": None, "docPreprocessingImage": None,

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import re
 import signal
 import threading
+import typing
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .._deps import install_hint, require
-from .._parse import str2bool
 from ..errors import BackendError, ConfigError, MissingDependencyError
 from .batcher import LineResult, mixes_requests, predict_requests
 from .metrics import ServingMetrics
@@ -99,12 +100,18 @@ class TextRecognitionReplica:
         self._queued += lines
         self.metrics.queue_lines.set(self._queued)
 
-    def __del__(self):  # after Serve drained the replica's requests
-        pool, model = getattr(self, "_pool", None), getattr(self, "model", None)
+    def close(self) -> None:
+        """Finish the batches in progress, then release the model. Idempotent."""
+        pool, model = self.__dict__.pop("_pool", None), self.__dict__.pop("model", None)
         if pool is not None:
             pool.shutdown(wait=True)
         if model is not None:
             model.close()
+
+    def __del__(self):
+        # Ray Serve's only shutdown hook for a deployment: once Serve has drained the replica's requests, it calls
+        # the deployment's __del__ explicitly (ray.serve._private.replica: call_destructor, on the user thread).
+        self.close()
 
 
 def _assigned_threads() -> int:
@@ -214,27 +221,89 @@ def _portable(options: Dict[str, Any]) -> Dict[str, Any]:
 def build_app(args: Dict[str, Any]):
     """`serve run hpi.serving.ray_app:build_app model_dir=D use_hpip=true [num_replicas=2 | autoscaling=1:4]
     [replica_cpus=1] [any ServeSettings field, e.g. batch_wait_ms=5 max_batch_lines=64]`, or a config file's
-    `import_path` with its `args:`. Values may be strings (the command line) or YAML values."""
-    args = dict(args or {})
-    unknown = sorted(set(args) - set(MODEL_KEYS) - set(SCALING_KEYS) - set(_SETTING_TYPES))
+    `import_path` with its `args:`. Values may be strings (the command line) or YAML values; they are checked
+    against one pydantic model, `app_args_model()` (Serve's typed application builder: Serve validates a builder's
+    pydantic-annotated argument itself, but that annotation would make pydantic a core dependency of hpi, so
+    build_app takes the dict and validates it with the model here; an instance of the model is taken as it is)."""
+    parsed = parse_app_args(args)
+    options = parsed.model_options()
+    return application(options, parsed.settings(), parsed.scaling(on_gpu=_on_gpu(options)))
+
+
+def parse_app_args(args) -> "Any":
+    """build_app's arguments as an `app_args_model()` instance; a bad or unknown one is a ConfigError naming it."""
+    model = app_args_model()
+    if isinstance(args, model):
+        return args
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(dict(args or {}))
+    except ValidationError as exc:
+        raise _config_error(model, exc.errors()) from None
+
+
+@functools.lru_cache(maxsize=None)
+def app_args_model() -> type:
+    """The pydantic model of build_app's arguments: the model's (MODEL_KEYS), the scaling's and every ServeSettings
+    field (with the dataclass's types and defaults). Made on first use: importing hpi.serving needs no
+    pydantic."""
+    require("pydantic")
+    from pydantic import BaseModel, ConfigDict, Field, create_model
+
+    class AppArgs(BaseModel):
+        model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+        model_name: Optional[str] = None
+        model_dir: Optional[str] = None
+        device: Optional[str] = None
+        use_hpip: Optional[bool] = None  # None: the edge default
+        enable_hpi: Optional[bool] = None  # PaddleOCR's name for use_hpip; wins when given
+        hpi_config: Any = None  # a YAML file's path, or the mapping itself
+        num_replicas: Optional[int] = Field(None, ge=1)
+        autoscaling: Optional[str] = None  # MIN:MAX replicas, instead of num_replicas
+        replica_cpus: float = Field(float(DEFAULT_REPLICA_CPUS), ge=0)
+
+        def model_options(self) -> Dict[str, Any]:
+            options = {key: getattr(self, key) for key in MODEL_KEYS if key != "enable_hpi"}
+            if self.enable_hpi is not None:
+                options["use_hpip"] = self.enable_hpi
+            return options
+
+        def settings(self) -> ServeSettings:
+            return ServeSettings(**{name: getattr(self, name) for name in _setting_names()})
+
+        def scaling(self, on_gpu: bool) -> Scaling:
+            if self.autoscaling is not None and self.num_replicas is not None:
+                raise ConfigError("give num_replicas or autoscaling, not both")
+            autoscaling = parse_autoscaling(self.autoscaling) if self.autoscaling is not None else None
+            return Scaling(self.num_replicas or 1, autoscaling, self.replica_cpus, 1.0 if on_gpu else 0.0)
+
+    hints = typing.get_type_hints(ServeSettings)
+    settings = {field.name: (hints[field.name], field.default) for field in dataclasses.fields(ServeSettings)}
+    return create_model("RayAppArgs", __base__=AppArgs, **settings)
+
+
+def _setting_names() -> List[str]:
+    return [field.name for field in dataclasses.fields(ServeSettings)]
+
+
+def _config_error(model, errors: List[Dict[str, Any]]) -> ConfigError:
+    """One ConfigError from pydantic's errors: the unknown arguments, else the first bad value and what it must be."""
+    unknown = sorted(str(error["loc"][0]) for error in errors if error["type"] == "extra_forbidden")
     if unknown:
-        raise ConfigError(f"unknown argument(s) {unknown} of build_app; allowed: "
-                          f"{sorted(MODEL_KEYS + SCALING_KEYS + tuple(_SETTING_TYPES))}")
-    options = {key: args.get(key) for key in MODEL_KEYS}
-    given = options.pop("use_hpip")
-    use_hpip = None if given is None else _bool("use_hpip", given)  # None: the edge default
-    enable_hpi = options.pop("enable_hpi")
-    options["use_hpip"] = use_hpip if enable_hpi is None else _bool("enable_hpi", enable_hpi)
-    settings = ServeSettings(**{key: _SETTING_TYPES[key](key, value) for key, value in args.items()
-                                if key in _SETTING_TYPES})
-    replicas = _number("num_replicas", args.get("num_replicas", 1), int)
-    autoscaling = args.get("autoscaling")
-    if autoscaling is not None and "num_replicas" in args:
-        raise ConfigError("give num_replicas or autoscaling, not both")
-    scaling = Scaling(replicas, parse_autoscaling(str(autoscaling)) if autoscaling is not None else None,
-                      _number("replica_cpus", args.get("replica_cpus", DEFAULT_REPLICA_CPUS), float, low=0),
-                      1.0 if _on_gpu(options) else 0.0)
-    return application(options, settings, scaling)
+        return ConfigError(f"unknown argument(s) {unknown} of build_app; allowed: {sorted(model.model_fields)}")
+    error = errors[0]
+    name = str(error["loc"][0])
+    return ConfigError(f"{name} must be {_expected(model.model_fields[name])}, got {error['input']!r}")
+
+
+def _expected(field) -> str:
+    kind = next((arg for arg in typing.get_args(field.annotation) if arg is not type(None)), field.annotation)
+    what = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a string" if kind is str else
+                                                                             "valid")
+    low = next((rule.ge for rule in field.metadata if hasattr(rule, "ge")), None)
+    return what if low is None else f"{what} >= {low:g}"
 
 
 def parse_autoscaling(text: str) -> Tuple[int, int]:
@@ -249,36 +318,6 @@ def parse_autoscaling(text: str) -> Tuple[int, int]:
     return low, high
 
 
-def _bool(name: str, value) -> bool:
-    if isinstance(value, bool):
-        return value
-    try:
-        return str2bool(value)
-    except Exception:
-        raise ConfigError(f"{name} must be true or false, got {value!r}") from None
-
-
-def _number(name: str, value, kind, low: float = 1):
-    try:
-        number = kind(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < low:
-        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'} >= {low:g}, got {value!r}")
-    return number
-
-
-def _setting_parser(kind: str):
-    if kind == "bool":
-        return _bool
-    convert = float if kind == "float" else int
-    return lambda name, value: value if value is None else _number(name, value, convert, low=0)
-
-
-_SETTING_TYPES = {field.name: _setting_parser(str(field.type).replace("Optional[", "").rstrip("]"))
-                  for field in dataclasses.fields(ServeSettings)}
-
-
 # -- `hpi serve --ray` ----------------------------------------------------------------------------------------------
 def serve_on_ray(options: Dict[str, Any], settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8080,
                  address: Optional[str] = None, num_replicas: Optional[int] = None,
@@ -287,7 +326,7 @@ def serve_on_ray(options: Dict[str, Any], settings: ServeSettings, *, host: str 
     """Deploy on Ray Serve (a local cluster of this process's CPUs, or the cluster at `address`), Serve's HTTP proxy
     on host:port; serve until SIGTERM (exit 0) or Ctrl-C, then drain and remove the application (and the local
     cluster)."""
-    from ..batchjob.distributed import connect
+    from ..ray_cluster import connect
 
     ray = require("ray")
     serve = require("ray.serve")

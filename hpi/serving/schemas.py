@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
+ENDPOINT = "/text-recognition"  # the task's endpoint (POST), PaddleX's name for it
+
 
 @functools.lru_cache(maxsize=None)
 def models() -> SimpleNamespace:
