@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 from .._deps import require
 from ..runtime.config import HPIConfig
 from ..runtime.device import Device
+from ..runtime.model_spec import ModelSpec
 from ..errors import BackendError, ConfigError
 from ..ray_cluster import connect
 from .records import recognize
@@ -85,7 +86,7 @@ class RecognizeBatch:
     def __init__(self, options: Dict[str, Any], batch_size: int, max_image_pixels: Optional[int]):
         from ..tasks.text_recognition import TextRecognition
 
-        self.model = TextRecognition(**options)
+        self.model = TextRecognition.from_spec(ModelSpec.of(**options))  # the driver's spec, made again here
         self.batch_size, self.max_image_pixels = batch_size, max_image_pixels
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, Any]:
@@ -97,8 +98,7 @@ class RecognizeBatch:
         return {"record": np.array(records, dtype=object)}
 
 
-def run_on_ray(pending: Iterable[str], store: ResultStore, options: Dict[str, Any], device: Device,
-               model_name: str, *, batch_size: int, max_image_pixels: Optional[int], address: Optional[str],
+def run_on_ray(pending: Iterable[str], store: ResultStore, spec: ModelSpec, *, batch_size: int, max_image_pixels: Optional[int], address: Optional[str],
                num_workers: Optional[int], on_progress: Callable[[], None]) -> WorkerPlan:
     """Recognize `pending` on Ray (a local cluster started for the call, the cluster at `address`, or the one this
     process is already connected to) and write the records into `store`. Returns the worker plan used."""
@@ -113,8 +113,8 @@ def run_on_ray(pending: Iterable[str], store: ResultStore, options: Dict[str, An
     context.execution_options.preserve_order = False  # records as they complete
     _RAY_DATA_LOG.setLevel(max(logging.WARNING, _RAY_DATA_LOG.getEffectiveLevel()))  # not a line per Dataset
     try:
-        plan = plan_workers(ray.cluster_resources(), num_workers, device)
-        worker_options = _worker_options(options, device, model_name, plan, local=not address)
+        plan = plan_workers(ray.cluster_resources(), num_workers, spec.device)
+        worker_options = _worker_spec(spec, plan, local=not address).portable()
         logger.info("Ray: %d worker(s), %.3g CPU(s) and %d thread(s) each%s", plan.workers, plan.cpus_per_worker,
                     plan.threads, f", {plan.gpus_per_worker:g} GPU each" if plan.gpus_per_worker else "")
         for wave in chunked(pending, WAVE_PATHS):
@@ -147,23 +147,13 @@ def check_address(address: Optional[str]) -> None:
                           "--address auto, or submit it there: ray job submit -- hpi batch ... --ray --address auto")
 
 
-def _worker_options(options: Dict[str, Any], device: Device, model_name: str, plan: WorkerPlan,
-                    local: bool) -> Dict[str, Any]:
-    """TextRecognition's arguments for an actor: an absolute model dir (a model name is resolved here for a local
-    cluster, by each node for a remote one), its share of threads, and the GPU Ray gives it as gpu:0."""
-    from pathlib import Path
-
-    worker = dict(options)
-    if worker.get("model_dir") is not None:
-        worker["model_dir"] = str(Path(worker["model_dir"]).expanduser().resolve())
-    elif local:
-        from ..runtime.download import ensure_official_model
-
-        worker["model_dir"] = str(ensure_official_model(worker["model_name"]).resolve())
-    worker["device"] = "gpu:0" if device.kind == "gpu" else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per actor
-    worker["hpi_config"] = threaded_hpi_config(options.get("hpi_config"), options["use_hpip"], model_name, device,
-                                               plan.threads)
-    return worker
+def _worker_spec(spec: ModelSpec, plan: WorkerPlan, local: bool) -> ModelSpec:
+    """The spec of an actor: the model fetched here for a local cluster (by each node for a remote one), its share
+    of threads, and the GPU Ray gives it as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES per actor)."""
+    if local:
+        spec = spec.fetched()
+    worker = dataclasses.replace(spec, device=Device("gpu", 0) if spec.device.kind == "gpu" else Device("cpu"))
+    return worker.with_threads(plan.threads)
 
 
 def _cause(exc: BaseException) -> str:

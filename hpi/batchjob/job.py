@@ -5,12 +5,11 @@ import itertools
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from .._deps import require
 from .._signals import sigterm_unwinds
-from ..runtime.config import HPIConfig
-from ..runtime.device import parse_device, require_device
+from ..runtime.model_spec import ModelSpec
 from ..errors import ConfigError
 from ..inputs import resolve_max_image_pixels
 from .progress import Progress
@@ -57,12 +56,13 @@ def run_batch(inputs, output, *, model_name: Optional[str] = None, model_dir=Non
               batch_size: int = DEFAULT_BATCH_SIZE, format: str = "jsonl", chunk_size: int = DEFAULT_CHUNK_SIZE,
               retry_errors: bool = False, max_image_pixels: Optional[int] = None, ray: bool = False,
               address: Optional[str] = None, num_workers: Optional[int] = None,
-              progress: Optional[bool] = False) -> BatchSummary:
+              progress: Optional[bool] = False, spec: Optional[ModelSpec] = None) -> BatchSummary:
     """Recognize every image of `inputs` (a folder, recursively; a glob pattern; a `.txt` list of paths or
     PaddleOCR `labels.txt`; an image file; or a list of these) into the folder `output`, skipping inputs it
     already holds. Bad files go to errors.jsonl and the run goes on. `ray=True` runs on Ray Data (a local cluster,
     or the one at `address`) with `num_workers` actors. `progress`: a progress line on stderr (None: when stderr
-    is a terminal). Every argument is checked before any model loads."""
+    is a terminal). `spec`: the model as a ModelSpec already made, instead of model_name ... hpi_config. Every
+    argument is checked before any model loads."""
     started = time.perf_counter()
     for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -79,12 +79,12 @@ def run_batch(inputs, output, *, model_name: Optional[str] = None, model_dir=Non
         check_address(address)
     if format not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if enable_hpi is not None:
-        use_hpip = enable_hpi
-    options = {"model_name": model_name, "model_dir": model_dir, "device": device, "use_hpip": use_hpip,
-               "hpi_config": hpi_config}
-    target = require_device(parse_device(device))
-    defaults_name = _check_model_options(options)
+    if spec is None:
+        spec = ModelSpec.of(model_name, model_dir, device, use_hpip, hpi_config, enable_hpi=enable_hpi,
+                            where="run_batch")
+    elif any(value is not None for value in (model_name, model_dir, device, use_hpip, hpi_config, enable_hpi)):
+        raise ConfigError("run_batch: give the model as spec or by its arguments (model_name, ...), not both")
+    spec = spec.decided()  # the edge default, decided once here for every worker
     paths = plan_inputs(inputs)
     resolve_max_image_pixels(max_image_pixels)  # a bad limit is a usage error now
     store = ResultStore(output, format, retry_errors=retry_errors, chunk_size=chunk_size)
@@ -105,12 +105,12 @@ def run_batch(inputs, output, *, model_name: Optional[str] = None, model_dir=Non
             elif ray:
                 from .distributed import run_on_ray
 
-                plan = run_on_ray(pending, store, options, target, defaults_name, batch_size=batch_size,
+                plan = run_on_ray(pending, store, spec, batch_size=batch_size,
                                   max_image_pixels=max_image_pixels, address=address, num_workers=num_workers,
                                   on_progress=tick)
                 workers = plan.workers
             else:
-                _run_here(pending, store, options, batch_size, max_image_pixels, tick)
+                _run_here(pending, store, spec, batch_size, max_image_pixels, tick)
             complete = True
         finally:
             store.close(complete)
@@ -121,38 +121,17 @@ def run_batch(inputs, output, *, model_name: Optional[str] = None, model_dir=Non
                         seconds=time.perf_counter() - started, ray=ray, workers=workers)
 
 
-def _run_here(pending: Iterable[str], store: ResultStore, options: Dict[str, Any], batch_size: int,
+def _run_here(pending: Iterable[str], store: ResultStore, spec: ModelSpec, batch_size: int,
               max_image_pixels: Optional[int], tick) -> None:
     """One TextRecognition; predict_iter over each chunk of pending paths, the chunk written when it is done."""
     from ..tasks.text_recognition import TextRecognition
 
-    with TextRecognition(**options) as model:
+    with TextRecognition.from_spec(spec) as model:
         for chunk in chunked(pending, store.chunk_size):
             for record in recognize(model, chunk, batch_size, max_image_pixels):
                 store.add(record)
                 tick()
             store.flush()
-
-
-def _check_model_options(options: Dict[str, Any]) -> Optional[str]:
-    """The model options checked without loading anything (a model dir's inference.yml is read); returns the
-    model's name, which picks the default backend candidates."""
-    from ..runtime.model_dir import load_model_dir
-    from ..runtime.selector import normal_mode_options
-
-    from ..tasks.pipeline import default_use_hpip
-
-    config = HPIConfig.from_user(options["hpi_config"])
-    if options["model_dir"] is None and options["model_name"] is None:
-        raise ConfigError("give model_name, model_dir, or both")
-    model_dir = None if options["model_dir"] is None else load_model_dir(options["model_dir"], options["model_name"])
-    if options["use_hpip"] is None:  # the edge default, decided once here for every worker
-        options["use_hpip"] = default_use_hpip(model_dir)
-    if not isinstance(options["use_hpip"], bool):
-        raise ConfigError(f"use_hpip must be True or False, got {options['use_hpip']!r}")
-    if not options["use_hpip"]:
-        normal_mode_options(config)
-    return model_dir.model_name if model_dir is not None else options["model_name"]
 
 
 class _Count:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 
-def model_spec(name: Optional[str], directory, default_name: str) -> dict:
-    """model_name / model_dir of one sub-model; PaddleOCR's default name when neither is given."""
+def sub_model(name: Optional[str], directory, default_name: str) -> dict:
+    """model_name / model_dir of one sub-model (ModelSpec.of's keyword arguments); PaddleOCR's default name when
+    neither is given."""
     if name is None and directory is None:
         name = default_name
     return {"model_name": name, "model_dir": directory}

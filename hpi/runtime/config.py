@@ -31,11 +31,12 @@ class HPIConfig:
     auto_paddle2onnx: bool = True
 
     @classmethod
-    def from_user(cls, value: Union[None, Mapping, str, Path]) -> "HPIConfig":
+    def from_user(cls, value: Union[None, Mapping, str, Path, "HPIConfig"]) -> "HPIConfig":
+        if isinstance(value, HPIConfig):
+            return value
         if value is None:
             return cls()
-        if isinstance(value, (str, Path)):
-            value = _load_yaml(Path(value))
+        value = read_hpi_config(value)
         if not isinstance(value, Mapping):
             raise ConfigError(f"hpi_config must be a dict or a YAML file path, got {type(value).__name__}")
         allowed = {"auto_config", "backend", "backend_config", "auto_paddle2onnx"}
@@ -62,6 +63,11 @@ class HPIConfig:
         if not self.auto_config and self.backend is None:
             raise ConfigError("hpi_config.auto_config is false, so hpi_config.backend must name a backend "
                               f"({', '.join(backend_names())})")
+
+
+def read_hpi_config(value: Any) -> Any:
+    """hpi_config as given, its YAML file read when it is a path (what is read is checked by HPIConfig)."""
+    return _load_yaml(Path(value)) if isinstance(value, (str, Path)) else value
 
 
 def _load_yaml(path: Path) -> Any:

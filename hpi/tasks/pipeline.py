@@ -21,7 +21,6 @@ import itertools
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -31,9 +30,8 @@ from ..inputs import InputItem, iter_inputs
 from ..results import BaseResult, UniqueNames
 from ..runtime.candidates import plan_report
 from ..runtime.config import HPIConfig
-from ..runtime.device import parse_device, require_device
-from ..runtime.engine_args import PADDLEOCR_ARGS, EngineArgs
-from ..runtime.model_dir import ModelDir, load_model_dir
+from ..runtime.model_dir import ModelDir
+from ..runtime.model_spec import ModelSpec
 from ..runtime.selector import load_backend
 from ..runtime.tuning import TuningWorkload
 
@@ -80,20 +78,21 @@ class Predictor:
 
     def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
                  use_hpip: Optional[bool] = None, hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
-        if enable_hpi is not None:  # PaddleOCR's name for use_hpip
-            use_hpip = enable_hpi
-        if use_hpip is not None and not isinstance(use_hpip, bool):
-            raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
-        engine = EngineArgs.take(self.task, kwargs, use_hpip=use_hpip, device=device)  # PaddleOCR's engine options
-        if kwargs:
-            raise ConfigError(f"unknown argument(s) {sorted(kwargs)} for {self.task}; allowed: model_name, "
-                              f"model_dir, device, use_hpip (or enable_hpi), hpi_config, {', '.join(PADDLEOCR_ARGS)}")
-        use_hpip, device, hpi_config = engine.use_hpip, engine.device, engine.apply(self.task, hpi_config)
-        self.device = require_device(parse_device(device))  # before any download
-        self.hpi_config = HPIConfig.from_user(hpi_config)
-        self.model_dir: ModelDir = load_model_dir(resolve_model_dir(model_name, model_dir), model_name)
-        self.model_name = model_name or self.model_dir.model_name
-        self.use_hpip = use_hpip if use_hpip is not None else default_use_hpip(self.model_dir)
+        self._open(ModelSpec.of(model_name, model_dir, device, use_hpip, hpi_config, enable_hpi=enable_hpi,
+                                where=self.task, **kwargs))
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> "Predictor":
+        """The predictor of a spec already made (ModelSpec.of): nothing is checked or read again."""
+        self = cls.__new__(cls)
+        self._open(spec)
+        return self
+
+    def _open(self, spec: ModelSpec) -> None:
+        spec = spec.fetched()  # a model known by name is downloaded now, after every check
+        self.spec = spec
+        self.device, self.hpi_config, self.model_dir = spec.device, spec.hpi_config, spec.model_dir
+        self.model_name, self.use_hpip = spec.name, spec.use_hpip
         self._setup()
         self._backend = load_backend(self.model_dir, self.device, self.use_hpip, self.hpi_config,
                                      tuning_workload=self.tuning_workload,
@@ -106,6 +105,7 @@ class Predictor:
         """A high-performance-mode predictor around `backend`, already chosen and loaded (tuning times each
         candidate this way: predict's own path, on that backend). Closing it closes the backend."""
         self = cls.__new__(cls)
+        self.spec = ModelSpec(model_dir.model_name, model_dir, backend.device, True, HPIConfig())
         self.device, self.use_hpip, self.hpi_config = backend.device, True, HPIConfig()
         self.model_dir, self.model_name = model_dir, model_dir.model_name
         self._setup()
@@ -354,39 +354,6 @@ def chunks(items: Iterator, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
-
-
-_SAID = set()  # what the edge default has logged, once per reason
-
-
-def default_use_hpip(model_dir: Optional[ModelDir]) -> bool:
-    """use_hpip when not given: PaddleX's normal mode (False) where it can run; high-performance mode where
-    it cannot (Paddle not installed, or a model dir without a Paddle program), said once per reason. `model_dir`
-    None: a model known by name only, not fetched yet (Paddle alone decides)."""
-    from .._deps import is_installed
-
-    reason = None
-    if model_dir is not None and "paddle" not in model_dir.formats:
-        reason = "the model has no Paddle program (ONNX only)"
-    elif not is_installed("paddle"):
-        reason = "Paddle is not installed (normal mode runs on Paddle Inference)"
-    if reason is None:
-        return False
-    if reason not in _SAID:
-        _SAID.add(reason)
-        logger.info("use_hpip not given: high-performance mode, as %s; pass use_hpip=True to say so, or install "
-                    "Paddle (pip install \".[paddle]\" in an hpi checkout) for normal mode", reason)
-    return True
-
-
-def resolve_model_dir(model_name: Optional[str], model_dir) -> Path:
-    if model_dir is not None:
-        return Path(model_dir)
-    if model_name is None:
-        raise ConfigError("give model_name, model_dir, or both")
-    from ..runtime.download import ensure_official_model
-
-    return ensure_official_model(model_name)
 
 
 def checked_options(task: str, given: Mapping[str, Any], defaults: Mapping[str, Any],

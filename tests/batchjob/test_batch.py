@@ -1,4 +1,5 @@
 """`hpi batch` in-process: inputs, outputs, errors, resume, repair, the lock, Parquet, the CLI."""
+import dataclasses
 import errno
 import json
 import os
@@ -188,9 +189,13 @@ def _umask():
 
 
 def test_ray_workers_share_the_cpus_and_their_backends_take_that_many_threads(tiny_dir, v4_paddle_dir):
-    from hpi.batchjob.distributed import RecognizeBatch, WorkerPlan, _worker_options, plan_workers, \
-        threaded_hpi_config
+    from hpi.batchjob.distributed import RecognizeBatch, WorkerPlan, _worker_spec, plan_workers
     from hpi.runtime.device import parse_device
+    from hpi.runtime.model_spec import ModelSpec
+
+    def threaded_hpi_config(hpi_config, use_hpip, model_name, device, threads):
+        spec = ModelSpec.of(model_name, None, device, use_hpip, hpi_config).with_threads(threads)
+        return dataclasses.asdict(spec.hpi_config)
 
     cpu = parse_device("cpu")
     assert plan_workers({"CPU": 8.0}, None, cpu) == WorkerPlan(8, 1.0, 1)
@@ -204,8 +209,8 @@ def test_ray_workers_share_the_cpus_and_their_backends_take_that_many_threads(ti
         {"cpu_num_threads": 3, "num_streams": 4}  # the named backend's keys only; the user's value wins
     assert threaded_hpi_config(None, False, "PP-OCRv4_mobile_rec", cpu, 2)["backend_config"] == {"cpu_num_threads": 2}
 
-    options = {"model_name": None, "model_dir": str(tiny_dir), "device": None, "use_hpip": True, "hpi_config": None}
-    worker = RecognizeBatch(_worker_options(options, cpu, "PP-OCRv6_tiny_rec", WorkerPlan(2, 1.0, 1), local=True),
+    spec = ModelSpec.of(None, str(tiny_dir), None, True, None)
+    worker = RecognizeBatch(_worker_spec(spec, WorkerPlan(2, 1.0, 1), local=True).portable(),
                             batch_size=8, max_image_pixels=None)
     assert (worker.model.config["cpu_num_threads"], worker.model.config.get("num_streams", 1)) == (1, 1)
     worker.model.close()

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...errors import ConfigError
-from .pipeline import DocPreprocessor, DocPreprocessorSettings, check_flag
+from ...runtime.device import Device
+from ...runtime.model_spec import ModelSpec
+from ..composed import sub_model
+from .pipeline import (DEFAULT_ORIENTATION_MODEL, DEFAULT_UNWARPING_MODEL, DocPreprocessor, DocPreprocessorSettings,
+                       check_flag)
 
 MODEL_ARGS = ("doc_orientation_classify_model_name", "doc_orientation_classify_model_dir",
               "doc_unwarping_model_name", "doc_unwarping_model_dir")
@@ -33,12 +37,20 @@ class DocPlan:
     use_doc_unwarping: bool
     models: dict  # MODEL_ARGS -> value
 
-    def build(self, **common) -> Optional[DocPreprocessor]:
-        """The DocPreprocessor (None when off); `common`: device, use_hpip, hpi_config..."""
+    def build(self, *, device: Device, use_hpip: Optional[bool], configs: dict) -> Optional[DocPreprocessor]:
+        """The DocPreprocessor (None when off); `configs`: each sub-model's HPIConfig."""
         if not self.use_doc_preprocessor:
             return None
-        return DocPreprocessor(**self.models, use_doc_orientation_classify=self.use_doc_orientation_classify,
-                               use_doc_unwarping=self.use_doc_unwarping, **common)
+        specs = {}
+        for step, on, default_name in (("doc_orientation_classify", self.use_doc_orientation_classify,
+                                        DEFAULT_ORIENTATION_MODEL),
+                                       ("doc_unwarping", self.use_doc_unwarping, DEFAULT_UNWARPING_MODEL)):
+            model = sub_model(self.models[f"{step}_model_name"], self.models[f"{step}_model_dir"], default_name)
+            specs[step] = ModelSpec.of(**model, device=device, use_hpip=use_hpip, hpi_config=configs[step],
+                                       where="OCR") if on else None
+        return DocPreprocessor.from_specs(
+            DocPreprocessorSettings(self.use_doc_orientation_classify, self.use_doc_unwarping),
+            specs["doc_orientation_classify"], specs["doc_unwarping"])
 
 
 def plan(given: dict, text_models_given: bool) -> DocPlan:
@@ -51,8 +63,8 @@ def plan(given: dict, text_models_given: bool) -> DocPlan:
         ori_model = models["doc_orientation_classify_model_name"] or models["doc_orientation_classify_model_dir"]
         unwarp_model = models["doc_unwarping_model_name"] or models["doc_unwarping_model_dir"]
         ori, unwarp = (True, True) if not text_models_given else (ori_model is not None, unwarp_model is not None)
-        return DocPlan(ori or unwarp, ori, unwarp, models)
-    ori, unwarp = ori is not False, unwarp is not False  # the sub-pipeline's default for the one left None
+    else:
+        ori, unwarp = ori is not False, unwarp is not False  # the sub-pipeline's default for the one left None
     return DocPlan(ori or unwarp, ori, unwarp, models)
 
 

@@ -16,10 +16,12 @@ import numpy as np
 from ...errors import ConfigError, InputError
 from ...inputs import iter_inputs
 from ...results import UniqueNames
+from ...runtime.device import parse_device, require_device
+from ...runtime.model_spec import ModelSpec, check_use_hpip, parsed_hpi_config
 from ...tasks.doc_orientation import DocImgOrientationClassification
 from ...tasks.image_unwarping import TextImageUnwarping
 from ...tasks.pipeline import OnBadInput, bad_input_handler
-from ..composed import ComposedModels, model_spec
+from ..composed import ComposedModels, sub_model
 from ..warp import rotate_image
 from .result import DocPreprocessorResult
 
@@ -66,20 +68,42 @@ class DocPreprocessor(ComposedModels):
         where = "DocPreprocessor"
         use_ori = check_flag("use_doc_orientation_classify", use_doc_orientation_classify, where)
         use_unwarp = check_flag("use_doc_unwarping", use_doc_unwarping, where)
-        self.defaults = DocPreprocessorSettings(use_ori is not False, use_unwarp is not False)
-        common = {"device": device, "use_hpip": use_hpip, "enable_hpi": enable_hpi}
+        defaults = DocPreprocessorSettings(use_ori is not False, use_unwarp is not False)
+        common = {"device": require_device(parse_device(device)), "use_hpip": check_use_hpip(use_hpip, enable_hpi),
+                  "where": where}
+        config = parsed_hpi_config(hpi_config)  # a YAML file read once for both models
+        orientation = unwarping = None
+        if defaults.use_doc_orientation_classify:
+            orientation = ModelSpec.of(
+                **sub_model(doc_orientation_classify_model_name, doc_orientation_classify_model_dir,
+                            DEFAULT_ORIENTATION_MODEL),
+                hpi_config=config if orientation_hpi_config is None else parsed_hpi_config(orientation_hpi_config),
+                **common)
+        if defaults.use_doc_unwarping:
+            unwarping = ModelSpec.of(
+                **sub_model(doc_unwarping_model_name, doc_unwarping_model_dir, DEFAULT_UNWARPING_MODEL),
+                hpi_config=config if unwarping_hpi_config is None else parsed_hpi_config(unwarping_hpi_config),
+                **common)
+        self._open(defaults, orientation, unwarping)
+
+    @classmethod
+    def from_specs(cls, defaults: DocPreprocessorSettings, orientation: Optional[ModelSpec],
+                   unwarping: Optional[ModelSpec]) -> "DocPreprocessor":
+        """The preprocessor of specs already made (the OCR pipeline's plan): nothing is checked or read again."""
+        self = cls.__new__(cls)
+        self._open(defaults, orientation, unwarping)
+        return self
+
+    def _open(self, defaults: DocPreprocessorSettings, orientation: Optional[ModelSpec],
+              unwarping: Optional[ModelSpec]) -> None:
+        self.defaults = defaults
         self.orientation_model: Optional[DocImgOrientationClassification] = None
         self.unwarping_model: Optional[TextImageUnwarping] = None
         try:
-            if self.defaults.use_doc_orientation_classify:
-                self.orientation_model = DocImgOrientationClassification(
-                    **model_spec(doc_orientation_classify_model_name, doc_orientation_classify_model_dir,
-                             DEFAULT_ORIENTATION_MODEL),
-                    hpi_config=orientation_hpi_config if orientation_hpi_config is not None else hpi_config, **common)
-            if self.defaults.use_doc_unwarping:
-                self.unwarping_model = TextImageUnwarping(
-                    **model_spec(doc_unwarping_model_name, doc_unwarping_model_dir, DEFAULT_UNWARPING_MODEL),
-                    hpi_config=unwarping_hpi_config if unwarping_hpi_config is not None else hpi_config, **common)
+            if orientation is not None:
+                self.orientation_model = DocImgOrientationClassification.from_spec(orientation)
+            if unwarping is not None:
+                self.unwarping_model = TextImageUnwarping.from_spec(unwarping)
         except BaseException:
             self.close()
             raise

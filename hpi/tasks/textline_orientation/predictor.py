@@ -35,6 +35,7 @@ def check_topk(topk: Any) -> int:
 
 class TextLineOrientationClassification(Predictor):
     task = "TextLineOrientationClassification"
+    _topk: Optional[int] = None  # the constructor's topk (from_spec: none given, inference.yml's)
 
     def __init__(self, model_name: Optional[str] = None, model_dir=None, device: Optional[str] = None,
                  use_hpip: Optional[bool] = None, hpi_config=None, *, topk: Optional[int] = None, **kwargs):
