@@ -104,7 +104,7 @@ def resolve_max_image_pixels(value: Optional[int] = None) -> Optional[int]:
 
 
 @dataclass(frozen=True)
-class _Origin:
+class Origin:
     """Where an image came from: `source` for InputItem and InputError, `label` for messages."""
 
     source: str
@@ -113,14 +113,14 @@ class _Origin:
     page_index: Optional[int] = None
 
     @staticmethod
-    def of_entry(position: Tuple[int, ...]) -> "_Origin":
+    def of_entry(position: Tuple[int, ...]) -> "Origin":
         name = "input" + "".join(f"[{index}]" for index in position)
-        return _Origin(name, name)
+        return Origin(name, name)
 
     @staticmethod
-    def of_path(path: str, page: Optional[int] = None) -> "_Origin":
+    def of_path(path: str, page: Optional[int] = None) -> "Origin":
         source = path if page is None else f"{path} page {page}"
-        return _Origin(source, f"input '{source}'", path, page)  # not !r: a Windows path would read doubled
+        return Origin(source, f"input '{source}'", path, page)  # not !r: a Windows path would read doubled
 
     def error(self, problem: str, cause: Optional[BaseException] = None) -> InputError:
         error = InputError(f"{self.label} {problem}", source=self.source)
@@ -150,16 +150,16 @@ def _expand(entry, position: Tuple[int, ...], limits: DecodeLimits) -> Iterator[
         for index, sub in enumerate(entry):
             yield from _expand(sub, position + (index,), limits)
     elif isinstance(entry, np.ndarray):
-        origin = _Origin.of_entry(position)
+        origin = Origin.of_entry(position)
         yield origin.item(lambda: to_bgr(entry, origin, limits))
     elif isinstance(entry, (str, Path)):
         yield from _iter_path(str(entry), limits)
     else:
-        origin = _Origin.of_entry(position)
+        origin = Origin.of_entry(position)
         yield origin.failed(origin.error(f"has unsupported type {type(entry).__name__}: {_ACCEPTED}"))
 
 
-def to_bgr(image: np.ndarray, origin: _Origin, limits: DecodeLimits) -> np.ndarray:
+def to_bgr(image: np.ndarray, origin: Origin, limits: DecodeLimits) -> np.ndarray:
     """HxW gray, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) of uint8 or other real numbers -> HxWx3 BGR uint8."""
     if image.size == 0:
         raise origin.error(f"is an empty image (shape {image.shape})")
@@ -169,7 +169,7 @@ def to_bgr(image: np.ndarray, origin: _Origin, limits: DecodeLimits) -> np.ndarr
     return _to_bgr_unchecked(image, origin)
 
 
-def _to_bgr_unchecked(image: np.ndarray, origin: _Origin) -> np.ndarray:
+def _to_bgr_unchecked(image: np.ndarray, origin: Origin) -> np.ndarray:
     if image.dtype != np.uint8:
         if image.dtype.kind not in "uif":
             raise origin.error(f"has unsupported pixel type {image.dtype}: expected uint8 (or another integer or "
@@ -191,7 +191,7 @@ def _to_bgr_unchecked(image: np.ndarray, origin: _Origin) -> np.ndarray:
 
 
 def _iter_path(source: str, limits: DecodeLimits) -> Iterator[InputItem]:
-    origin = _Origin.of_path(source)
+    origin = Origin.of_path(source)
     if is_url(source):
         yield from _iter_url(origin, limits)
         return
@@ -214,10 +214,10 @@ def _iter_path(source: str, limits: DecodeLimits) -> Iterator[InputItem]:
         yield origin.failed(origin.error("is a directory that holds no image or PDF files"))
     else:
         for file in files:
-            yield from _iter_file(_Origin.of_path(file), Path(file), limits)
+            yield from _iter_file(Origin.of_path(file), Path(file), limits)
 
 
-def _iter_file(origin: _Origin, path: Path, limits: DecodeLimits) -> Iterator[InputItem]:
+def _iter_file(origin: Origin, path: Path, limits: DecodeLimits) -> Iterator[InputItem]:
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
         yield origin.failed(origin.error(f"is not a supported file type ({', '.join(_SUFFIXES)})"))
@@ -229,10 +229,10 @@ def _iter_file(origin: _Origin, path: Path, limits: DecodeLimits) -> Iterator[In
         except OSError as exc:
             raise origin.error(f"could not be read: {exc}") from exc
 
-    yield from _iter_data(origin, suffix, read, limits)
+    yield from iter_data(origin, suffix, read, limits)
 
 
-def read_regular_file(path: Path, origin: "_Origin") -> bytes:
+def read_regular_file(path: Path, origin: "Origin") -> bytes:
     """The bytes of a regular file of at most MAX_INPUT_FILE_BYTES. A FIFO, device or socket is refused: a FIFO
     blocked the reader forever, a link to /dev/zero read until memory ran out. Opened without blocking (a FIFO
     with no writer would wait in open), then checked on the open file, so a swap after a check cannot slip by."""
@@ -250,7 +250,7 @@ def read_regular_file(path: Path, origin: "_Origin") -> bytes:
     return data
 
 
-def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limits: DecodeLimits) -> Iterator[InputItem]:
+def iter_data(origin: Origin, suffix: str, read: Callable[[], bytes], limits: DecodeLimits) -> Iterator[InputItem]:
     """A file or a download: one image, read when loaded, or a document, read now (its page count decides how
     many items follow) and each page rendered now too, after its size is checked; the document is closed once
     expansion is past its last page."""
@@ -268,7 +268,7 @@ def _iter_data(origin: _Origin, suffix: str, read: Callable[[], bytes], limits: 
     yield from pages(origin, data, limits)
 
 
-def decode_image(data: bytes, origin: _Origin, limits: DecodeLimits) -> np.ndarray:
+def decode_image(data: bytes, origin: Origin, limits: DecodeLimits) -> np.ndarray:
     """As PaddleX: always 3-channel BGR (gray replicated, alpha dropped, 16-bit reduced), EXIF orientation applied;
     the size is checked from the header before decoding (ours for PNG, JPEG, BMP, WebP, PNM/PAM/PFM, Sun raster;
     Pillow's for other formats it reads; a format neither can size is refused), else after it (a JPEG whose
@@ -306,7 +306,7 @@ def _sized_by_header(data: bytes) -> bool:
         bool(_NETPBM_SIGNATURE.match(data))
 
 
-def _size_from_pillow(data: bytes, origin: "_Origin") -> Tuple[int, int]:
+def _size_from_pillow(data: bytes, origin: "Origin") -> Tuple[int, int]:
     """(width, height) of an image in another format, from its header as Pillow reads it (TIFF, JPEG 2000, GIF...),
     before anything decodes it. A format Pillow cannot size (Radiance HDR, OpenEXR) is refused: OpenCV decoded those
     whole before any size check (a 1 KB JPEG 2000 of 16384 x 16384 cost 1.8 GB and 11 s)."""
@@ -387,8 +387,8 @@ def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
 
 # -- documents: one item per page ---------------------------------------------------------------------------------
 
-def _page_item(origin: _Origin, index: int, render: Callable[[_Origin], np.ndarray]) -> InputItem:
-    page = _Origin.of_path(origin.source, index)
+def _page_item(origin: Origin, index: int, render: Callable[[Origin], np.ndarray]) -> InputItem:
+    page = Origin.of_path(origin.source, index)
     try:
         image = render(page)
     except InputError as exc:
@@ -396,7 +396,7 @@ def _page_item(origin: _Origin, index: int, render: Callable[[_Origin], np.ndarr
     return page.item(lambda: image)
 
 
-def _tiff_pages(origin: _Origin, data: bytes, limits: DecodeLimits) -> Iterator[InputItem]:
+def _tiff_pages(origin: Origin, data: bytes, limits: DecodeLimits) -> Iterator[InputItem]:
     """Every frame of a TIFF (page_index 0 for a single-frame file too, as PaddleX), decoded by Pillow as
     PaddleX does. A file with a TIFF suffix that holds another format is one image, decoded by OpenCV."""
     if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
@@ -416,7 +416,7 @@ def _tiff_pages(origin: _Origin, data: bytes, limits: DecodeLimits) -> Iterator[
         yield _page_item(origin, index, lambda page: _tiff_frame(tiff, index, page, limits))
 
 
-def _tiff_frame(tiff, index: int, page: _Origin, limits: DecodeLimits) -> np.ndarray:
+def _tiff_frame(tiff, index: int, page: Origin, limits: DecodeLimits) -> np.ndarray:
     from PIL import Image
 
     try:
@@ -435,7 +435,7 @@ def _tiff_frame(tiff, index: int, page: _Origin, limits: DecodeLimits) -> np.nda
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _pdf_pages(origin: _Origin, data: bytes, limits: DecodeLimits) -> Iterator[InputItem]:
+def _pdf_pages(origin: Origin, data: bytes, limits: DecodeLimits) -> Iterator[InputItem]:
     require("pypdfium2")  # here, for its error naming the extra; it runs in the render process
     from .pdf_render import PdfDocument, RenderError
 
@@ -451,7 +451,7 @@ def _pdf_pages(origin: _Origin, data: bytes, limits: DecodeLimits) -> Iterator[I
         document.close()
 
 
-def _pdf_page(document, index: int, page: _Origin, limits: DecodeLimits) -> np.ndarray:
+def _pdf_page(document, index: int, page: Origin, limits: DecodeLimits) -> np.ndarray:
     from .pdf_render import RenderError
 
     try:
@@ -466,11 +466,11 @@ def _pdf_page(document, index: int, page: _Origin, limits: DecodeLimits) -> np.n
 
 # -- URLs ---------------------------------------------------------------------------------------------------------
 
-def _iter_url(origin: _Origin, limits: DecodeLimits) -> Iterator[InputItem]:
+def _iter_url(origin: Origin, limits: DecodeLimits) -> Iterator[InputItem]:
     """By the URL path's suffix: a PDF or TIFF is downloaded now, one image when loaded (in the reading thread)."""
     url = origin.source
     suffix = Path(urllib.parse.urlparse(url).path).suffix.lower()
-    yield from _iter_data(origin, suffix, lambda: fetch_url(url), limits)
+    yield from iter_data(origin, suffix, lambda: fetch_url(url), limits)
 
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: Optional[int] = None) -> bytes:
@@ -478,5 +478,5 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: Optional[int]
     file's limit; checked on Content-Length and while reading: an endless body was read until memory ran out), each
     read within `timeout`."""
     max_bytes = MAX_INPUT_FILE_BYTES if max_bytes is None else max_bytes
-    return fetch(url, library_policy(max_bytes=max_bytes, timeout_s=timeout), label=_Origin.of_path(url).label,
+    return fetch(url, library_policy(max_bytes=max_bytes, timeout_s=timeout), label=Origin.of_path(url).label,
                  source=url)

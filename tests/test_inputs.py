@@ -449,7 +449,7 @@ def test_every_format_is_sized_before_it_is_decoded(suffix, monkeypatch):
     image = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
     ok, encoded = cv2.imencode(suffix, image.astype(np.float32) if suffix in (".hdr", ".pfm") else image)
     assert ok
-    data, origin = encoded.tobytes(), inputs._Origin.of_path(f"line{suffix}")
+    data, origin = encoded.tobytes(), inputs.Origin.of_path(f"line{suffix}")
     monkeypatch.setattr(inputs.cv2, "imdecode", lambda *args: pytest.fail("decoded before the size check"))
     with pytest.raises(InputError) as refused:
         inputs.decode_image(data, origin, inputs.DecodeLimits(100))

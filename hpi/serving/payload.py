@@ -18,7 +18,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from ..inputs import PDF_SUFFIX, DecodeLimits, InputItem, _iter_data, _Origin
+from ..inputs import PDF_SUFFIX, DecodeLimits, InputItem, Origin, iter_data
 from ..urls import fetch, is_url
 from .envelope import ServingError
 from .settings import ServeSettings
@@ -171,9 +171,9 @@ def _lines(data: bytes, file_type: Optional[int], source: str, settings: ServeSe
                          "a PDF as `file` with fileType 0 or null", source=source)
     else:
         suffix = ".tiff" if data[:4] in _TIFF_MAGIC else ".png"  # any other image suffix: OpenCV decodes by content
-    origin = _Origin(source, source)
+    origin = Origin(source, source)
     count = before
-    items: Iterator[InputItem] = _iter_data(origin, suffix, lambda: data, limits)
+    items: Iterator[InputItem] = iter_data(origin, suffix, lambda: data, limits)
     try:
         for item in items:
             count += 1
