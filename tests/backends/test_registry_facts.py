@@ -12,7 +12,7 @@ import pytest
 
 import hpi
 from hpi.runtime.backends import BACKENDS, NORMAL_MODE_BACKEND
-from hpi.runtime.backends.base import PRECISIONS
+from hpi.runtime.backends.facts import PRECISIONS
 
 ROOT = Path(hpi.__file__).parent
 REPO = ROOT.parent

@@ -1,6 +1,6 @@
 """Inference backends behind one interface, and the registry that the selector, tuning, quantization, the bench and
 the import hints read: each backend's facts (pip extra, precisions, INT8 file and quantizer, versions, devices) are
-attributes of its class (base.py lists them), so adding a backend is its module plus one line here.
+attributes of its class (facts.py lists them), so adding a backend is its module plus one line here.
 
 Importing this package imports no framework: each backend imports its own when it loads a model.
 """

@@ -16,7 +16,8 @@ from ..._logging import onnxruntime_severity
 from ..device import Device
 from ..model_dir import Profile
 from ...errors import ConfigError
-from .base import BATCHING, BATCHING_HELP, DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
+from .base import InferenceBackend
+from .facts import BATCHING, BATCHING_HELP, DYNAMIC_SHAPES_OPTION, one_of, positive_int
 from .int8 import Int8Artifact
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ import numpy as np
 from ..._deps import require
 from ..._logging import openvino_log_level
 from ..device import Device
-from .base import BATCHING, BATCHING_HELP, OUTPUTS, InferenceBackend, one_of, positive_int
+from .base import InferenceBackend
+from .facts import BATCHING, BATCHING_HELP, OUTPUTS, one_of, positive_int
 from .int8 import Int8Artifact
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ import numpy as np
 from ..._deps import require
 from ..device import Device
 from ...errors import BackendError, ConfigError
-from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
+from .base import InferenceBackend
+from .facts import DYNAMIC_SHAPES_OPTION, one_of, positive_int
 
 RUN_MODES = {"cpu": ("paddle", "mkldnn", "mkldnn_bf16"), "gpu": ("paddle", "trt_fp32", "trt_fp16")}
 RUN_MODE_PRECISION = {"mkldnn_bf16": "bf16", "trt_fp16": "fp16"}  # every other run mode: fp32

@@ -45,7 +45,8 @@ from ...errors import BackendError, ConfigError, MissingDependencyError
 from ..model_dir import as_lists, check_dynamic_shapes
 from ._trt_logic import (LayerInfo, check_within_profile, engine_key_fields, fp32_layers, load_or_build_engine,
                          split_batch)
-from .base import DYNAMIC_SHAPES_OPTION, InferenceBackend, one_of, positive_int
+from .base import InferenceBackend
+from .facts import DYNAMIC_SHAPES_OPTION, one_of, positive_int
 from .int8 import read_record
 from .onnxruntime import ONNXRuntimeBackend
 # The Python binding hands out every layer as ILayer; its operation is read once it is given its own class.
