@@ -46,9 +46,8 @@ logger = logging.getLogger("hpi.serving")
 APP_NAME = "hpi"
 DEPLOYMENT_NAME = "HpiTextRecognition"
 MIN_RAY = (2, 60)
-DEFAULT_REPLICA_CPUS = 2  # a replica's CPUs when nothing says otherwise (serve run without a config's num_cpus)
-MODEL_KEYS = ("model_name", "model_dir", "device", "use_hpip", "enable_hpi", "hpi_config")
-SCALING_KEYS = ("num_replicas", "autoscaling", "replica_cpus")
+DEFAULT_REPLICA_CPUS = 2.0  # a replica's CPUs when nothing says otherwise (serve run without a config's num_cpus)
+MODEL_KEYS = ("model_name", "model_dir", "device", "use_hpip", "hpi_config")  # TextRecognition's
 
 
 # -- the replica ---------------------------------------------------------------------------------------------------
@@ -62,7 +61,7 @@ class TextRecognitionReplica:
 
         self.settings = s = ServeSettings(**settings)
         self.threads = _assigned_threads()
-        self.model = TextRecognition(**_threaded(options, self.threads))
+        self.model = TextRecognition.from_spec(_replica_spec(options, self.threads))
         self.metrics = ServingMetrics()
         self._pool = ThreadPoolExecutor(s.batch_workers, thread_name_prefix="hpi-replica")
         self._queued = 0  # lines waiting for a batch (changed on the replica's event loop only)
@@ -122,19 +121,12 @@ def _assigned_threads() -> int:
     return max(1, int(cpus)) if cpus else 0
 
 
-def _threaded(options: Dict[str, Any], threads: int) -> Dict[str, Any]:
-    """TextRecognition's arguments with `threads` backend threads (unless hpi_config sets them)."""
-    from ..batchjob.distributed import threaded_hpi_config
-    from ..runtime.device import parse_device
-    from ..runtime.model_dir import load_model_dir
+def _replica_spec(options: Dict[str, Any], threads: int):
+    """The replica's ModelSpec, from the portable options, with `threads` backend threads (unless hpi_config sets
+    them)."""
+    from ..runtime.model_spec import ModelSpec
 
-    options = dict(options)
-    device = parse_device(options.get("device"))
-    name = options.get("model_name")
-    if options.get("model_dir") is not None:
-        name = load_model_dir(options["model_dir"], name).model_name
-    options["hpi_config"] = threaded_hpi_config(options.get("hpi_config"), options["use_hpip"], name, device, threads)
-    return options
+    return ModelSpec.of(**options).with_threads(threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,28 +185,14 @@ def _check_version(version: str) -> None:
 
 
 def _portable(options: Dict[str, Any]) -> Dict[str, Any]:
-    """Model options a replica on any node can use: an absolute model_dir, hpi_config read here (not a path),
-    a GPU replica's own GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it)."""
-    from ..runtime.config import HPIConfig
-    from ..runtime.model_dir import load_model_dir
+    """The model's options as a replica on any node makes its ModelSpec from (ModelSpec.portable): checked here
+    once (a bad model folder or hpi_config fails now, not in every replica), use_hpip decided once for every replica,
+    and a GPU replica's own GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it; this process may have none)."""
+    from ..runtime.device import Device
+    from ..runtime.model_spec import ModelSpec
 
-    portable = {key: options.get(key) for key in ("model_name", "model_dir", "device", "use_hpip", "hpi_config")}
-    if portable["model_name"] is None and portable["model_dir"] is None:
-        raise ConfigError("give model_name, model_dir, or both")
-    model_dir = None
-    if portable["model_dir"] is not None:  # checked here: a bad folder fails now, not in every replica
-        model_dir = load_model_dir(portable["model_dir"], portable["model_name"])
-        portable["model_dir"] = str(model_dir.path.resolve())
-    if portable["hpi_config"] is not None:
-        portable["hpi_config"] = dataclasses.asdict(HPIConfig.from_user(portable["hpi_config"]))
-    if portable["device"] is not None:
-        portable["device"] = "gpu:0" if _on_gpu(portable) else "cpu"
-    if portable["use_hpip"] is None:  # the edge default, decided here once for every replica
-        from ..tasks.pipeline import default_use_hpip
-
-        portable["use_hpip"] = default_use_hpip(model_dir)
-    portable["use_hpip"] = bool(portable["use_hpip"])
-    return portable
+    device = Device("gpu", 0) if _on_gpu(options) else Device("cpu")
+    return ModelSpec.of(**{**options, "device": device}).decided().portable()
 
 
 # -- the application builder of `serve run` and config files ------------------------------------------------------
@@ -262,16 +240,17 @@ def app_args_model() -> type:
         hpi_config: Any = None  # a YAML file's path, or the mapping itself
         num_replicas: Optional[int] = Field(None, ge=1)
         autoscaling: Optional[str] = None  # MIN:MAX replicas, instead of num_replicas
-        replica_cpus: float = Field(float(DEFAULT_REPLICA_CPUS), ge=0)
+        replica_cpus: float = Field(DEFAULT_REPLICA_CPUS, ge=0)
 
         def model_options(self) -> Dict[str, Any]:
-            options = {key: getattr(self, key) for key in MODEL_KEYS if key != "enable_hpi"}
+            options = {key: getattr(self, key) for key in MODEL_KEYS}
             if self.enable_hpi is not None:
                 options["use_hpip"] = self.enable_hpi
             return options
 
         def settings(self) -> ServeSettings:
-            return ServeSettings(**{name: getattr(self, name) for name in _setting_names()})
+            names = [field.name for field in dataclasses.fields(ServeSettings)]
+            return ServeSettings(**{name: getattr(self, name) for name in names})
 
         def scaling(self, on_gpu: bool) -> Scaling:
             if self.autoscaling is not None and self.num_replicas is not None:
@@ -282,10 +261,6 @@ def app_args_model() -> type:
     hints = typing.get_type_hints(ServeSettings)
     settings = {field.name: (hints[field.name], field.default) for field in dataclasses.fields(ServeSettings)}
     return create_model("RayAppArgs", __base__=AppArgs, **settings)
-
-
-def _setting_names() -> List[str]:
-    return [field.name for field in dataclasses.fields(ServeSettings)]
 
 
 def _config_error(model, errors: List[Dict[str, Any]]) -> ConfigError:
