@@ -155,7 +155,7 @@ class _Download:
         request = urllib.request.Request(self._checked(self.first_url).geturl(), headers=_HEADERS)
         try:
             with opener.open(request, timeout=self.timeout()) as response:
-                return self._read_body(response, lambda: None, response.geturl())
+                return self._read_body(response, lambda: None, getattr(response, "url", None))
         except urllib.error.HTTPError as exc:
             raise self.error(f"could not be downloaded: HTTP {exc.code} {exc.reason}", exc.geturl()) from None
         except (OSError, http.client.HTTPException) as exc:
