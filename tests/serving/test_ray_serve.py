@@ -212,6 +212,28 @@ def test_build_app_rejects_unknown_and_bad_args():
         build_app({"model_dir": str(REPO), "use_hpip": "maybe"})
 
 
+def test_build_app_arguments_are_one_typed_model():
+    """serve run's strings and a config file's YAML values become one pydantic model's typed fields: the model's
+    arguments, the scaling's and every ServeSettings field (with the dataclass's defaults)."""
+    import dataclasses
+
+    from hpi.serving.ray_app import app_args_model, parse_app_args
+    from hpi.serving.settings import ServeSettings
+
+    args = parse_app_args({"model_dir": "m", "use_hpip": "false", "enable_hpi": "true", "batch_wait_ms": "7",
+                           "max_image_pixels": 0, "autoscaling": "1:4", "replica_cpus": "1.5"})
+    assert args.model_options() == {"model_name": None, "model_dir": "m", "device": None, "use_hpip": True,
+                                    "hpi_config": None}
+    assert args.settings() == ServeSettings(batch_wait_ms=7, max_image_pixels=0)
+    assert dataclasses.astuple(args.scaling(on_gpu=False)) == (1, (1, 4), 1.5, 0.0)
+    assert parse_app_args(args) is args  # an instance of the model is taken as it is
+    assert {field.name for field in dataclasses.fields(ServeSettings)} <= set(app_args_model().model_fields)
+    with pytest.raises(ConfigError, match="num_replicas must be an integer >= 1, got '0'"):
+        parse_app_args({"model_dir": "m", "num_replicas": "0"})
+    with pytest.raises(ConfigError, match="give num_replicas or autoscaling, not both"):
+        parse_app_args({"model_dir": "m", "num_replicas": 2, "autoscaling": "1:2"}).scaling(on_gpu=False)
+
+
 def test_hpi_serving_does_not_import_ray():
     code = "import sys, hpi.serving, hpi.serving.ray_app, hpi.cli; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
