@@ -53,9 +53,8 @@ def create_app(model=None, *, load_model: Optional[Callable[[], object]] = None,
     app = fastapi.FastAPI(title="hpi text recognition", version=_version(),
                           lifespan=_lifespan(context, model, load_model, on_load_error),
                           description="PaddleX-style serving of text recognition, with cross-request batching.")
-    app.state.context = context
-    app.state.hpi, app.state.metrics = context.models, context.metrics  # read by server.py and tests
-    app.state.settings, app.state.pixels = settings, context.pixels
+    app.state.context = context  # what the routers' dependencies hand out
+    app.state.settings, app.state.pixels = settings, context.pixels  # read by tests and their helpers
     _add_error_handlers(app)
     app.include_router(text_recognition.router())
     if ocr is not None:

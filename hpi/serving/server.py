@@ -48,7 +48,7 @@ def serve(load_model: Callable[[], object], settings: ServeSettings, *, host: st
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    error = app.state.hpi.load_error
+    error = app.state.context.models.load_error
     if error is not None:
         raise error
     return 0
