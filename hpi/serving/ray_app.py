@@ -30,7 +30,7 @@ import signal
 import threading
 import typing
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from .._deps import install_hint, require
 from ..errors import BackendError, ConfigError, MissingDependencyError
@@ -40,6 +40,8 @@ from .settings import ServeSettings
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ..runtime.model_spec import ModelSpec
 
 logger = logging.getLogger("hpi.serving")
 
@@ -294,17 +296,22 @@ def parse_autoscaling(text: str) -> Tuple[int, int]:
 
 
 # -- `hpi serve --ray` ----------------------------------------------------------------------------------------------
-def serve_on_ray(options: Dict[str, Any], settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8080,
+def serve_on_ray(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSettings, *, host: str = "127.0.0.1",
+                 port: int = 8080,
                  address: Optional[str] = None, num_replicas: Optional[int] = None,
                  autoscaling: Optional[Tuple[int, int]] = None, replica_cpus: Optional[float] = None,
                  log_level: str = "INFO") -> int:
     """Deploy on Ray Serve (a local cluster of this process's CPUs, or the cluster at `address`), Serve's HTTP proxy
     on host:port; serve until SIGTERM (exit 0) or Ctrl-C, then drain and remove the application (and the local
-    cluster)."""
+    cluster). `options`: the model's options, or its ModelSpec already made (hpi serve --ray: checked, hpi_config
+    read once)."""
     from ..ray_cluster import connect
+    from ..runtime.model_spec import ModelSpec
 
     ray = require("ray")
     serve = require("ray.serve")
+    if isinstance(options, ModelSpec):
+        options = options.decided().portable()  # hpi_config as a dict: not read again here or in a replica
     options = _portable(options)  # a bad model folder or hpi_config fails before Ray starts
     logging.getLogger("ray.serve").setLevel(log_level)  # Serve's lines in this process follow --log_level
     deploying = False

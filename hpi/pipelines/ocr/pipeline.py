@@ -34,7 +34,7 @@ from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
 from ...tasks.text_detection import TextDetection
 from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
-from ..doc_preprocessor.ocr_stage import MODEL_ARGS as DOC_MODEL_ARGS, call_settings, result_entry
+from ..doc_preprocessor.ocr_stage import call_settings, result_entry
 from ..doc_preprocessor.pipeline import DocPreprocessor, DocPreprocessorSettings, Preprocessed
 from ..composed import ComposedModels
 from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
@@ -66,11 +66,6 @@ def _load_or_substitute(task, spec: ModelSpec, default_name: str, by_default: bo
         _say_unobtainable(exc, f"running {substitute} instead, the best {TASK_OF[task].replace('_', ' ')} model "
                                "PyPI wheels carry (source 'pypi')")
         return task.from_spec(replace(spec, model_name=substitute))
-
-
-def _named_none(given: dict, prefix: str) -> bool:
-    """Whether the caller left a sub-model's name and folder out (the pipeline chose it)."""
-    return given.get(f"{prefix}_model_name") is None and given.get(f"{prefix}_model_dir") is None
 
 
 def _say_unobtainable(error: ModelDownloadError, instead: str, step_off: str = "") -> None:
@@ -117,7 +112,16 @@ class OCR(ComposedModels):
                  hpi_config=None, *, enable_hpi: Optional[bool] = None, **kwargs):
         given = dict(locals())
         del given["self"], given["kwargs"]
-        plan = Plan.of(given, kwargs)
+        self._open(Plan.of(given, kwargs))
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> "OCR":
+        """The pipeline of a plan already made (OCR.check): nothing is checked or read again."""
+        self = cls.__new__(cls)
+        self._open(plan)
+        return self
+
+    def _open(self, plan: Plan) -> None:
         self.defaults = plan.defaults
         self.textline_batch_size, self.rec_batch_size = plan.textline_batch_size, plan.rec_batch_size
         self.cropper = Cropper()
@@ -126,18 +130,14 @@ class OCR(ComposedModels):
         self.textline_orientation_model: Optional[TextLineOrientationClassification] = None
         self.doc_preprocessor: Optional[DocPreprocessor] = None
         try:
-            self.text_det_model = _load_or_substitute(
-                TextDetection, plan.spec("text_detection"), DEFAULT_DET_MODEL, _named_none(given, "text_detection"))
-            self.text_rec_model = _load_or_substitute(
-                TextRecognition, plan.spec("text_recognition"), DEFAULT_REC_MODEL,
-                _named_none(given, "text_recognition"))
+            self.text_det_model = _load_or_substitute(TextDetection, plan.spec("text_detection"), DEFAULT_DET_MODEL,
+                                                      "text_detection" in plan.by_default)
+            self.text_rec_model = _load_or_substitute(TextRecognition, plan.spec("text_recognition"),
+                                                      DEFAULT_REC_MODEL, "text_recognition" in plan.by_default)
             if "textline_orientation" in plan.models:
                 self.textline_orientation_model = self._orientation_model(
-                    plan.spec("textline_orientation"),
-                    use_textline_orientation is None and _named_none(given, "textline_orientation"))
-            doc_by_default = (use_doc_orientation_classify is None and use_doc_unwarping is None
-                              and all(given[name] is None for name in DOC_MODEL_ARGS))
-            self.doc_preprocessor = self._doc_preprocessor(plan, doc_by_default)
+                    plan.spec("textline_orientation"), "textline_orientation" in plan.by_default)
+            self.doc_preprocessor = self._doc_preprocessor(plan, "doc_preprocessor" in plan.by_default)
         except BaseException:
             self.close()
             raise
@@ -173,10 +173,12 @@ class OCR(ComposedModels):
             return None
 
     @staticmethod
-    def check(**options) -> None:
-        """Check OCR(**options) as the constructor does, without loading or downloading any model."""
+    def check(**options) -> Plan:
+        """Check OCR(**options) as the constructor does, without loading or downloading any model: the Plan that
+        OCR.from_plan loads."""
         known = set(CONSTRUCTOR_NAMES) | {"device", "use_hpip", "enable_hpi", "hpi_config"}
-        Plan.of({k: v for k, v in options.items() if k in known}, {k: v for k, v in options.items() if k not in known})
+        return Plan.of({k: v for k, v in options.items() if k in known},
+                       {k: v for k, v in options.items() if k not in known})
 
     @property
     def config(self) -> dict:

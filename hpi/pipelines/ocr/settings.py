@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, FrozenSet, Optional
 
 from ...errors import ConfigError
 from ...runtime.config import HPIConfig, read_hpi_config
@@ -128,6 +128,9 @@ class Plan:
     configs: Dict[str, HPIConfig]  # the same, parsed and checked
     models: dict  # sub-model -> {"model_name", "model_dir"}; textline_orientation only when loaded
     doc: DocPlan  # the document preprocessor (PaddleOCR 3.7's rules, doc_preprocessor/ocr_stage.py)
+    # the steps whose model the pipeline chose itself (the caller named none and set no flag for it): a default
+    # model no source has is then substituted, or the step turned off, with a warning
+    by_default: FrozenSet[str] = frozenset()
 
     @classmethod
     def of(cls, given: dict, extra: dict) -> "Plan":
@@ -157,10 +160,16 @@ class Plan:
         refuse_unsupported("OCR", given["return_word_box"])
         use_hpip = check_use_hpip(given["use_hpip"], given.get("enable_hpi"))  # None: each model's edge default
         engine = EngineArgs.take("OCR", engine_args, use_hpip=use_hpip, device=given["device"])
-        orientation_given = (given["textline_orientation_model_name"] is not None or
-                             given["textline_orientation_model_dir"] is not None)
-        text_models_given = any(given[f"{kind}_model_{what}"] is not None for kind in
-                                ("text_detection", "text_recognition") for what in ("name", "dir"))
+        named = {kind for kind in ("text_detection", "text_recognition", "textline_orientation")
+                 if given[f"{kind}_model_name"] is not None or given[f"{kind}_model_dir"] is not None}
+        orientation_given = "textline_orientation" in named
+        text_models_given = bool(named & {"text_detection", "text_recognition"})
+        by_default = {"text_detection", "text_recognition"} - named
+        if given["use_textline_orientation"] is None and not orientation_given:
+            by_default.add("textline_orientation")
+        if (given["use_doc_orientation_classify"] is None and given["use_doc_unwarping"] is None
+                and all(given[name] is None for name in DOC_MODEL_ARGS)):
+            by_default.add("doc_preprocessor")
         use_orientation = given["use_textline_orientation"]
         if use_orientation is None:  # PaddleOCR's default set when nothing is given; else only with a model
             use_orientation = orientation_given or not text_models_given
@@ -183,7 +192,7 @@ class Plan:
                    rec_batch_size=check_batch_size("text_recognition_batch_size",
                                                    given["text_recognition_batch_size"]),
                    use_hpip=engine.use_hpip, device=common["device"], hpi_configs=hpi_configs, configs=configs,
-                   models=models, doc=doc_plan(given, text_models_given))
+                   models=models, doc=doc_plan(given, text_models_given), by_default=frozenset(by_default))
 
     def spec(self, model: str) -> ModelSpec:
         """The ModelSpec of a sub-model (its folder read now)."""
