@@ -57,7 +57,8 @@ class ModelSpec:
             raise ConfigError("give model_name, model_dir, or both")
         if model_dir is not None and not isinstance(model_dir, ModelDir):
             model_dir = load_model_dir(model_dir, model_name)
-        return cls(model_name, model_dir, target, engine.use_hpip, config)._mode_checked()
+        spec = cls(model_name, model_dir, target, engine.use_hpip, config)._mode_checked()
+        return spec.decided() if model_dir is not None else spec  # the edge default needs the model's files
 
     @property
     def name(self) -> Optional[str]:
