@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import DATA, model_dir_or_skip
 
 from hpi.cli import main
 
@@ -129,11 +130,11 @@ def test_a_gpu_asked_for_on_this_machine_fails_clearly(args, offline, v4_paddle_
 
 
 def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
-    import hpi.cli
+    import hpi.cli.models
 
     def interrupted(args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(hpi.cli, "_run_models", interrupted)
+    monkeypatch.setattr(hpi.cli.models, "run", interrupted)
     assert main(["models"]) == 130
     assert capsys.readouterr().err == "hpi: interrupted\n"
 
@@ -154,3 +155,56 @@ def test_cli_skips_bad_inputs_and_lists_them(v4_onnx_dir, samples_dir, tmp_path,
     # the same file name twice in one call: two result files, none overwritten
     assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == ["hello_world_1_res.json",
                                                                          "hello_world_res.json"]
+
+
+# -- the parser loads nothing heavy; the model options are read once --------------------------------------------
+def test_help_imports_no_serving_stack_numpy_or_opencv():
+    """`hpi --help` and `hpi serve --help` build every command's parser: none of them may import the serving stack
+    (FastAPI, uvicorn), NumPy or OpenCV; checks that need them run when a value is parsed."""
+    code = ("import sys\n"
+            "from hpi.cli import main\n"
+            "for argv in (['--help'], ['serve', '--help'], ['ocr', '--help']):\n"
+            "    try:\n"
+            "        main(argv)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "heavy = ('hpi.serving', 'fastapi', 'uvicorn', 'numpy', 'cv2', 'PIL', 'hpi.runtime', 'hpi.pipelines')\n"
+            "print([m for m in heavy if m in sys.modules], file=sys.stderr)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stderr.strip() == "[]", run.stderr
+
+
+# Runs hpi.cli.main(argv) and counts the times the process opens the file named first (an audit hook sees every
+# open(), Python's and the C extensions' alike through io.open/os.open).
+COUNT_OPENS = """
+import os, sys
+target, opened = os.path.realpath(sys.argv[1]), []
+
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)) \\
+            and os.path.realpath(os.fsdecode(args[0])) == target:
+        opened.append(event)
+
+sys.addaudithook(hook)
+from hpi.cli import main
+code = main(sys.argv[2:])
+print(f"exit {code}, opened {len(opened)}", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["text_recognition", "ocr"])
+def test_hpi_config_file_is_read_once(command, models_root, tmp_path):
+    config = tmp_path / "f.yaml"
+    config.write_text("backend: onnxruntime\nbackend_config:\n  cpu_num_threads: 1\n", encoding="utf-8")
+    rec = model_dir_or_skip(models_root, "PP-OCRv4_mobile_rec_onnx")
+    if command == "ocr":
+        det = model_dir_or_skip(models_root, "PP-OCRv4_mobile_det_onnx")
+        models = ["--text_detection_model_dir", det, "--text_recognition_model_dir", rec,
+                  "--use_textline_orientation", "False"]
+        image = DATA / "ocr_images" / "ppocr_00009282.jpg"
+    else:
+        models, image = ["--model_dir", rec], DATA / "samples" / "hello_world.png"
+    argv = [command, "-i", image, "--hpi_config", config, "--use_hpip", "--device", "cpu", *models]
+    run = subprocess.run([sys.executable, "-c", COUNT_OPENS, config, *map(str, argv)], capture_output=True,
+                         text=True, timeout=300)
+    assert run.stderr.splitlines()[-1] == "exit 0, opened 1", run.stderr[-2000:]

@@ -134,3 +134,50 @@ def test_bad_input_exits_1_and_skip_goes_on(onnx_dirs, tmp_path, capsys):
 def test_serve_ocr_usage_errors_exit_2(args, message, capsys):
     assert main(["serve", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_ocr_options_are_ocrs_own_names():
+    """The parser declares each OCR option's type and help; the names are OCR's constructor's (settings.py), all
+    of them, and PaddleOCR's options OCR takes: nothing the CLI hands on can be unknown to OCR."""
+    from hpi.cli import build_parser
+    from hpi.pipelines.ocr.settings import ALL_NAMES, CONSTRUCTOR_NAMES
+
+    for command in (["ocr", "-i", "x.png"], ["serve"]):
+        names = set(build_parser().parse_args(command).ocr_option_names)
+        assert set(CONSTRUCTOR_NAMES) <= names and names <= set(ALL_NAMES) | {"paddlex_config"}  # refused by OCR
+
+
+def test_serve_flags_are_serve_settings_fields():
+    """hpi serve's limits and batching flags are ServeSettings' fields; a flag not given is the field's default."""
+    import dataclasses
+
+    from hpi.cli import build_parser
+    from hpi.cli.serve import serve_settings
+    from hpi.serving import ServeSettings
+
+    args = build_parser().parse_args(["serve"])
+    assert set(args.serve_setting_names) == {field.name for field in dataclasses.fields(ServeSettings)}
+    assert serve_settings(args) == ServeSettings()
+    given = build_parser().parse_args(["serve", "--max_image_pixels", "0", "--batch_wait_ms", "0"])
+    assert serve_settings(given) == ServeSettings(max_image_pixels=0, batch_wait_ms=0)
+
+
+def test_serve_pipeline_plans_once(onnx_dirs, tmp_path):
+    """`hpi serve --pipeline OCR` checks every option (OCR.check) and loads that very plan (OCR.from_plan): the
+    hpi_config file is read once, and the pipeline is the one OCR(**options) makes."""
+    config = tmp_path / "f.yaml"
+    config.write_text("backend: onnxruntime\n", encoding="utf-8")
+    options = dict(zip([flag[2:] for flag in onnx_dirs[::2]], onnx_dirs[1::2]))
+    code = f"""
+import os, sys
+target, opened = os.path.realpath({str(config)!r}), []
+sys.addaudithook(lambda event, args: opened.append(1) if event == "open" and isinstance(args[0], str)
+                 and os.path.realpath(args[0]) == target else None)
+from hpi import OCR
+options = dict({options!r}, hpi_config={str(config)!r}, use_hpip=True, device="cpu")
+with OCR.from_plan(OCR.check(**options)) as pipeline:
+    print(len(opened), {{name: config["backend"] for name, config in pipeline.config.items()}})
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.stdout.splitlines()[-1] == ("1 {'text_detection': 'onnxruntime', 'textline_orientation': "
+                                           "'onnxruntime', 'text_recognition': 'onnxruntime'}"), run.stderr[-2000:]

@@ -51,3 +51,25 @@ def catalog() -> Dict[str, CatalogEntry]:
                                      backends=backends, backends_source=own.get("source", "default"),
                                      cpu_plan=cpu_plan(name, Device("cpu")).to_dict())
     return entries
+
+
+def catalog_table(entries: List[CatalogEntry], cpu) -> str:
+    """What `hpi models` prints: this CPU (`cpu`: device.cpu_class()) and a text table of `entries`, each with its
+    seed figures, this CPU class's backend order and plan, and whether it is cached."""
+    header = (f"CPU: {cpu.model} ({cpu.machine}), class {cpu.name} (flags: {' '.join(cpu.flags) or 'none read'}); "
+              "CPU orders below are this class's plans (configs/cpu_plans.yaml, docs/cpu_classes.md)\n")
+    rows = [("model", "task", "languages", "accuracy %", "size MB", f"CPU backend order ({cpu.name})", "plan",
+             "cached")]
+    for e in entries:
+        seed, plan = e.seed or {}, e.cpu_plan
+        basis = plan["basis"] + (f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else "")
+        rows.append((e.name, e.task, ",".join(e.languages) or "-", f"{seed['accuracy']:.2f}" if seed else "-",
+                     f"{seed['size_mb']:g}" if seed else "-", " > ".join(c["backend"] for c in plan["order"]), basis,
+                     "yes" if e.cached else "no"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [header]
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""`hpi text_recognition`: recognize text-line images, print each result, save it."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from .args import add_input_options, add_model_options, at_least, model_spec
+from .predicting import predict_print_save, report_skipped
+
+logger = logging.getLogger("hpi")
+
+
+def add(subparsers) -> None:
+    parser = subparsers.add_parser("text_recognition", help="recognize text-line images")
+    add_input_options(parser, like="PaddleX")
+    add_model_options(parser)
+    parser.add_argument("--batch_size", type=at_least(1), default=1)
+    parser.add_argument("--save_path", default=None, help="directory for <stem>_res.json and <stem>_res.png")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..tasks.text_recognition import TextRecognition
+
+    with TextRecognition.from_spec(model_spec(args, "TextRecognition")) as model:
+        print(f"backend: {model.backend} ({describe(model.config)})", file=sys.stderr, flush=True)
+        # One figure for the whole run: results come out of batches read ahead, so a time per result says nothing
+        started = time.perf_counter()
+        count, skipped = predict_print_save(model, args, lambda result: result.print(), batch_size=args.batch_size)
+        seconds = time.perf_counter() - started
+        logger.info("%d line(s) recognized in %.2f s (%.1f lines/s)", count, seconds, count / seconds if seconds else 0)
+    report_skipped(skipped, "recognized")
+    return 0
+
+
+def describe(config: dict) -> str:
+    """A predictor's config on one line: its options, and its CPU plan in a few words."""
+    return ", ".join(f"{k}={_plan_line(v) if k == 'plan' else v}" for k, v in config.items()
+                     if k not in ("model_dir", "backend"))
+
+
+def _plan_line(plan: dict) -> str:
+    """config["plan"] in a few words: this CPU's class, and whose plan it runs by (docs/cpu_classes.md)."""
+    borrowed = f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else ""
+    return f"{plan['cpu_class']} ({plan['basis']}{borrowed})"
