@@ -5,19 +5,21 @@ import importlib
 import importlib.util
 import sys
 from types import ModuleType
+from typing import Optional
 
 from ._logging import framework_import
 from .errors import MissingDependencyError
 
-# module name -> (pip extra of hpi-runtime, the pip package that provides it); the backends' frameworks are facts of
-# their classes (`framework`, `extra`, `package`), read from the registry (_extra_of)
+# module name -> (pip extra of hpi-runtime, the pip package that provides it). A backend's framework is a fact of its
+# class (`framework`, `extra`, `package`): it imports it with `import_framework()`, which passes them here.
+QUANTIZE_EXTRA = "quantize"  # what `hpi quantize` needs: nncf, openvino, onnxruntime, onnx
 _EXTRAS = {
     "paddle2onnx": ("paddle", "paddle2onnx"),
     "cuda": ("gpu", "cuda-python"),
     "pypdfium2": ("pdf", "pypdfium2"),
     "ray": ("ray", "'ray[data,serve]'"),
     "fastapi": ("serve", "fastapi"),
-    "nncf": ("quantize", "nncf"),
+    "nncf": (QUANTIZE_EXTRA, "nncf"),
     "uvicorn": ("serve", "uvicorn"),
 }
 
@@ -27,8 +29,9 @@ def install_hint(extra: str, packages: str) -> str:
     return f'pip install ".[{extra}]" in an hpi checkout (or: pip install {packages})'
 
 
-def require(module: str) -> ModuleType:
-    """Import `module` or raise MissingDependencyError naming the pip extra that installs it."""
+def require(module: str, extra: Optional[str] = None, package: Optional[str] = None) -> ModuleType:
+    """Import `module` or raise MissingDependencyError naming the pip extra that installs it: `extra` (and its
+    `package`, default the top-level module) where the caller knows it, else the table above."""
     loaded = sys.modules.get(module)
     # A module another thread is still importing is in sys.modules half-initialised: import_module waits for it
     if loaded is not None and not getattr(getattr(loaded, "__spec__", None), "_initializing", False):
@@ -37,22 +40,11 @@ def require(module: str) -> ModuleType:
         with framework_import(module):
             return importlib.import_module(module)
     except ImportError as exc:
-        extra, package = _extra_of(module.split(".")[0])
+        top = module.split(".")[0]
+        extra, package = (extra, package or top) if extra else _EXTRAS.get(top, (None, module))
         hint = install_hint(extra, package) if extra else f"pip install {package}"
         raise MissingDependencyError(f"{module!r} is required here but cannot be imported ({exc}). "
                                      f"Install it with: {hint}") from exc
-
-
-def _extra_of(top_module: str) -> "tuple[str | None, str]":
-    """(pip extra, pip package) that install `top_module`; (None, the module) when hpi has no extra for it."""
-    if top_module in _EXTRAS:
-        return _EXTRAS[top_module]
-    from .runtime.backends import BACKENDS  # only to word an error: the registry imports no framework
-
-    for backend in BACKENDS.values():
-        if backend.framework == top_module:
-            return backend.extra, backend.package
-    return None, top_module
 
 
 def is_installed(module: str) -> bool:

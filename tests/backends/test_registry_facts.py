@@ -60,6 +60,17 @@ def test_every_backend_extra_is_a_pip_extra_that_installs_its_package():
             f"{backend.name}: extra {backend.extra!r} does not install {backend.package!r}"
 
 
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_a_missing_framework_names_the_backends_extra(name):
+    from hpi.errors import MissingDependencyError
+
+    backend = BACKENDS[name]
+    hint = f'pip install ".[{backend.extra}]" in an hpi checkout (or: pip install {backend.package})'
+    with pytest.raises(MissingDependencyError) as error:  # a module that is nowhere: nothing is imported
+        backend.import_framework(f"hpi_test_no_such_part_of_{name}")
+    assert hint in str(error.value)
+
+
 def test_normal_mode_is_a_registered_backend():
     assert BACKENDS[NORMAL_MODE_BACKEND].model_format == "paddle"
 

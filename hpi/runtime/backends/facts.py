@@ -5,8 +5,10 @@ values with a message naming what is allowed and returns them in their one spell
 attributes; tests/backends/test_registry_facts.py checks each one."""
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Tuple
 
+from ..._deps import require
 from ..._env import library_versions
 from ..device import Device, cpu_quota
 from ...errors import ConfigError
@@ -106,6 +108,11 @@ class BackendFacts:
     def precision_of(cls, options: Mapping[str, Any]) -> str:
         """The precision `options` (checked) select: the `precision` option, fp32 without one."""
         return options.get("precision", "fp32")
+
+    @classmethod
+    def import_framework(cls, module: Optional[str] = None) -> ModuleType:
+        """Its framework (or `module`, a part of it), imported now; a MissingDependencyError names its extra."""
+        return require(module or cls.framework, cls.extra, cls.package)
 
     @classmethod
     def versions(cls) -> Dict[str, str]:

@@ -11,7 +11,6 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from ..._deps import require
 from ..._logging import onnxruntime_severity
 from ..device import Device
 from ..model_dir import Profile
@@ -116,7 +115,7 @@ class ONNXRuntimeBackend(InferenceBackend):
         return ort.InferenceSession(str(self.model_path()), sess_options=session_options, providers=self._providers())
 
     def _load_impl(self) -> None:
-        ort = require("onnxruntime")
+        ort = self.import_framework()
         threads = int(self.options["cpu_num_threads"])
         self._session = self._new_session(ort, threads)
         # Streams: on a CPU, N one-thread sessions working on N batches at once beat one N-thread session on

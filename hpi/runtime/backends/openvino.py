@@ -8,7 +8,6 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..._deps import require
 from ..._logging import openvino_log_level
 from ..device import Device
 from .base import InferenceBackend
@@ -102,7 +101,7 @@ class OpenVINOBackend(InferenceBackend):
                 "shape_cache_capacity": DEFAULT_SHAPE_CACHE_CAPACITY}
 
     def _load_impl(self) -> None:
-        ov = require("openvino")
+        ov = self.import_framework()
         core = ov.Core()
         precision = self.options["precision"]
         if precision == "int8":

@@ -7,7 +7,6 @@ from typing import Any, Dict
 
 import numpy as np
 
-from ..._deps import require
 from ..device import Device
 from ...errors import BackendError, ConfigError
 from .base import InferenceBackend
@@ -69,7 +68,7 @@ class PaddleBackend(InferenceBackend):
         self.options["precision"] = runs
 
     def _load_impl(self) -> None:
-        self._paddle_inference = require("paddle.inference")
+        self._paddle_inference = self.import_framework("paddle.inference")
 
     def _new_context(self) -> "_PredictorContext":
         # A Paddle predictor and its input/output handles serve one call at a time, on one thread (see

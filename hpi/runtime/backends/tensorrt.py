@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..._deps import install_hint, require
+from ..._deps import install_hint
 from ..._fs import sha256_files
 from ..device import Device
 from ...errors import BackendError, ConfigError, MissingDependencyError
@@ -146,7 +146,7 @@ class TensorRTBackend(InferenceBackend):
 
     # -- loading --------------------------------------------------------------------------------------------
     def _load_impl(self) -> None:
-        trt = require("tensorrt")
+        trt = self.import_framework()
         self._cudart = _import_cudart()
         _cuda_ok(self._cudart, self._cudart.cudaSetDevice(self.device.gpu_id))
         self._profiles = check_dynamic_shapes(self.options["dynamic_shapes"])

@@ -26,7 +26,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..._deps import require
+from ..._deps import QUANTIZE_EXTRA, require
 from ..._logging import onnxruntime_severity
 from ..device import cpu_capabilities
 from ...errors import ConfigError
@@ -50,8 +50,8 @@ class ONNXRuntimeQuantizer:
             raise ConfigError(f"calibration must be one of {list(CALIBRATION_METHODS)}, got {calibration!r}")
         if overflow_fix not in OVERFLOW_FIXES:
             raise ConfigError(f"overflow_fix must be one of {list(OVERFLOW_FIXES)}, got {overflow_fix!r}")
-        self._onnx = require("onnx")
-        self._ort = require("onnxruntime")
+        self._onnx = require("onnx", QUANTIZE_EXTRA)
+        self._ort = require("onnxruntime", QUANTIZE_EXTRA)
         self.fp32_path = Path(fp32_path)
         self.threads = threads
         self.calibration = calibration
@@ -68,7 +68,7 @@ class ONNXRuntimeQuantizer:
     def prepared(self):
         """The FP32 model as it is quantized: opset >= 13, pre-processed (made once)."""
         if self._float_model is None:
-            quantization = require("onnxruntime.quantization")
+            quantization = require("onnxruntime.quantization", QUANTIZE_EXTRA)
             model = self.fp32_model
             opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), MIN_OPSET)
             if opset < MIN_OPSET:
@@ -82,7 +82,7 @@ class ONNXRuntimeQuantizer:
 
     def quantize(self, calibration: Sequence[np.ndarray]):
         """The QDQ model (onnx.ModelProto), calibrated on `calibration`, one input array per inference."""
-        quantization = require("onnxruntime.quantization")
+        quantization = require("onnxruntime.quantization", QUANTIZE_EXTRA)
         prepared = self.prepared()
         method = {"minmax": quantization.CalibrationMethod.MinMax, "entropy": quantization.CalibrationMethod.Entropy,
                   "percentile": quantization.CalibrationMethod.Percentile}[self.calibration]

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..._deps import require
+from ..._deps import QUANTIZE_EXTRA, require
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class OpenVINOQuantizer:
     def __init__(self, fp32_path: Path, threads: int, preset: str = "performance", bias_correction: str = "fast",
                  ranges: str = "default", smooth_quant: Optional[float] = 0.5, overflow_fix: str = "auto",
                  ops: str = "conv_matmul"):
-        self._ov = require("openvino")
+        self._ov = require("openvino", QUANTIZE_EXTRA)
         self._core = self._ov.Core()
         self.fp32_path = Path(fp32_path)
         self.threads = threads
@@ -167,7 +167,7 @@ class OpenVINOQuantizer:
                 "max_calibration_lines": MAX_CALIBRATION_LINES}
 
     def quantize(self, calibration: Sequence[np.ndarray]):
-        nncf = require("nncf")
+        nncf = require("nncf", QUANTIZE_EXTRA)
         calibration = spread(calibration, MAX_CALIBRATION_LINES)
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
