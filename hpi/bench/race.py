@@ -276,8 +276,8 @@ def race_model(model_dir, name: str, device, paths: List[str], labels: List[str]
     process may use; then hpi's time per line by stage and, with `spec.rss_lines`, its memory over that many."""
     from ..runtime.device import cpu_quota
     from ..runtime.model_dir import load_model_dir
-    from ..tasks.pipeline import profile_stages
     from .flops import matmul_peak_gflops, seed_flops
+    from .stages import profile_stages
 
     reduced, not_raced = reduced_precision_systems(model_dir, device)
     systems, skipped = make_systems(model_dir, str(device), spec.peers, reduced=reduced, extra=spec.extra_systems)

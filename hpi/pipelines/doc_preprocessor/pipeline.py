@@ -13,14 +13,14 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, InputError
+from ...errors import ConfigError
 from ...inputs import iter_inputs
 from ...results import UniqueNames
 from ...runtime.device import parse_device, require_device
 from ...runtime.model_spec import ModelSpec, check_use_hpip, parsed_hpi_config
+from ...streaming import OnBadInput, bad_input_handler, readable_images
 from ...tasks.doc_orientation import DocImgOrientationClassification
 from ...tasks.image_unwarping import TextImageUnwarping
-from ...tasks.pipeline import OnBadInput, bad_input_handler
 from ..composed import ComposedModels, sub_model
 from ..warp import rotate_image
 from .result import DocPreprocessorResult
@@ -156,12 +156,7 @@ class DocPreprocessor(ComposedModels):
         settings = self.settings("DocPreprocessor.predict", use_doc_orientation_classify, use_doc_unwarping)
         report_bad_input = bad_input_handler(on_bad_input)
         names = UniqueNames()
-        for item in iter_inputs(input, max_image_pixels=max_image_pixels):
-            try:
-                image = item.load()
-            except InputError as exc:  # raised, skipped or reported as the caller asked
-                report_bad_input(exc.with_traceback(None))
-                continue
+        for item, image in readable_images(iter_inputs(input, max_image_pixels=max_image_pixels), report_bad_input):
             done, = self.run([image], settings)
             result = self.result(item.input_path, item.page_index, image, done, settings)
             names.assign(result)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from ...errors import ConfigError, InputError, ModelDownloadError
 from ...inputs import InputItem, iter_inputs
 from ...results import UniqueNames
 from ...runtime.model_spec import ModelSpec
-from ...tasks.pipeline import OnBadInput, bad_input_handler, chunks, read_ahead
+from ...streaming import Lap, OnBadInput, Window, bad_input_handler, chunks, no_lap, read_ahead
 from ...tasks.text_detection import TextDetection
 from ...tasks.text_recognition import TextRecognition
 from ...tasks.textline_orientation import TextLineOrientationClassification
@@ -78,13 +78,12 @@ def _say_unobtainable(error: ModelDownloadError, instead: str, step_off: str = "
 
 @dataclass
 class Page:
-    """One input image on its way through the pipeline."""
+    """One input image read, on its way through the pipeline (a window's value for it)."""
 
     item: InputItem
-    image: Optional[np.ndarray] = None  # what detection sees: the document preprocessor's output when it ran
+    image: np.ndarray  # what detection sees: the document preprocessor's output when it ran
     original: Optional[np.ndarray] = None  # the image as read, when the document preprocessor ran
     preprocessed: Optional[Preprocessed] = None
-    error: Optional[InputError] = None
     detected: bool = False  # it had boxes before empty crops were dropped (PaddleX then reports angles)
     polys: List[np.ndarray] = field(default_factory=list)
     crops: List[np.ndarray] = field(default_factory=list)
@@ -213,6 +212,23 @@ class OCR(ComposedModels):
         text_det_unclip_ratio, text_rec_score_thresh. use_doc_orientation_classify / use_doc_unwarping: as
         PaddleX (both None: the constructor's choice; else preprocessing runs when either is True, a step left None
         as constructed). Bad inputs as TextRecognition.predict (`on_bad_input`)."""
+        settings, doc = self.predict_settings(use_doc_orientation_classify, use_doc_unwarping, return_word_box,
+                                              **overrides)
+        report_bad_input = bad_input_handler(on_bad_input)
+        names = UniqueNames()
+        windows = chunks(iter_inputs(input, max_image_pixels=max_image_pixels), WINDOW_IMAGES)
+        for window in read_ahead(lambda chunk: self.prepare(chunk, settings, doc), windows):
+            self.recognize(window)
+            for _item, _image, page in window.in_order(report_bad_input):
+                result = self._result(page, settings, doc)
+                names.assign(result)
+                yield result
+
+    def predict_settings(self, use_doc_orientation_classify: Optional[bool] = None,
+                         use_doc_unwarping: Optional[bool] = None, return_word_box: Optional[bool] = None,
+                         **overrides) -> Tuple[CallSettings, Optional[DocPreprocessorSettings]]:
+        """What predict(**options) runs with, checked before any work: the pipeline's settings and the document
+        preprocessor's (None: no document preprocessing)."""
         refuse_unsupported("OCR.predict", return_word_box)
         doc = call_settings(self.doc_preprocessor, "OCR.predict", use_doc_orientation_classify, use_doc_unwarping)
         settings = self.defaults.updated("OCR.predict", **overrides)
@@ -221,72 +237,73 @@ class OCR(ComposedModels):
                               "orientation model: give OCR(textline_orientation_model_dir=...) or "
                               "OCR(use_textline_orientation=True)")
         self.text_det_model.options(**settings.det_options())  # the detector's own checks, before any work
-        report_bad_input = bad_input_handler(on_bad_input)
-        names = UniqueNames()
-        items = iter_inputs(input, max_image_pixels=max_image_pixels)
-        for pages in read_ahead(lambda chunk: self._detect(chunk, settings, doc), chunks(items, WINDOW_IMAGES)):
-            self._recognize(pages, settings)
-            for page in pages:
-                if page.error is not None:
-                    report_bad_input(page.error)  # raises, unless the caller asked to go on
-                    continue
-                result = self._result(page, settings, doc)
-                names.assign(result)
-                yield result
+        return settings, doc
 
-    def _detect(self, chunk: List[InputItem], settings: CallSettings,
-                doc: Optional[DocPreprocessorSettings] = None) -> List[Page]:
-        """Read, preprocess, detect, sort, crop and orient a window of images (the helper thread's part)."""
-        pages = [Page(item) for item in chunk]
-        for page in pages:
-            try:
-                page.image = page.item.load()
-            except InputError as exc:
-                page.error = exc.with_traceback(None)
-                continue
-            if doc is not None:  # PaddleX's batch size 1; detection and the result go on from its output
+    # The stages of predict_iter, public so that a benchmark can time them one by one (hpi.bench.pipeline_race).
+    def prepare(self, chunk: List[InputItem], settings: CallSettings, doc: Optional[DocPreprocessorSettings] = None,
+                lap: Lap = no_lap) -> Window:
+        """Read, preprocess, detect, sort, crop and orient a window of images (the helper thread's part): a Page
+        per readable image in the window's values. `lap(stage)` as each stage ends: read, doc_preprocess (when it
+        runs), detect, crop, orient."""
+        window = Window.read(chunk)
+        for index in window.readable():
+            window.values[index] = Page(window.items[index], window.images[index])
+        lap("read")
+        if doc is not None:  # PaddleX's batch size 1; detection and the result go on from its output
+            for page in self._pages(window):
                 page.original = page.image
                 page.preprocessed, = self.doc_preprocessor.run([page.image], doc)
                 page.image = page.preprocessed.output_img
-        readable = [page for page in pages if page.error is None]
-        batch = len(readable) if self.use_hpip else 1  # detection batches equal shapes only: no change
-        detections = self.text_det_model.detect([p.image for p in readable], batch_size=max(1, batch),
-                                                **settings.det_options()) if readable else []
-        for page, (polys, _scores) in zip(readable, detections):
-            sorted_polys = sort_quad_boxes(polys)
-            page.detected = len(sorted_polys) > 0
-            try:
-                for poly in sorted_polys:
-                    crop = self.cropper.crop(page.image, poly)
-                    if crop.size > 0 and crop.shape[0] > 0 and crop.shape[1] > 0:
-                        page.polys.append(poly)
-                        page.crops.append(crop)
-            except LineTooLong as exc:
-                page.error = InputError(f"{page.item.source} {exc}", source=page.item.source)
-                page.polys, page.crops = [], []
-        readable = [page for page in readable if page.error is None]
-        crops = [crop for page in readable for crop in page.crops]
+            lap("doc_preprocess")
+        pages = self._pages(window)
+        batch = len(pages) if self.use_hpip else 1  # detection batches equal shapes only: no change
+        detections = self.text_det_model.detect([page.image for page in pages], batch_size=max(1, batch),
+                                                **settings.det_options()) if pages else []
+        lap("detect")
+        for index, (polys, _scores) in zip(window.readable(), detections):
+            self._crop(window, index, polys)
+        lap("crop")
+        self._orient(self._pages(window), settings)
+        lap("orient")
+        return window
+
+    def _crop(self, window: Window, index: int, polys: List[np.ndarray]) -> None:
+        """The page's boxes sorted and cropped (empty crops dropped); a line too long to warp makes the page bad."""
+        page: Page = window.values[index]
+        sorted_polys = sort_quad_boxes(polys)
+        page.detected = len(sorted_polys) > 0
+        try:
+            for poly in sorted_polys:
+                crop = self.cropper.crop(page.image, poly)
+                if crop.size > 0 and crop.shape[0] > 0 and crop.shape[1] > 0:
+                    page.polys.append(poly)
+                    page.crops.append(crop)
+        except LineTooLong as exc:
+            window.refuse(index, InputError(f"{page.item.source} {exc}", source=page.item.source))
+
+    def _orient(self, pages: List[Page], settings: CallSettings) -> None:
+        """Each crop's orientation (-1 when not classified); upside-down crops turned by 180 degrees."""
+        crops = [crop for page in pages for crop in page.crops]
         if settings.use_textline_orientation and crops:
             angles = iter(self.textline_orientation_model.classify(crops, batch_size=self.textline_batch_size))
-            for page in readable:
+            for page in pages:
                 page.angles = [next(angles) for _ in page.crops]
                 page.crops = [self.cropper.rotate_180(crop) if angle == 1 else crop
                               for crop, angle in zip(page.crops, page.angles)]
         else:
-            for page in readable:
+            for page in pages:
                 page.angles = [-1] * len(page.crops)
-        return pages
 
-    def _recognize(self, pages: List[Page], settings: CallSettings) -> None:
-        """Each page's (text, score) per crop, into page.texts."""
-        readable = [page for page in pages if page.error is None]
+    def recognize(self, window: Window) -> None:
+        """Each readable page's (text, score) per crop, into page.texts."""
+        pages = self._pages(window)
         if self.use_hpip:
-            crops = [crop for page in readable for crop in page.crops]
+            crops = [crop for page in pages for crop in page.crops]
             texts = iter(self.text_rec_model.recognize(crops, batch_size=self.rec_batch_size) if crops else [])
-            for page in readable:
+            for page in pages:
                 page.texts = [next(texts) for _ in page.crops]
             return
-        for page in readable:  # PaddleX: each image's crops by width/height ratio, then back in box order
+        for page in pages:  # PaddleX: each image's crops by width/height ratio, then back in box order
             ratios = [crop.shape[1] / float(crop.shape[0]) for crop in page.crops]
             order = sorted(range(len(page.crops)), key=ratios.__getitem__)
             recognized = self.text_rec_model.recognize([page.crops[i] for i in order],
@@ -294,6 +311,11 @@ class OCR(ComposedModels):
             page.texts = [None] * len(page.crops)
             for index, value in zip(order, recognized):
                 page.texts[index] = value
+
+    @staticmethod
+    def _pages(window: Window) -> List[Page]:
+        """The pages of the window's inputs read and not found bad since."""
+        return [window.values[index] for index in window.readable()]
 
     def _result(self, page: Page, settings: CallSettings,
                 doc: Optional[DocPreprocessorSettings] = None) -> OCRResult:

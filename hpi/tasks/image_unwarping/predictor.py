@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import ModelDirError
 from ...inputs import InputItem
-from ..pipeline import Predictor
+from ..predictor import Predictor
 from .result import DocTrResult
 
 SCALE = np.float32(1.0 / 255)  # PaddleX's Normalize(mean=0.0, std=1.0, scale=1/255): alpha = scale / std

@@ -9,7 +9,8 @@ import numpy as np
 from ...errors import ModelDirError
 from ...inputs import InputItem
 from ...runtime.tuning import TuningWorkload
-from ..pipeline import Predictor, checked_options, predict_workload
+from ..options import checked_options
+from ..predictor import Predictor, predict_workload
 from .postprocess import DBPostProcess, DBSettings
 from .preprocess import DEFAULT_MAX_SIDE_LIMIT, LIMIT_TYPES, DetPreprocess
 from .result import TextDetResult

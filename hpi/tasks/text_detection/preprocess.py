@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ...errors import ModelDirError
-from ..pipeline import preprocess_ops
+from ..options import preprocess_ops
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import ModelDirError
 from ...inputs import InputItem
 from ...runtime.tuning import TuningWorkload
-from ..pipeline import Predictor, predict_workload
+from ..predictor import Predictor, predict_workload
 from .postprocess import CTCDecoder
 from .preprocess import pad_batch, rec_image_shape_from_config, resize_norm
 from .result import TextRecResult

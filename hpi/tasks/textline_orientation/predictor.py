@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...inputs import InputItem
-from ..pipeline import Predictor
+from ..predictor import Predictor
 from .postprocess import Topk
 from .preprocess import ClsPreprocess
 from .result import TopkResult

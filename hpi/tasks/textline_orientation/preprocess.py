@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ...errors import ModelDirError
-from ..pipeline import preprocess_ops
+from ..options import preprocess_ops
 
 INTERPOLATIONS = {"NEAREST": cv2.INTER_NEAREST, "LINEAR": cv2.INTER_LINEAR, "BICUBIC": cv2.INTER_CUBIC,
                   "AREA": cv2.INTER_AREA, "LANCZOS4": cv2.INTER_LANCZOS4}

@@ -2,7 +2,7 @@
 
 A task says how one image becomes a model input (`preprocess`), how inputs become a batch (`collate`), how a
 batch's output becomes one value per image (`postprocess`) and how a value becomes a result (`make_result`).
-This module does the rest, the same for every task:
+This module does the rest, the same for every task, on the streams of hpi.streaming:
 
 - inputs (paths, folders, PDFs, arrays, URLs) are read lazily, in windows of `batch_size * WINDOW_BATCHES`;
   the next window is read and preprocessed in a helper thread while this one is inferred;
@@ -17,15 +17,14 @@ backends are thread-safe).
 """
 from __future__ import annotations
 
-import itertools
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, ModelDirError
+from ..errors import ConfigError, InputError
 from ..inputs import InputItem, iter_inputs
 from ..results import BaseResult, UniqueNames
 from ..runtime.candidates import plan_report
@@ -34,6 +33,7 @@ from ..runtime.model_dir import ModelDir
 from ..runtime.model_spec import ModelSpec
 from ..runtime.selector import load_backend
 from ..runtime.tuning import TuningWorkload
+from ..streaming import Lap, OnBadInput, Window, bad_input_handler, chunks, no_lap, overlapped, read_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +41,20 @@ logger = logging.getLogger(__name__)
 WINDOW_BATCHES = 8
 TUNING_BATCH_SIZE = 8  # the batch size tuning runs predict at: the race's (hpi benchmark), a typical service's
 
-OnBadInput = Union[str, Callable[[InputError], None]]
-
 
 @dataclass
-class Window:
-    """Inputs read and preprocessed together: per input an image, a model input and what postprocess needs of
-    its preprocessing (None where it could not be read: `errors` says why); `groups` (indices per batch) and
-    `outputs` once submitted."""
+class PreparedWindow(Window):
+    """A window read and preprocessed: per readable input a model input and what postprocess needs of its
+    preprocessing; `groups` (indices per batch) and `outputs` once submitted; `values` once finished."""
 
-    items: List[InputItem]
-    images: List[Optional[np.ndarray]] = field(default_factory=list)
     inputs: List[Optional[np.ndarray]] = field(default_factory=list)
     metas: List[Any] = field(default_factory=list)
-    errors: Dict[int, InputError] = field(default_factory=dict)
     groups: List[List[int]] = field(default_factory=list)
     outputs: List["Future[np.ndarray]"] = field(default_factory=list)
 
     def __post_init__(self):
+        super().__post_init__()
         count = len(self.items)
-        self.images = self.images or [None] * count
         self.inputs = self.inputs or [None] * count
         self.metas = self.metas or [None] * count
 
@@ -193,44 +187,29 @@ class Predictor:
         """(item, image, value) per input, in input order: windows read ahead, submitted, finished."""
         check_batch_size(batch_size)
         call_options = self.options(**options)
-        window = batch_size * WINDOW_BATCHES if self.use_hpip and batch_size > 1 else batch_size
-        windows = read_ahead(lambda chunk: self.prepare(chunk, call_options), chunks(inputs, window))
-        in_flight: Optional[Window] = None
-        while True:
-            try:
-                ready = next(windows)
-            except StopIteration:
-                break
-            except Exception:
-                if in_flight is not None:  # the inputs before a bad one still come out first
-                    yield from self.finish(in_flight, call_options, report_bad_input)
-                raise
-            submitted = self.submit(ready, batch_size)
-            if in_flight is not None:
-                yield from self.finish(in_flight, call_options, report_bad_input)
-            in_flight = submitted
-        if in_flight is not None:
-            yield from self.finish(in_flight, call_options, report_bad_input)
+        windows = read_ahead(lambda chunk: self.prepare(chunk, call_options),
+                             chunks(inputs, self.window_size(batch_size)))
+        return overlapped(windows, lambda window: self.submit(window, batch_size),
+                          lambda window: self.finish(window, call_options, report_bad_input))
 
-    # The stages of predict_iter, public so that a benchmark can time them one by one.
-    def prepare(self, chunk: List[InputItem], options: Any = None) -> Window:
-        """Read and preprocess a window of inputs; an unreadable one is kept in its place as an error."""
-        window = Window(chunk)
-        for index, item in enumerate(chunk):
-            try:
-                image = item.load()
-            except InputError as exc:
-                # without its traceback, whose frames hold this window: a cycle that kept every window with a
-                # bad input (images, inputs, outputs) alive until a full garbage collection (the soak: 4.6 GB)
-                window.errors[index] = exc.with_traceback(None)
-                continue
-            window.images[index] = image
-            window.inputs[index], window.metas[index] = self.preprocess(image, options)
+    # The stages of predict_iter, public so that a benchmark can time them one by one (hpi.bench.stages).
+    def window_size(self, batch_size: int) -> int:
+        """How many inputs are read, preprocessed and submitted together at `batch_size`."""
+        return batch_size * WINDOW_BATCHES if self.use_hpip and batch_size > 1 else batch_size
+
+    def prepare(self, chunk: List[InputItem], options: Any = None, lap: Lap = no_lap) -> PreparedWindow:
+        """Read and preprocess a window of inputs; an unreadable one is kept in its place as an error.
+        `lap("read")`, `lap("preprocess")` as each stage ends."""
+        window = PreparedWindow.read(chunk)
+        lap("read")
+        for index in window.readable():
+            window.inputs[index], window.metas[index] = self.preprocess(window.images[index], options)
+        lap("preprocess")
         return window
 
-    def submit(self, window: Window, batch_size: int) -> Window:
+    def submit(self, window: PreparedWindow, batch_size: int) -> PreparedWindow:
         """Group the window's inputs into batches and start inference on them (see the module's docstring)."""
-        readable = [index for index, array in enumerate(window.inputs) if array is not None]
+        readable = window.readable()
         shapes = [window.inputs[index].shape for index in readable]
         if self.use_hpip:
             groups = group_by_shape(shapes, self._backend.items_per_request(batch_size))
@@ -245,20 +224,15 @@ class Predictor:
         window.outputs = self._backend.submit_batches(batches)
         return window
 
-    def finish(self, window: Window, options: Any,
+    def finish(self, window: PreparedWindow, options: Any,
                report_bad_input: Callable[[InputError], None]) -> Iterator[tuple]:
         """Wait for the window's outputs and yield (item, image, value) per readable input, in input order."""
-        values: List[Any] = [None] * len(window.items)
         for group, output in zip(window.groups, window.outputs):
             per_input = self.postprocess(output.result(), [window.metas[i] for i in group],
                                          [window.images[i] for i in group], options)
             for index, value in zip(group, per_input):
-                values[index] = value
-        for index, item in enumerate(window.items):
-            if index in window.errors:
-                report_bad_input(window.errors[index])  # raises, unless the caller asked to go on
-                continue
-            yield item, window.images[index], values[index]
+                window.values[index] = value
+        yield from window.in_order(report_bad_input)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -297,121 +271,3 @@ def group_by_shape(shapes: Sequence[Hashable], batch_size: int, keep_order: bool
     keys = list(by_shape) if keep_order else sorted(by_shape)
     return [members[start:start + batch_size] for key in keys
             for members in (by_shape[key],) for start in range(0, len(members), batch_size)]
-
-
-def bad_input_handler(on_bad_input: OnBadInput) -> Callable[[InputError], None]:
-    if callable(on_bad_input):
-        return on_bad_input
-    if on_bad_input == "raise":
-        def raise_it(error: InputError) -> None:
-            raise error
-        return raise_it
-    if on_bad_input == "skip":
-        def log_it(error: InputError) -> None:
-            logger.warning("skipped a bad input: %s", error)
-        return log_it
-    raise ConfigError(f"on_bad_input must be 'raise', 'skip' or a callable taking the InputError, "
-                      f"got {on_bad_input!r}")
-
-
-def read_ahead(prepare: Callable, items: Iterator) -> Iterator:
-    """prepare(item) for each item; from the second on, each is prepared in a helper thread while the caller
-    works on the one before. A single item starts no thread: measured, the hand-off cost a single predict(path)
-    about 1.5 ms."""
-    first = next(items, None)
-    if first is None:
-        return
-    second = next(items, None)  # expansion only: files are read by prepare
-    if second is None:
-        yield prepare(first)
-        return
-    rest = itertools.chain([second], items)
-
-    def prepare_next():
-        item = next(rest, None)
-        return _END if item is None else prepare(item)
-
-    pool = ThreadPoolExecutor(1, thread_name_prefix="hpi-read")
-    try:
-        ready = prepare(first)
-        while ready is not _END:
-            pending = pool.submit(prepare_next)
-            yield ready
-            ready = pending.result()  # an error raised while reading surfaces here, in input order
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-_END = object()
-
-
-def chunks(items: Iterator, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def checked_options(task: str, given: Mapping[str, Any], defaults: Mapping[str, Any],
-                    checks: Mapping[str, "tuple[Callable[[Any], bool], str]"]) -> Dict[str, Any]:
-    """`defaults` updated with the non-None values of `given` (numpy scalars as Python numbers), each passing its
-    check; an unknown key or a bad value raises ConfigError naming it and what it allows."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {unknown} for {task}.predict; allowed: {sorted(defaults)}")
-    merged = dict(defaults)
-    for key, value in given.items():
-        if value is None:
-            continue
-        check, allowed = checks[key]
-        if not check(value):
-            raise ConfigError(f"{task}.predict: bad value {value!r} for {key}: expected {allowed}")
-        merged[key] = value.item() if isinstance(value, np.generic) else value
-    return merged
-
-
-def preprocess_ops(config: Mapping[str, Any], supported: Sequence[str], task: str, where: str) -> Dict[str, dict]:
-    """inference.yml's PreProcess.transform_ops as {op name: its arguments}; an entry that is not a one-key mapping
-    or an op `task` does not support raises ModelDirError naming it (`where`: the file)."""
-    ops: Dict[str, dict] = {}
-    for entry in (config.get("PreProcess") or {}).get("transform_ops") or []:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise ModelDirError(f"{where}: PreProcess.transform_ops entry {entry!r} is not a one-key mapping")
-        (name, args), = entry.items()
-        if name not in supported:
-            raise ModelDirError(f"{where}: PreProcess op {name!r} is not supported by {task} "
-                                f"(supported: {', '.join(supported)})")
-        ops[name] = args or {}
-    return ops
-
-
-def profile_stages(predictor: Predictor, inputs, batch_size: int, **options) -> Dict[str, float]:
-    """Milliseconds per input in each stage of `predictor.predict`, run one after another (no overlap): read,
-    preprocess, infer (grouping and collating count here), postprocess."""
-    import time
-
-    call_options = predictor.options(**options)
-    times = dict.fromkeys(("read", "preprocess", "infer", "postprocess"), 0.0)
-    items = list(iter_inputs(inputs))
-    window = batch_size * WINDOW_BATCHES if predictor.use_hpip and batch_size > 1 else batch_size
-    for chunk in chunks(iter(items), window):
-        t0 = time.perf_counter()
-        images = [item.load() for item in chunk]
-        t1 = time.perf_counter()
-        prepared = [predictor.preprocess(image, call_options) for image in images]
-        t2 = time.perf_counter()
-        submitted = predictor.submit(Window(chunk, images, [p[0] for p in prepared], [p[1] for p in prepared]),
-                                     batch_size)
-        outputs = [future.result() for future in submitted.outputs]
-        t3 = time.perf_counter()
-        for group, output in zip(submitted.groups, outputs):
-            predictor.postprocess(output, [submitted.metas[i] for i in group], [images[i] for i in group],
-                                  call_options)
-        t4 = time.perf_counter()
-        for key, seconds in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-            times[key] += seconds
-    return {key: 1000 * seconds / len(items) for key, seconds in times.items()}
