@@ -5,8 +5,8 @@ Every system is loaded once, then timed in interleaved rounds over all images (o
 a service answers requests: PaddleX's pipeline runs one image at a time too), so drift on a noisy machine hits
 them all alike; the first round meets every input shape new. Texts are compared with a reference system per
 image, as multisets (systems sort boxes differently): the share of the reference's lines each system reads the
-same. hpi's per-stage time comes from one pass through its stages one after another (no overlap); RapidOCR
-reports its own stage times; PaddleX reports none.
+same. hpi's per-stage time comes from one pass through its pipeline's own stages one after another (no
+overlap; hpi.bench.stages); RapidOCR reports its own stage times; PaddleX reports none.
 """
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..errors import HPIError
 from .race import PeerSystem
 from .rows import Skipped, _Row
+from .stages import profile_ocr_stages
 
 PIPELINE_PEERS = ("paddlex_ocr", "rapidocr_ocr")
 STAGES = ("read", "detect", "crop", "orient", "recognize")
+DOC_STAGE = "doc_preprocess"  # timed, and shown after "read", where hpi's OCR runs the document preprocessor
 
 
 @dataclass
@@ -155,35 +157,6 @@ def same_lines(texts: Sequence[Sequence[str]], reference: Sequence[Sequence[str]
     return same / total if total else 1.0
 
 
-def profile_hpi_stages(system: HpiOCRSystem, paths: Sequence[str]) -> Dict[str, float]:
-    """Milliseconds per image in each of hpi's stages, run one after another through the public sub-models."""
-    import cv2
-
-    from ..pipelines.ocr.geometry import sort_quad_boxes
-
-    ocr = system.ocr
-    options = ocr.defaults.det_options()
-    times = dict.fromkeys(STAGES, 0.0)
-    for path in paths:
-        t0 = time.perf_counter()
-        image = cv2.imread(path)
-        t1 = time.perf_counter()
-        (polys, _), = ocr.text_det_model.detect([image], batch_size=1, **options)
-        t2 = time.perf_counter()
-        crops = [c for c in (ocr.cropper.crop(image, p) for p in sort_quad_boxes(polys)) if c.size]
-        t3 = time.perf_counter()
-        if ocr.textline_orientation_model is not None and crops:
-            angles = ocr.textline_orientation_model.classify(crops, batch_size=ocr.textline_batch_size)
-            crops = [ocr.cropper.rotate_180(c) if a == 1 else c for c, a in zip(crops, angles)]
-        t4 = time.perf_counter()
-        if crops:
-            ocr.text_rec_model.recognize(crops, batch_size=ocr.rec_batch_size)
-        t5 = time.perf_counter()
-        for key, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
-            times[key] += seconds
-    return {key: round(1000 * seconds / len(paths), 2) for key, seconds in times.items()}
-
-
 def race_ocr(images: Sequence[str], models: OCRModels, device: str, peers: Dict[str, str], rounds: int,
              threads: int, normal_mode: bool = True, progress=None) -> PipelineRace:
     """Interleaved rounds of every system over `images`; the reference for texts is PaddleX if it ran, else hpi's
@@ -218,7 +191,7 @@ def race_ocr(images: Sequence[str], models: OCRModels, device: str, peers: Dict[
                     progress(f"{system.name} round {round_index + 1}/{rounds}")
         hpi = next((s for s in systems if s.name == "hpi"), None)
         if hpi is not None:
-            recorded["hpi"]["stages"] = profile_hpi_stages(hpi, images)
+            recorded["hpi"]["stages"] = profile_ocr_stages(hpi.ocr, images)
     finally:
         for system in systems:
             system.close()
@@ -257,15 +230,18 @@ def normal_mode_config(models: OCRModels) -> Optional[dict]:
 
 def race_table(race: PipelineRace) -> str:
     """The race as a markdown table."""
+    stages_shown = STAGES
+    if any(DOC_STAGE in (row.stages_ms_per_image or {}) for row in race.systems):
+        stages_shown = STAGES[:1] + (DOC_STAGE,) + STAGES[1:]
     lines = [f"OCR pipeline, {race.images} images, {race.rounds} interleaved rounds, {race.threads} threads; texts "
              f"compared with {race.systems[0].reference if race.systems else '-'}",
              "",
              "| system | version | images/s (first round) | images/s | x baseline | lines | same text as reference "
-             "| ms per image: " + " / ".join(STAGES) + " |",
+             "| ms per image: " + " / ".join(stages_shown) + " |",
              "|---|---|---|---|---|---|---|---|"]
     for row in race.systems:
         stages = " / ".join(f"{row.stages_ms_per_image[k]:.1f}" if k in (row.stages_ms_per_image or {}) else "-"
-                            for k in STAGES) if row.stages_ms_per_image else "-"
+                            for k in stages_shown) if row.stages_ms_per_image else "-"
         if row.stages_ms_per_image and not set(STAGES) & set(row.stages_ms_per_image):
             stages = ", ".join(f"{k} {v:.1f}" for k, v in row.stages_ms_per_image.items())
         ratio = f"{row.speedup_vs_baseline:.2f}x" if row.speedup_vs_baseline else "-"
