@@ -133,11 +133,15 @@ def model_spec(args, where: str) -> "ModelSpec":
     return ModelSpec.of(args.model_name, args.model_dir, where=where, **runtime_options(args))
 
 
-# -- inputs and what becomes of them: -i, --on_bad_input, --max_image_pixels -------------------------------------
-def add_input_options(parser, like: str) -> None:
-    """The inputs of a predicting command (`like`: whose behaviour `--on_bad_input raise` is)."""
+# -- inputs and bad inputs: -i, --on_bad_input, --max_image_pixels ------------------------------------------------
+def add_input_option(parser) -> None:
+    """-i: what a predicting command reads."""
     parser.add_argument("-i", "--input", required=True, nargs="+",
                         help="image/PDF/TIFF paths, directories or http(s) URLs")
+
+
+def add_bad_input_options(parser, like: str) -> None:
+    """What becomes of an input that cannot be read (`like`: whose behaviour `--on_bad_input raise` is)."""
     parser.add_argument("--on_bad_input", choices=["raise", "skip"], default="raise",
                         help=f"an input that cannot be read: stop there with an error (raise, as {like}), or warn, "
                              "go on with the rest and list the skipped inputs at the end (skip)")

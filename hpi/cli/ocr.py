@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import List
 
-from .args import add_input_options, add_ocr_options, add_runtime_options, ocr_options
+from .args import add_bad_input_options, add_input_option, add_ocr_options, add_runtime_options, ocr_options
 from .predicting import predict_print_save, report_skipped
 
 logger = logging.getLogger("hpi")
@@ -13,11 +13,12 @@ logger = logging.getLogger("hpi")
 def add(subparsers) -> None:
     parser = subparsers.add_parser("ocr", help="detect and recognize text in images and PDFs (PaddleOCR's OCR "
                                               "pipeline, without the document preprocessor)")
-    add_input_options(parser, like="PaddleOCR")
+    add_input_option(parser)
     parser.add_argument("--save_path", default=None,
                         help="directory for <stem>_res.json and the drawing <stem>_ocr_res_img.<ext>")
     add_runtime_options(parser)
     add_ocr_options(parser)
+    add_bad_input_options(parser, like="PaddleOCR")
     parser.add_argument("--json", action="store_true",
                         help="print each result as indented JSON (default: PaddleOCR's print, arrays cut short; "
                              "--save_path writes the full JSON either way)")

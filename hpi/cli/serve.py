@@ -87,12 +87,12 @@ def run(args) -> int:
     if ocr_given:
         raise ConfigError(f"{', '.join(ocr_given)}: OCR pipeline options, for `hpi serve --pipeline OCR`")
     settings = serve_settings(args)
+    scaling = ray_scaling(args)
     spec = model_spec(args, "TextRecognition")  # the model dir read now: a bad one fails before the server starts
     if args.ray:
-        return run_on_ray(args, spec, settings)
-    given = [f"--{name}" for name in RAY_OPTIONS if getattr(args, name) is not None]
-    if given:
-        raise ConfigError(f"{', '.join(given)} need(s) --ray")
+        from ..serving.ray_app import serve_on_ray
+
+        return serve_on_ray(spec, settings, host=args.host, port=args.port, log_level=args.log_level, **scaling)
     from ..serving.server import serve
 
     def load_model():
@@ -101,6 +101,22 @@ def run(args) -> int:
         return TextRecognition.from_spec(spec)
 
     return serve(load_model, settings, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def ray_scaling(args) -> dict:
+    """--address, --num_replicas, --autoscaling and --replica_cpus, checked (they need --ray), as serve_on_ray's
+    keyword arguments."""
+    if not args.ray:
+        given = [f"--{name}" for name in RAY_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} need(s) --ray")
+        return {}
+    from ..serving.ray_app import parse_autoscaling
+
+    if args.replica_cpus is not None and args.replica_cpus <= 0:
+        raise ConfigError(f"--replica_cpus must be a number > 0, got {args.replica_cpus:g}")
+    return {"address": args.address, "num_replicas": args.num_replicas, "replica_cpus": args.replica_cpus,
+            "autoscaling": parse_autoscaling(args.autoscaling) if args.autoscaling is not None else None}
 
 
 def run_ocr(args) -> int:
@@ -120,14 +136,3 @@ def run_ocr(args) -> int:
     service = OCRService(lambda: pipelines.OCR.from_plan(plan))
     return serve(service.load_recognizer, serve_settings(args), host=args.host, port=args.port,
                  log_level=args.log_level, ocr=service)
-
-
-def run_on_ray(args, spec, settings) -> int:
-    from ..serving.ray_app import parse_autoscaling, serve_on_ray
-
-    autoscaling = parse_autoscaling(args.autoscaling) if args.autoscaling is not None else None
-    if args.replica_cpus is not None and args.replica_cpus <= 0:
-        raise ConfigError(f"--replica_cpus must be a number > 0, got {args.replica_cpus:g}")
-    return serve_on_ray(spec, settings, host=args.host, port=args.port, address=args.address,
-                        num_replicas=args.num_replicas, autoscaling=autoscaling, replica_cpus=args.replica_cpus,
-                        log_level=args.log_level)

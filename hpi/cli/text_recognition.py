@@ -5,7 +5,7 @@ import logging
 import sys
 import time
 
-from .args import add_input_options, add_model_options, at_least, model_spec
+from .args import add_bad_input_options, add_input_option, add_model_options, at_least, model_spec
 from .predicting import predict_print_save, report_skipped
 
 logger = logging.getLogger("hpi")
@@ -13,10 +13,11 @@ logger = logging.getLogger("hpi")
 
 def add(subparsers) -> None:
     parser = subparsers.add_parser("text_recognition", help="recognize text-line images")
-    add_input_options(parser, like="PaddleX")
+    add_input_option(parser)
     add_model_options(parser)
     parser.add_argument("--batch_size", type=at_least(1), default=1)
     parser.add_argument("--save_path", default=None, help="directory for <stem>_res.json and <stem>_res.png")
+    add_bad_input_options(parser, like="PaddleX")
     parser.set_defaults(handler=run)
 
 
@@ -41,6 +42,7 @@ def describe(config: dict) -> str:
 
 
 def _plan_line(plan: dict) -> str:
-    """config["plan"] in a few words: this CPU's class, and whose plan it runs by (docs/cpu_classes.md)."""
-    borrowed = f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else ""
-    return f"{plan['cpu_class']} ({plan['basis']}{borrowed})"
+    """config["plan"]: this CPU's class, and whose plan it runs by (docs/cpu_classes.md)."""
+    from ..runtime.catalog import plan_basis
+
+    return f"{plan['cpu_class']} ({plan_basis(plan)})"

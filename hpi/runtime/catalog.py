@@ -62,10 +62,9 @@ def catalog_table(entries: List[CatalogEntry], cpu) -> str:
              "cached")]
     for e in entries:
         seed, plan = e.seed or {}, e.cpu_plan
-        basis = plan["basis"] + (f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else "")
         rows.append((e.name, e.task, ",".join(e.languages) or "-", f"{seed['accuracy']:.2f}" if seed else "-",
-                     f"{seed['size_mb']:g}" if seed else "-", " > ".join(c["backend"] for c in plan["order"]), basis,
-                     "yes" if e.cached else "no"))
+                     f"{seed['size_mb']:g}" if seed else "-", " > ".join(c["backend"] for c in plan["order"]),
+                     plan_basis(plan), "yes" if e.cached else "no"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [header]
     for index, row in enumerate(rows):
@@ -73,3 +72,9 @@ def catalog_table(entries: List[CatalogEntry], cpu) -> str:
         if index == 0:
             lines.append("  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def plan_basis(plan: dict) -> str:
+    """A CPU plan (candidates.cpu_plan(...).to_dict()) in a few words: its basis, and whose plan it borrows when
+    this CPU class has none of its own (docs/cpu_classes.md)."""
+    return plan["basis"] + (f", {plan['plan'].split('/')[1]}'s" if plan["fallback_from"] else "")
