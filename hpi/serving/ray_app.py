@@ -160,7 +160,7 @@ def deployment_options(settings: ServeSettings, scaling: Scaling) -> Dict[str, A
     return options
 
 
-def application(options: Dict[str, Any], settings: ServeSettings, scaling: Scaling):
+def application(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSettings, scaling: Scaling):
     """The Serve application: the deployment bound to the model's options and the settings."""
     serve = require("ray.serve")
     _check_version(require("ray").__version__)
@@ -186,15 +186,18 @@ def _check_version(version: str) -> None:
                                      f"{version}. Install it with: " + install_hint("ray", "'ray[data,serve]>=2.60'"))
 
 
-def _portable(options: Dict[str, Any]) -> Dict[str, Any]:
+def _portable(options: Union[Dict[str, Any], "ModelSpec"]) -> Dict[str, Any]:
     """The model's options as a replica on any node makes its ModelSpec from (ModelSpec.portable): checked here
     once (a bad model folder or hpi_config fails now, not in every replica), use_hpip decided once for every replica,
-    and a GPU replica's own GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it; this process may have none)."""
+    and a GPU replica's own GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it; this process may have none).
+    `options` may be a ModelSpec already made (hpi serve --ray): nothing is read again."""
     from ..runtime.device import Device
     from ..runtime.model_spec import ModelSpec
 
-    device = Device("gpu", 0) if _on_gpu(options) else Device("cpu")
-    return ModelSpec.of(**{**options, "device": device}).decided().portable()
+    made = isinstance(options, ModelSpec)
+    device = Device("gpu", 0) if (options.device.kind == "gpu" if made else _on_gpu(options)) else Device("cpu")
+    spec = dataclasses.replace(options, device=device) if made else ModelSpec.of(**{**options, "device": device})
+    return spec.decided().portable()
 
 
 # -- the application builder of `serve run` and config files ------------------------------------------------------
@@ -310,9 +313,7 @@ def serve_on_ray(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSet
 
     ray = require("ray")
     serve = require("ray.serve")
-    if isinstance(options, ModelSpec):
-        options = options.decided().portable()  # hpi_config as a dict: not read again here or in a replica
-    options = _portable(options)  # a bad model folder or hpi_config fails before Ray starts
+    portable = _portable(options)  # a bad model folder or hpi_config fails before Ray starts
     logging.getLogger("ray.serve").setLevel(log_level)  # Serve's lines in this process follow --log_level
     deploying = False
     connected_here = connect(ray, address)
@@ -321,8 +322,8 @@ def serve_on_ray(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSet
     try:
         high = autoscaling[1] if autoscaling else (num_replicas or 1)
         cpus = replica_cpus if replica_cpus is not None else _fair_share(ray, high)
-        scaling = Scaling(num_replicas or 1, autoscaling, cpus, 1.0 if _on_gpu(options) else 0.0)
-        app = application(options, settings, scaling)
+        scaling = Scaling(num_replicas or 1, autoscaling, cpus, 1.0 if _on_gpu(portable) else 0.0)
+        app = application(options if isinstance(options, ModelSpec) else portable, settings, scaling)
         serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": log_level})
         deploying = True
         try:
