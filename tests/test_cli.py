@@ -192,7 +192,7 @@ print(f"exit {code}, opened {len(opened)}", file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("command", ["text_recognition", "ocr"])
+@pytest.mark.parametrize("command", ["text_recognition", "ocr", "batch"])
 def test_hpi_config_file_is_read_once(command, models_root, tmp_path):
     config = tmp_path / "f.yaml"
     config.write_text("backend: onnxruntime\nbackend_config:\n  cpu_num_threads: 1\n", encoding="utf-8")
@@ -204,6 +204,8 @@ def test_hpi_config_file_is_read_once(command, models_root, tmp_path):
         image = DATA / "ocr_images" / "ppocr_00009282.jpg"
     else:
         models, image = ["--model_dir", rec], DATA / "samples" / "hello_world.png"
+    if command == "batch":
+        models += ["-o", tmp_path / "out", "--quiet"]
     argv = [command, "-i", image, "--hpi_config", config, "--use_hpip", "--device", "cpu", *models]
     run = subprocess.run([sys.executable, "-c", COUNT_OPENS, config, *map(str, argv)], capture_output=True,
                          text=True, timeout=300)
