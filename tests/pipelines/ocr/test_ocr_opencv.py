@@ -1,6 +1,6 @@
 """The installed OpenCV (pinned to PaddleX's 4.10) against what OpenCV 4.10 itself gave in PaddleX's venv
-(data/cv410_reference.json, made by make_cv410_reference.py): hulls, minimum-area rectangles, box points, and the
-pipeline's crops and 180-degree turns, bit for bit. OpenCV 4.13+ turns rectangles and 5.0 warps differently:
+(data/cv410_reference.json, made by scripts/make_cv410_reference.py): hulls, minimum-area rectangles, box points,
+and the pipeline's crops and 180-degree turns, bit for bit. OpenCV 4.13+ turns rectangles and 5.0 warps differently:
 this fails if another OpenCV is installed."""
 import hashlib
 import json

@@ -1,6 +1,7 @@
 """The geometry DB post-processing needs, against what PaddleX's own libraries return (pyclipper 1.4 and
-OpenCV 4.10, recorded by make_reference_geometry.py): our unclip, and the installed OpenCV (pinned to PaddleX's
-4.10: 4.11 fills polygons differently, 4.13 turns minimum-area rectangles differently, and box scores move)."""
+OpenCV 4.10, recorded by scripts/make_reference_geometry.py): our unclip, and the installed OpenCV (pinned to
+PaddleX's 4.10: 4.11 fills polygons differently, 4.13 turns minimum-area rectangles differently, and box scores
+move)."""
 import hashlib
 
 import cv2

@@ -4,7 +4,7 @@
 
 Run in the PaddleX venv (opencv-contrib-python 4.10.0.84), from the repository root:
 
-    .cache/paddlex-venv/bin/python tests/pipelines/ocr/make_cv410_reference.py
+    .cache/paddlex-venv/bin/python scripts/make_cv410_reference.py
 
 It writes tests/pipelines/ocr/data/cv410_reference.json:
 - "rects": for 400 of the dt_polys of tests/data/golden/paddlex_OCR_PP-OCRv4.json and 300 random integer
@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "tests" / "data" / "ocr_images"
-OUT = Path(__file__).parent / "data" / "cv410_reference.json"
+OUT = REPO / "tests" / "pipelines" / "ocr" / "data" / "cv410_reference.json"
 
 
 def sha(image: np.ndarray) -> str:

@@ -3,7 +3,7 @@
 
 Run in the PaddleX venv (opencv-contrib-python 4.10.0.84 and pyclipper, as PaddleX pins them):
 
-    .cache/paddlex-venv/bin/python tests/tasks/text_detection/make_reference_geometry.py
+    .cache/paddlex-venv/bin/python scripts/make_reference_geometry.py
 
 It writes tests/tasks/text_detection/data/reference_geometry.json:
 - clipper: DB's unclip as PaddleX calls pyclipper (PyclipperOffset, JT_ROUND, ET_CLOSEDPOLYGON, the distance
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pyclipper
 
-OUT = Path(__file__).parent / "data" / "reference_geometry.json"
+OUT = Path(__file__).resolve().parents[1] / "tests" / "tasks" / "text_detection" / "data" / "reference_geometry.json"
 MASK_SHAPE = (64, 64)
 
 
