@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import DATA, REPO  # noqa: E402
+from helpers import DATA, REPO, model_dir_or_skip  # noqa: E402
 
 # Flags that change what runs and how fast (CPU classes, bf16, VNNI/AMX INT8): printed at the start of every run
 _REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
@@ -32,6 +32,24 @@ def models_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_predictor():
+    """shared_predictor(cls, **arguments): one predictor (or pipeline) per class and arguments for the whole session,
+    closed at its end. Loading is what takes time, and predictors are thread-safe and keep nothing between calls, so
+    a test that only predicts shares one; a test that closes it, changes it or checks how it is built makes its own."""
+    loaded = {}
+
+    def get(cls, **arguments):
+        key = (cls, repr(sorted(arguments.items())))
+        if key not in loaded:
+            loaded[key] = cls(**arguments)
+        return loaded[key]
+
+    yield get
+    for predictor in loaded.values():
+        predictor.close()
+
+
+@pytest.fixture(scope="session")
 def v4_paddle_dir(models_root) -> Path:
     return models_root / "PP-OCRv4_mobile_rec"
 
@@ -39,6 +57,52 @@ def v4_paddle_dir(models_root) -> Path:
 @pytest.fixture(scope="session")
 def v4_onnx_dir(models_root) -> Path:
     return models_root / "PP-OCRv4_mobile_rec_onnx"
+
+
+@pytest.fixture(scope="session")
+def rec_on(shared_predictor, v4_onnx_dir, v4_paddle_dir):
+    """rec_on(backend): the session's PP-OCRv4 mobile recognizer on a CPU backend: "paddle" is normal mode on the
+    Paddle dir, any other backend high-performance mode on the ONNX dir, None high-performance mode's own choice."""
+    from hpi import TextRecognition
+
+    def get(backend=None):
+        if backend == "paddle":
+            return shared_predictor(TextRecognition, model_dir=v4_paddle_dir, device="cpu")
+        named = {"hpi_config": {"backend": backend}} if backend else {}
+        return shared_predictor(TextRecognition, model_dir=v4_onnx_dir, device="cpu", use_hpip=True, **named)
+    return get
+
+
+@pytest.fixture(scope="session")
+def ocr_dirs(models_root):
+    """PP-OCRv4 mobile det + rec and the mobile v2 orientation classifier, as the OCR pipeline's arguments: Paddle
+    format and ONNX."""
+    def dirs(detection, recognition, orientation):
+        return {"text_detection_model_dir": model_dir_or_skip(models_root, detection),
+                "text_recognition_model_dir": model_dir_or_skip(models_root, recognition),
+                "textline_orientation_model_dir": model_dir_or_skip(models_root, orientation)}
+    return {"paddle": dirs("PP-OCRv4_mobile_det", "PP-OCRv4_mobile_rec", "ppocr_mobile_v2_textline_ori"),
+            "onnx": dirs("PP-OCRv4_mobile_det_onnx", "PP-OCRv4_mobile_rec_onnx", "ppocr_mobile_v2_textline_ori_onnx")}
+
+
+@pytest.fixture(scope="session")
+def ocr_on(shared_predictor, ocr_dirs):
+    """ocr_on(backend): the session's high-performance OCR pipeline of ocr_dirs["onnx"] on one CPU backend."""
+    from capabilities import HAS_ONNXRUNTIME, HAS_OPENVINO
+
+    from hpi import OCR
+
+    def get(backend):
+        if not {"onnxruntime": HAS_ONNXRUNTIME, "openvino": HAS_OPENVINO}[backend]:
+            pytest.skip(f"needs {backend}")
+        return shared_predictor(OCR, **ocr_dirs["onnx"], device="cpu", use_hpip=True, hpi_config={"backend": backend})
+    return get
+
+
+@pytest.fixture(scope="session")
+def hpip_ocr(ocr_on):
+    """One high-performance pipeline (ONNX Runtime) shared by the tests that only need one."""
+    return ocr_on("onnxruntime")
 
 
 @pytest.fixture(scope="session")

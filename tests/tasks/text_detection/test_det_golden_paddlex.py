@@ -51,28 +51,25 @@ def test_golden_records_the_defaults_we_use(det_golden):
 
 
 @pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="needs onnxruntime")
-def test_high_performance_onnxruntime_matches_paddlex(det_onnx_dir, det_golden, ocr_images):
-    with TextDetection(model_dir=det_onnx_dir, device="cpu", use_hpip=True,
-                       hpi_config={"backend": "onnxruntime"}) as model:
-        assert model.defaults == {k: v for k, v in run(det_golden, "defaults")["resolved_defaults"].items()
-                                  if k in model.defaults}
-        for name in ("defaults", "other"):
-            golden = run(det_golden, name)
-            results = model.predict([str(ocr_images / f) for f in golden["results"]], batch_size=4,
-                                    **golden["predict_params"])
-            boxes, same, near, worst = compare(results, golden["results"])
-            # measured: every box identical, scores within 2e-5 of Paddle's
-            assert near >= 0.99 * boxes and same >= 0.98 * boxes, (name, boxes, same, near)
-            assert worst < 1e-4, name
+def test_high_performance_onnxruntime_matches_paddlex(det_on, det_golden, ocr_images):
+    model = det_on("onnxruntime")
+    assert model.defaults == {k: v for k, v in run(det_golden, "defaults")["resolved_defaults"].items()
+                              if k in model.defaults}
+    for name in ("defaults", "other"):
+        golden = run(det_golden, name)
+        results = model.predict([str(ocr_images / f) for f in golden["results"]], batch_size=4,
+                                **golden["predict_params"])
+        boxes, same, near, worst = compare(results, golden["results"])
+        # measured: every box identical, scores within 2e-5 of Paddle's
+        assert near >= 0.99 * boxes and same >= 0.98 * boxes, (name, boxes, same, near)
+        assert worst < 1e-4, name
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="needs openvino")
-def test_high_performance_openvino_matches_paddlex(det_onnx_dir, det_golden, ocr_images):
+def test_high_performance_openvino_matches_paddlex(det_on, det_golden, ocr_images):
     golden = run(det_golden, "defaults")
     expected = {name: golden["results"][name] for name in OPENVINO_IMAGES}
-    with TextDetection(model_dir=det_onnx_dir, device="cpu", use_hpip=True,
-                       hpi_config={"backend": "openvino"}) as model:
-        results = model.predict([str(ocr_images / f) for f in expected])
+    results = det_on("openvino").predict([str(ocr_images / f) for f in expected])
     boxes, same, near, worst = compare(results, expected)
     assert near >= 0.99 * boxes, (boxes, same, near)
     assert worst < 1e-3

@@ -19,9 +19,8 @@ IMAGES = ["ppocr_00009282.jpg", "ppocr_00018069.jpg", "rapidocr_text_cls.jpg", "
 
 
 @pytest.fixture(scope="module")
-def model(det_onnx_dir):
-    with TextDetection(model_dir=det_onnx_dir, device="cpu", use_hpip=True, hpi_config=ORT) as model:
-        yield model
+def model(det_on):
+    return det_on("onnxruntime")
 
 
 @pytest.fixture(scope="module")

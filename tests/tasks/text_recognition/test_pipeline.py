@@ -106,14 +106,13 @@ def test_stopping_early_leaves_no_reader_thread(streamed, lines):
     assert streamed.predict(paths[0])[0]["input_path"] == paths[0]  # the model still works
 
 
-def test_fp32_keeps_paddlex_widths_and_bf16_pads_to_a_multiple(v4_onnx_dir, lines):
+def test_fp32_keeps_paddlex_widths_and_bf16_pads_to_a_multiple(rec_on, v4_onnx_dir, lines):
     import cv2
 
     paths, labels = lines
     image = cv2.imread(paths[3])
-    exact = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    exact = rec_on("openvino")
     assert exact.preprocess(image)[0].shape[2] == target_width(*image.shape[:2])
-    exact.close()
     bf16 = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
                            hpi_config={"backend": "openvino", "backend_config": {"precision": "bf16"}})
     if bf16.config["precision"] != "bf16":

@@ -5,8 +5,6 @@ import pytest
 from helpers import DATA, golden_or_skip, model_dir_or_skip
 
 
-
-
 @pytest.fixture(scope="session")
 def ori_paddle_dir(models_root) -> Path:
     """ch_ppocr_mobile_v2.0_cls in Paddle format with the inference.yml PaddleX's textline_orientation reads."""
@@ -16,6 +14,15 @@ def ori_paddle_dir(models_root) -> Path:
 @pytest.fixture(scope="session")
 def ori_onnx_dir(models_root) -> Path:
     return model_dir_or_skip(models_root, "ppocr_mobile_v2_textline_ori_onnx")
+
+
+@pytest.fixture(scope="session")
+def ori_on(shared_predictor, ori_onnx_dir):
+    """ori_on(backend): the session's high-performance text-line orientation classifier on one CPU backend."""
+    from hpi import TextLineOrientationClassification
+
+    return lambda backend: shared_predictor(TextLineOrientationClassification, model_dir=ori_onnx_dir, device="cpu",
+                                            use_hpip=True, hpi_config={"backend": backend})
 
 
 @pytest.fixture(scope="session")

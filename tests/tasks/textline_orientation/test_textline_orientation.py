@@ -15,12 +15,10 @@ BACKENDS = [pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUN
 
 
 @pytest.fixture(scope="module")
-def ort_model(ori_onnx_dir):
+def ort_model(ori_on):
     if not HAS_ONNXRUNTIME:
         pytest.skip("needs onnxruntime")
-    with TextLineOrientationClassification(model_dir=ori_onnx_dir, device="cpu", use_hpip=True,
-                                           hpi_config={"backend": "onnxruntime"}) as model:
-        yield model
+    return ori_on("onnxruntime")
 
 
 @pytest.mark.skipif(not HAS_PADDLE, reason="normal mode needs paddlepaddle")
@@ -39,12 +37,10 @@ def test_normal_mode_equals_paddlex(ori_paddle_dir, ori_golden, golden_crops):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_high_performance_agrees_with_paddlex(backend, ori_onnx_dir, ori_golden, golden_crops):
+def test_high_performance_agrees_with_paddlex(backend, ori_on, ori_golden, golden_crops):
     """Every class as PaddleX; scores within one step of its 5-decimal rounding (measured: 1.0e-5)."""
     rows = ori_golden["crops"]
-    with TextLineOrientationClassification(model_dir=ori_onnx_dir, device="cpu", use_hpip=True,
-                                           hpi_config={"backend": backend}) as model:
-        results = model.predict(golden_crops, batch_size=6)
+    results = ori_on(backend).predict(golden_crops, batch_size=6)
     assert [r["class_ids"] for r in results] == [row["class_ids"] for row in rows]
     assert max(abs(r["scores"][0] - row["scores"][0]) for r, row in zip(results, rows)) <= 1.1e-5
 
