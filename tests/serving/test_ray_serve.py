@@ -53,6 +53,7 @@ def ray_url(cluster, v4_onnx_dir):
     return cluster
 
 
+@pytest.mark.slow  # a Ray cluster (make test-slow)
 def test_a_request_gets_the_text_of_predict_in_the_envelope(ray_url, rec_model, samples_dir):
     path = samples_dir / "hello_world.png"
     expected = rec_model.predict(str(path))[0]
@@ -65,6 +66,7 @@ def test_a_request_gets_the_text_of_predict_in_the_envelope(ray_url, rec_model, 
     assert body["result"]["dataInfo"]["type"] == "image"
 
 
+@pytest.mark.slow  # a Ray cluster (make test-slow)
 def test_files_come_back_in_order_with_the_text_of_predict(ray_url, rec_model, lines):
     paths = lines[0][10:18]
     expected = [rec_model.predict(path)[0]["rec_text"] for path in paths]  # each line alone
@@ -73,6 +75,7 @@ def test_files_come_back_in_order_with_the_text_of_predict(ray_url, rec_model, l
     assert [r["recText"] for r in body["result"]["recResults"]] == expected
 
 
+@pytest.mark.slow  # a Ray cluster (make test-slow)
 def test_bad_requests_get_4xx_with_error_msg_and_the_deployment_goes_on(ray_url, lines):
     good = b64(lines[0][0])
     status, body = post(ray_url + "/text-recognition", {"files": [good, "not base64!"], "logId": "bad-1"})
@@ -107,6 +110,7 @@ def concurrent_clients(url, paths):
     return answers
 
 
+@pytest.mark.slow  # a Ray cluster (make test-slow)
 def test_8_concurrent_clients_each_get_their_own_line(ray_url, rec_model, lines):
     paths = lines[0][40:48]
     expected = [rec_model.predict(path)[0]["rec_text"] for path in paths]
@@ -121,6 +125,7 @@ def test_8_concurrent_clients_each_get_their_own_line(ray_url, rec_model, lines)
     assert lines_run == 8 and batches < 8  # one replica: requests shared predict calls (@serve.batch)
 
 
+@pytest.mark.slow  # a Ray cluster (make test-slow)
 def test_two_replicas_answer_concurrent_clients(ray_url, v4_onnx_dir, rec_model, lines):
     from ray import serve
 
@@ -135,6 +140,7 @@ def test_two_replicas_answer_concurrent_clients(ray_url, v4_onnx_dir, rec_model,
         assert status == 200 and body["result"]["recResults"][0]["recText"] == expected[index], body
 
 
+@pytest.mark.slow  # a Ray cluster (make test-slow)
 def test_hpi_serve_ray_joins_a_cluster_and_drains_on_sigterm(ray_url, cluster, tiny_model_dir, samples_dir):
     """The CLI with --address: it deploys on the running cluster (Serve's proxy is already up, on the module's
     port), serves until SIGTERM, answers the requests in flight, removes its application and exits 0; the cluster
