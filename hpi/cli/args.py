@@ -128,9 +128,7 @@ def model_spec(args, where: str) -> "ModelSpec":
     before anything is downloaded or loaded; the handlers pass it down as it is."""
     from ..runtime.model_spec import ModelSpec
 
-    if args.model_name is None and args.model_dir is None:  # the library's rule, with the command line's names
-        raise ConfigError("give --model_name, --model_dir, or both")
-    return ModelSpec.of(args.model_name, args.model_dir, where=where, **runtime_options(args))
+    return ModelSpec.of(args.model_name, args.model_dir, where=where, option_prefix="--", **runtime_options(args))
 
 
 # -- inputs and bad inputs: -i, --on_bad_input, --max_image_pixels ------------------------------------------------

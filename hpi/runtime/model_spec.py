@@ -42,9 +42,10 @@ class ModelSpec:
     def of(cls, model_name: Optional[str] = None, model_dir: Union[None, str, Path, ModelDir] = None,
            device: Union[None, str, Device] = None, use_hpip: Optional[bool] = None,
            hpi_config: Union[None, Mapping, str, Path, HPIConfig] = None, *, enable_hpi: Optional[bool] = None,
-           where: str = "predictor", **paddleocr_options) -> "ModelSpec":
+           where: str = "predictor", option_prefix: str = "", **paddleocr_options) -> "ModelSpec":
         """The spec of these arguments, every one checked; `paddleocr_options`: PaddleOCR's engine options (an
-        unknown name is a ConfigError naming what `where` allows)."""
+        unknown name is a ConfigError naming what `where` allows); `option_prefix`: how the caller spells an
+        argument's name in messages ("--" on the command line)."""
         use_hpip = check_use_hpip(use_hpip, enable_hpi)
         engine = EngineArgs.take(where, paddleocr_options, use_hpip=use_hpip,
                                  device=None if isinstance(device, Device) else device)
@@ -54,7 +55,7 @@ class ModelSpec:
         config = parsed_hpi_config(hpi_config, engine, where)
         target = device if isinstance(device, Device) else require_device(parse_device(engine.device))
         if model_name is None and model_dir is None:
-            raise ConfigError("give model_name, model_dir, or both")
+            raise ConfigError(f"give {option_prefix}model_name, {option_prefix}model_dir, or both")
         if model_dir is not None and not isinstance(model_dir, ModelDir):
             model_dir = load_model_dir(model_dir, model_name)
         spec = cls(model_name, model_dir, target, engine.use_hpip, config)._mode_checked()
