@@ -13,7 +13,7 @@ import hpi
 ROOT = Path(hpi.__file__).parent
 # What sits on top of the runtime: tasks, their shared pipeline and I/O, the tools built on them.
 ABOVE_RUNTIME = ("hpi.tasks", "hpi.pipelines", "hpi.bench", "hpi.serving", "hpi.batchjob", "hpi.cli", "hpi.inputs", "hpi.results",
-                 "hpi.visualize", "hpi.converters")
+                 "hpi.visualize", "hpi.converters", "hpi.streaming")
 
 
 def module_name(path: Path) -> str:

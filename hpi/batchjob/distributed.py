@@ -18,7 +18,6 @@ import logging
 from typing import Any, Callable, Dict, Iterable, Optional
 
 from .._deps import require
-from ..runtime.config import HPIConfig
 from ..runtime.device import Device
 from ..runtime.model_spec import ModelSpec
 from ..errors import BackendError, ConfigError
@@ -34,7 +33,6 @@ RAY_BATCH_PATHS = 64  # paths per map_batches call: small enough to spread, larg
 # Measured on 2 CPUs (PP-OCRv6_tiny_rec, 5,120 lines, a busy machine): 2 actors x 1 thread 112-116 lines/s, 1 actor
 # x 2 threads (2 streams) 91-110, in-process 112-118. One thread per actor, as many actors as CPUs.
 DEFAULT_THREADS_PER_WORKER = 1
-THREAD_KEYS = ("cpu_num_threads", "num_streams")
 _RAY_DATA_LOG = logging.getLogger("ray.data")
 
 
@@ -56,27 +54,6 @@ def plan_workers(resources: Dict[str, float], num_workers: Optional[int], device
     workers = num_workers or max(1, int(cpus) // DEFAULT_THREADS_PER_WORKER)
     share = cpus / workers  # may be a fraction: more actors than CPUs still all start, each with one thread
     return WorkerPlan(workers, share, max(1, int(share)))
-
-
-def threaded_hpi_config(hpi_config, use_hpip: bool, model_name: Optional[str], device: Device,
-                        threads: int) -> Dict[str, Any]:
-    """hpi_config as a dict, with thread settings for `threads` CPUs added for each backend that may run (what
-    the user set wins)."""
-    from ..runtime.backends import get_backend_class
-    from ..runtime.candidates import default_candidates
-
-    config = HPIConfig.from_user(hpi_config)
-    if not use_hpip:
-        backends = ["paddle"] if config.backend in (None, "paddle") else []
-    elif config.backend is None:
-        backends = [candidate.backend for candidate in default_candidates(model_name, device)]
-    else:
-        backends = [config.backend]
-    values = {"cpu_num_threads": threads, "num_streams": 2 if threads >= 2 else 1}
-    taken = {key for name in backends for key in THREAD_KEYS if key in get_backend_class(name).option_checks}
-    backend_config = {**{key: values[key] for key in THREAD_KEYS if key in taken and threads},
-                      **config.backend_config}
-    return {**dataclasses.asdict(config), "backend_config": backend_config}
 
 
 class RecognizeBatch:
