@@ -14,7 +14,7 @@ export HPI_TEST_RAPIDOCR_PYTHON := $(abspath $(RAPIDOCR_VENV))/bin/python
 RAPIDOCR3_VENV := .cache/peers/rapidocr-3.10
 export HPI_TEST_RAPIDOCR3_PYTHON := $(abspath $(RAPIDOCR3_VENV))/bin/python
 
-.PHONY: run test venv models peers browser clean
+.PHONY: run test test-slow venv models peers browser clean
 
 venv: $(STAMP)
 
@@ -53,8 +53,14 @@ run: models
 	$(PY) -m hpi text_recognition -i tests/data/samples --model_dir $(MODELS)/PP-OCRv4_mobile_rec_onnx \
 		--use_hpip --device cpu --batch_size 8 --save_path output/run
 
+# Two tiers (docs/testing.md): `test` is every behaviour, `test-slow` the soaks, fresh-venv installs and Ray
+# clusters (tests marked slow); CI runs both. The header names the CPU, its class and flags: capability tests run
+# or skip by them.
 test: models peers browser
-	$(PY) -m pytest tests  # its header names the CPU, its class and flags: capability tests run or skip by them
+	$(PY) -m pytest tests -m "not slow"
+
+test-slow: models peers browser
+	$(PY) -m pytest tests -m slow
 
 clean:
 	rm -rf $(VENV) .cache output

@@ -15,6 +15,8 @@ from hpi._deps import is_installed
 from hpi.runtime.candidates import default_candidates
 from hpi.runtime.device import Device
 
+pytestmark = pytest.mark.slow  # a fresh venv and a pip install each (make test-slow)
+
 
 def clean_source_copy(tmp_path):
     import shutil
@@ -25,7 +27,6 @@ def clean_source_copy(tmp_path):
     return source
 
 
-@pytest.mark.slow
 def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, samples_dir):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -101,7 +102,6 @@ def test_cpu_extra_without_paddle_runs_an_onnx_model_dir(tmp_path, v4_onnx_dir, 
     assert int(models) == len(catalog()) and font == "True" and paddle_loaded == "False"  # the wheel's catalog whole
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not (HAS_PADDLE and is_installed("paddle2onnx")), reason="converting needs the 'paddle' extra")
 def test_a_converted_model_dir_runs_without_paddle(tmp_path, v4_paddle_dir, samples_dir):
     from hpi.runtime.converters import convert_to_onnx

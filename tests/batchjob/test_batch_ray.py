@@ -7,6 +7,8 @@ pytest.importorskip("ray.data")
 from hpi.batchjob import run_batch  # noqa: E402
 from hpi.cli import main  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a Ray cluster (make test-slow); the in-process batch job is in test_batch.py
+
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster():

@@ -7,12 +7,16 @@ from hpi.tasks.text_recognition.metrics import accuracy as exact_accuracy
 
 BACKENDS = [pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")),
             pytest.param("onnxruntime", marks=pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime missing"))]
+# Bucketing is the backends' shared batching (runtime/backends/base.py): OpenVINO's run is make test's, ONNX Runtime's
+# (its 320 lines one request each on the streams: 30 s on the 2-core Xeon) the slow tier's
+BUCKET_BACKENDS = [BACKENDS[0], pytest.param("onnxruntime", marks=[
+    pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime missing"), pytest.mark.slow])]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden):
+def test_batch_8_agrees_with_paddlex_batch_1(backend, rec_on, lines, golden):
     paths, labels = lines
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": backend})
+    model = rec_on(backend)
     assert model.backend == backend
     results = model.predict(paths, batch_size=8)
     assert [r["input_path"] for r in results] == paths  # input order kept though batches group by width
@@ -24,7 +28,7 @@ def test_batch_8_agrees_with_paddlex_batch_1(backend, v4_onnx_dir, lines, golden
     assert abs(accuracy - paddlex_accuracy) <= 0.003
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BUCKET_BACKENDS)
 def test_bucket_batching_runs_equal_widths_together_and_keeps_every_text(backend, v4_onnx_dir, lines):
     """batching="buckets" (a CPU plan's alternative to one line per stream request): lines of one padded width go
     in one request of up to batch_size, and each line's text is what it is alone."""
@@ -44,7 +48,7 @@ def test_bucket_batching_runs_equal_widths_together_and_keeps_every_text(backend
     assert max(len(batch) for batch in batches) > 1 and len(batches) < len(paths)  # some lines ran together
 
 
-def test_default_choice_on_the_cpu_is_its_class_plan(v4_onnx_dir):
+def test_default_choice_on_the_cpu_is_its_class_plan(rec_on):
     """The first backend of this CPU class's plan (configs/cpu_plans.yaml), in FP32."""
     from hpi.runtime.device import Device
     from hpi.runtime.candidates import cpu_plan
@@ -52,14 +56,14 @@ def test_default_choice_on_the_cpu_is_its_class_plan(v4_onnx_dir):
     first = cpu_plan("PP-OCRv4_mobile_rec", Device("cpu")).order[0]["backend"]
     if not {"onnxruntime": HAS_ONNXRUNTIME, "openvino": HAS_OPENVINO}.get(first, False):
         pytest.skip(f"this CPU class's plan puts {first} first, which is not installed")
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+    model = rec_on()
     assert model.backend == first and model.config["precision"] == "fp32"
 
 
-def test_openvino_precision_is_explicit(v4_onnx_dir):
+def test_openvino_precision_is_explicit(rec_on):
     if not HAS_OPENVINO:
         pytest.skip("openvino missing")
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    model = rec_on("openvino")
     assert model.config["precision"] == "fp32"  # OpenVINO would pick bf16 by itself on CPUs that have it
 
 
@@ -68,9 +72,9 @@ def test_enable_hpi_is_a_synonym(v4_onnx_dir):
     assert model.use_hpip and model.backend in ("openvino", "onnxruntime")
 
 
-def test_predict_iter_streams(v4_onnx_dir, lines):
+def test_predict_iter_streams(rec_on, lines):
     paths, _ = lines
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+    model = rec_on()
     stream = model.predict_iter(paths[:20], batch_size=4)
     first = next(stream)
     assert first["input_path"] == paths[0]
@@ -97,11 +101,11 @@ def test_onnx_only_dir_cannot_run_normal_mode(v4_onnx_dir):
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="openvino missing")
-def test_top1_output_reads_the_same_text_and_scores_as_the_whole_output(v4_onnx_dir, lines):
+def test_top1_output_reads_the_same_text_and_scores_as_the_whole_output(rec_on, v4_onnx_dir, lines):
     """OpenVINO computes the CTC decoder's top-1 class and probability in the model (output "top1", what
     TextRecognition asks for): every text and score equals decoding the whole softmax output."""
     paths, _ = lines
-    top1 = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    top1 = rec_on("openvino")
     whole = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True,
                             hpi_config={"backend": "openvino", "backend_config": {"output": "full"}})
     assert (top1.config["output"], whole.config["output"]) == ("top1", "full")
