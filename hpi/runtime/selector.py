@@ -7,6 +7,7 @@ and falling through when one fails to load.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -16,7 +17,7 @@ from .config import HPIConfig, backend_options
 from .device import Device, require_device
 from .fast_path import hint_faster_precision
 from ..errors import BackendError, ConfigError, HPIError, MissingDependencyError, ModelDirError, NoBackendAvailableError
-from .model_dir import ModelDir, load_model_dir
+from .model_dir import ONNX_FILE, ModelDir
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def _with_onnx(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candi
         logger.warning("automatic conversion to ONNX failed, ONNX backends are skipped: %s", exc)
         return model_dir
     logger.info("ONNX model ready (max difference to Paddle %.2g)", record["verification"]["worst"])
-    return load_model_dir(model_dir.path)
+    return dataclasses.replace(model_dir, onnx=model_dir.path / ONNX_FILE)  # inference.yml is read already
 
 
 def _tuned_first(model_dir: ModelDir, device: Device, hpi_config: HPIConfig, candidates: List[Candidate],
