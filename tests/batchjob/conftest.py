@@ -43,12 +43,12 @@ def corpus(tmp_path_factory, lines) -> Corpus:
 
 
 @pytest.fixture(scope="session")
-def reference(tiny_dir, corpus) -> Dict[str, Tuple[str, float]]:
+def reference(shared_predictor, tiny_dir, corpus) -> Dict[str, Tuple[str, float]]:
     """In-process predict on the readable lines: path -> (text, score)."""
     from hpi import TextRecognition
 
-    with TextRecognition(model_dir=tiny_dir, use_hpip=True) as model:
-        return {r["input_path"]: (r["rec_text"], r["rec_score"]) for r in model.predict(corpus.good, batch_size=8)}
+    model = shared_predictor(TextRecognition, model_dir=tiny_dir, use_hpip=True)
+    return {r["input_path"]: (r["rec_text"], r["rec_score"]) for r in model.predict(corpus.good, batch_size=8)}
 
 
 @pytest.fixture(scope="session")
