@@ -23,12 +23,32 @@ def module_name(path: Path) -> str:
 
 def imports_of(path: Path):
     """Every hpi module `path` imports, as absolute names (the module or package named in each statement)."""
+    found = set()
+    for node, target in hpi_imports(path):
+        if isinstance(node, ast.Import):
+            found.add(target)
+            continue
+        modules = {f"{target}.{alias.name}" for alias in node.names if is_module(f"{target}.{alias.name}")}
+        found.update(modules)
+        if node.module or len(modules) < len(node.names):  # `from . import m` imports m, not the package
+            found.add(target)
+    return found
+
+
+def imported_names(path: Path):
+    """(module, name) for each `from module import name` of hpi in `path` (module absolute)."""
+    for node, target in hpi_imports(path):
+        if isinstance(node, ast.ImportFrom):
+            yield from ((target, alias.name) for alias in node.names)
+
+
+def hpi_imports(path: Path):
+    """(statement, the absolute hpi module it names) for each import of hpi in `path`, inside functions too."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    found = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("hpi"))
+            yield from ((node, alias.name) for alias in node.names if alias.name.startswith("hpi"))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[:len(package.split(".")) - node.level + 1]
@@ -36,31 +56,12 @@ def imports_of(path: Path):
             else:
                 target = node.module or ""
             if target.startswith("hpi"):
-                modules = {f"{target}.{alias.name}" for alias in node.names if is_module(f"{target}.{alias.name}")}
-                found.update(modules)
-                if node.module or len(modules) < len(node.names):  # `from . import m` imports m, not the package
-                    found.add(target)
-    return found
+                yield node, target
 
 
 def is_module(name: str) -> bool:
     path = ROOT.parent / name.replace(".", "/")
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
-
-
-def imported_names(path: Path):
-    """(module, name) for each `from module import name` of hpi in `path` (module absolute)."""
-    name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if target.startswith("hpi"):
-                yield from ((target, alias.name) for alias in node.names)
 
 
 def runtime_modules():
