@@ -49,7 +49,6 @@ APP_NAME = "hpi"
 DEPLOYMENT_NAME = "HpiTextRecognition"
 MIN_RAY = (2, 60)
 DEFAULT_REPLICA_CPUS = 2.0  # a replica's CPUs when nothing says otherwise (serve run without a config's num_cpus)
-MODEL_KEYS = ("model_name", "model_dir", "device", "use_hpip", "hpi_config")  # TextRecognition's
 
 
 # -- the replica ---------------------------------------------------------------------------------------------------
@@ -228,7 +227,7 @@ def parse_app_args(args) -> "Any":
 
 @functools.lru_cache(maxsize=None)
 def app_args_model() -> type:
-    """The pydantic model of build_app's arguments: the model's (MODEL_KEYS), the scaling's and every ServeSettings
+    """The pydantic model of build_app's arguments: the model's (ModelSpec.of's), the scaling's and every ServeSettings
     field (with the dataclass's types and defaults). Made on first use: importing hpi.serving needs no
     pydantic."""
     require("pydantic")
@@ -248,9 +247,11 @@ def app_args_model() -> type:
         replica_cpus: float = Field(DEFAULT_REPLICA_CPUS, ge=0)
 
         def model_options(self) -> Dict[str, Any]:
-            options = {key: getattr(self, key) for key in MODEL_KEYS}
-            if self.enable_hpi is not None:
-                options["use_hpip"] = self.enable_hpi
+            """ModelSpec.of's keyword arguments, enable_hpi merged into use_hpip as ModelSpec.of does."""
+            from ..runtime.model_spec import MODEL_ARGS, check_use_hpip
+
+            options = {key: getattr(self, key) for key in MODEL_ARGS}
+            options["use_hpip"] = check_use_hpip(self.use_hpip, self.enable_hpi)
             return options
 
         def settings(self) -> ServeSettings:
