@@ -74,6 +74,16 @@ def rec_on(shared_predictor, v4_onnx_dir, v4_paddle_dir):
 
 
 @pytest.fixture(scope="session")
+def det_on(shared_predictor, models_root):
+    """det_on(backend): the session's high-performance PP-OCRv4 mobile detector (ONNX dir) on one CPU backend."""
+    from hpi import TextDetection
+
+    det_onnx_dir = model_dir_or_skip(models_root, "PP-OCRv4_mobile_det_onnx")
+    return lambda backend: shared_predictor(TextDetection, model_dir=det_onnx_dir, device="cpu", use_hpip=True,
+                                            hpi_config={"backend": backend})
+
+
+@pytest.fixture(scope="session")
 def ocr_dirs(models_root):
     """PP-OCRv4 mobile det + rec and the mobile v2 orientation classifier, as the OCR pipeline's arguments: Paddle
     format and ONNX."""

@@ -14,14 +14,9 @@ IMAGE = DATA / "ocr_images" / "ppocr_00009282.jpg"
 
 
 @pytest.fixture(scope="module")
-def onnx_dirs(models_root):
-    dirs = {"--text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
-            "--text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
-            "--textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
-    missing = [str(d) for d in dirs.values() if not (d / "inference.yml").is_file()]
-    if missing:
-        pytest.skip(f"test models missing: {missing}: run `make models`")
-    return [str(part) for pair in dirs.items() for part in pair]
+def onnx_dirs(ocr_dirs):
+    """ocr_dirs["onnx"] as the CLI's flags."""
+    return [part for name, path in ocr_dirs["onnx"].items() for part in (f"--{name}", str(path))]
 
 
 def test_ocr_prints_and_saves(onnx_dirs, tmp_path, capsys):

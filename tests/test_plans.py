@@ -160,18 +160,17 @@ def test_onednn_kernel_cache_is_set_at_the_first_compilation_and_the_user_wins(m
     assert ov_backend.use_primitive_cache(None) is None and variable not in ov_backend.os.environ
 
 
-def test_the_plan_is_reported_in_config(v4_onnx_dir, v4_paddle_dir):
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True)
+def test_the_plan_is_reported_in_config(rec_on):
+    model = rec_on()
     plan = model.config["plan"]
     assert (plan["cpu_class"], plan["cpu"]) == (cpu_class().name, cpu_class().model)
     assert plan["source"] in ("measured", "inferred") and plan["chose_backend"]
     assert model.config["batching"] == plan["batching"].get(model.backend, plan["batching"]["*"])
     assert model.backend == plan["order"][0]["backend"]
     assert {"measured_on", "date", "fallback_from", "num_streams", "offer"} <= set(plan)
-    named = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "onnxruntime"})
-    assert named.config["plan"]["chose_backend"] is False
+    assert rec_on("onnxruntime").config["plan"]["chose_backend"] is False
     if HAS_PADDLE:
-        assert "plan" not in TextRecognition(model_dir=v4_paddle_dir, device="cpu").config  # normal mode
+        assert "plan" not in rec_on("paddle").config  # normal mode
 
 
 def _hints(caplog):

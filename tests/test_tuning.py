@@ -80,7 +80,7 @@ def test_bf16_is_offered_only_on_a_cpu_with_bf16_and_judged_only_on_validation_d
     assert "--val_data" in bf16.error and not bf16.kept and bf16.ms_per_input is None
 
 
-def test_the_workload_runs_predict_itself_on_the_candidate(v4_onnx_dir):
+def test_the_workload_runs_predict_itself_on_the_candidate(v4_onnx_dir, rec_on):
     """Each candidate is timed on predict's own path: the same text as predict, and the padding its precision
     gets in predict (64-px buckets in reduced precision), not the model alone on FP32 inputs."""
     from hpi.tasks.text_recognition.predictor import REDUCED_PRECISION_WIDTH_MULTIPLE, REDUCED_PRECISIONS
@@ -88,7 +88,7 @@ def test_the_workload_runs_predict_itself_on_the_candidate(v4_onnx_dir):
 
     model_dir = load_model_dir(v4_onnx_dir)
     workload = recognition_tuning_workload(model_dir, 6)
-    model = TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True, hpi_config={"backend": "openvino"})
+    model = rec_on("openvino")
     images = [image for image, _ in render_lines(6, seed=0)]
     assert workload.size == 6
     assert workload.run(model._backend, False) == [text for text, _ in model.recognize(images, 8)]
@@ -132,8 +132,7 @@ def test_cli_tune_times_a_detection_model_on_pages_at_photo_and_scan_sizes(det_d
     assert cached["winner"]["backend"] in rows and cached["unit"] == "image"
 
 
-def test_detection_workload_pages_and_the_users_photos(det_dir, ocr_images, tmp_path):
-    from hpi import TextDetection
+def test_detection_workload_pages_and_the_users_photos(det_dir, det_on, ocr_images, tmp_path):
     from hpi.tasks.text_detection.pages import PAGE_SIZES, render_pages
     from hpi.tasks.tuning import WORKLOADS
 
@@ -145,10 +144,10 @@ def test_detection_workload_pages_and_the_users_photos(det_dir, ocr_images, tmp_
     model_dir = load_model_dir(det_dir)
     workload, validation = WORKLOADS["text_detection"](model_dir, 2, photos, False)
     assert workload.size == 2 and validation is None and workload.unit == "image"
-    with TextDetection(model_dir=det_dir, device="cpu", use_hpip=True, hpi_config={"backend": "onnxruntime"}) as model:
-        boxes = [tuple(np.asarray(r["dt_polys"]).reshape(-1).tolist()) for r in
-                 model.predict([str(photos / "ppocr_00009282.jpg"), str(photos / "ppocr_en_img_10.jpg")])]
-        assert workload.run(model._backend, False) == boxes  # the photos themselves, in name order
+    model = det_on("onnxruntime")
+    boxes = [tuple(np.asarray(r["dt_polys"]).reshape(-1).tolist()) for r in
+             model.predict([str(photos / "ppocr_00009282.jpg"), str(photos / "ppocr_en_img_10.jpg")])]
+    assert workload.run(model._backend, False) == boxes  # the photos themselves, in name order
     assert main(["tune", "--model_dir", str(det_dir), "--device", "cpu", "--val_data", str(photos)]) == 0
 
 

@@ -284,13 +284,14 @@ def _drawn_and_saved(result, key, tmp_path):
 
 
 @pytest.mark.parametrize("shape", EXTREME)
-def test_recognition_of_an_extreme_line_draws_scaled_down(models_root, extreme_lines, shape, tmp_path):
+def test_recognition_of_an_extreme_line_draws_scaled_down(models_root, shared_predictor, extreme_lines, shape,
+                                                          tmp_path):
     """A 1,000,000 x 16 line asked Pillow for a 60,000 px caption font (OSError), a 200,000 x 8 one for a 1.8 G
     pixel canvas (DecompressionBombError)."""
     from hpi import TextRecognition
 
-    with TextRecognition(model_dir=models_root / "PP-OCRv6_tiny_rec", use_hpip=True) as model:
-        (result,) = model.predict(extreme_lines[shape], max_image_pixels=0)
+    model = shared_predictor(TextRecognition, model_dir=models_root / "PP-OCRv6_tiny_rec", use_hpip=True)
+    (result,) = model.predict(extreme_lines[shape], max_image_pixels=0)
     image = _drawn_and_saved(result, "res", tmp_path)
     height, width = shape
     assert (image.width == visualize.MAX_DRAWN_SIDE) == (width > height)  # the long side shrunk to the bound
@@ -298,19 +299,17 @@ def test_recognition_of_an_extreme_line_draws_scaled_down(models_root, extreme_l
 
 
 @pytest.mark.parametrize("shape", OCR_EXTREME)
-def test_the_ocr_pipeline_and_detection_draw_an_extreme_image_scaled_down(models_root, extreme_lines, shape,
-                                                                         tmp_path):
+def test_the_ocr_pipeline_and_detection_draw_an_extreme_image_scaled_down(shared_predictor, ocr_dirs, extreme_lines,
+                                                                         shape, tmp_path):
     from hpi import OCR, TextDetection
 
-    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
-            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
-            "textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
-    with OCR(**dirs, device="cpu", use_hpip=True) as pipeline:
-        (result,) = pipeline.predict(extreme_lines[shape], max_image_pixels=0)
-        image = _drawn_and_saved(result, "ocr_res_img", tmp_path / "ocr")
-        assert max(image.size) >= visualize.MAX_DRAWN_SIDE - 1  # two panels side by side: the long side at the bound
-        (orientation,) = pipeline.textline_orientation_model.predict(extreme_lines[shape], max_image_pixels=0)
-        _drawn_and_saved(orientation, "res", tmp_path / "orientation")
-    with TextDetection(model_dir=dirs["text_detection_model_dir"], device="cpu", use_hpip=True) as model:
-        (detected,) = model.predict(extreme_lines[shape], max_image_pixels=0)
+    dirs = ocr_dirs["onnx"]
+    pipeline = shared_predictor(OCR, **dirs, device="cpu", use_hpip=True)
+    (result,) = pipeline.predict(extreme_lines[shape], max_image_pixels=0)
+    image = _drawn_and_saved(result, "ocr_res_img", tmp_path / "ocr")
+    assert max(image.size) >= visualize.MAX_DRAWN_SIDE - 1  # two panels side by side: the long side at the bound
+    (orientation,) = pipeline.textline_orientation_model.predict(extreme_lines[shape], max_image_pixels=0)
+    _drawn_and_saved(orientation, "res", tmp_path / "orientation")
+    model = shared_predictor(TextDetection, model_dir=dirs["text_detection_model_dir"], device="cpu", use_hpip=True)
+    (detected,) = model.predict(extreme_lines[shape], max_image_pixels=0)
     _drawn_and_saved(detected, "res", tmp_path / "det")

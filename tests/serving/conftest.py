@@ -7,15 +7,14 @@ pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed")
 
 from serving_helpers import LiveServer  # noqa: E402
 
-from hpi import TextRecognition  # noqa: E402
 from hpi.serving import ServeSettings, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def rec_model(v4_onnx_dir):
-    """One real model shared by every app of the session (as one server shares it between requests)."""
-    with TextRecognition(model_dir=v4_onnx_dir, device="cpu", use_hpip=True) as model:
-        yield model
+def rec_model(rec_on):
+    """One real model shared by every app of the session (as one server shares it between requests): the session's
+    high-performance PP-OCRv4 recognizer, the one other tests predict with too."""
+    return rec_on()
 
 
 @pytest.fixture(scope="session")

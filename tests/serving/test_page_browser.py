@@ -13,7 +13,7 @@ import os
 import shutil
 
 import pytest
-from helpers import DATA
+from helpers import DATA, model_dir_or_skip
 from serving_helpers import ServeProcess, b64, post
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -141,13 +141,8 @@ PHOTO = DATA / "ocr_images" / "ppocr_en_img_10.jpg"  # a street sign: three line
 
 
 @pytest.fixture(scope="module")
-def ocr_page_url(models_root):
-    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
-            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
-            "textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
-    if not all((d / "inference.yml").is_file() for d in dirs.values()):
-        pytest.skip("needs the OCR test models (`make models`)")
-    args = [part for name, path in dirs.items() for part in (f"--{name}", str(path))]
+def ocr_page_url(ocr_dirs):
+    args = [part for name, path in ocr_dirs["onnx"].items() for part in (f"--{name}", str(path))]
     server = ServeProcess("--pipeline", "OCR", *args, "--use_hpip", "--device", "cpu", ready_timeout=180)
     try:
         yield server.url + "/"
@@ -207,17 +202,15 @@ def test_ocr_server_page_sends_a_photo_to_ocr_and_draws_its_boxes_and_texts(brow
     _check_line_answer(browser, "Hello World 2026")
 
 
-def test_ocr_page_of_a_turned_photo_shows_the_server_drawing_of_the_turned_page(browser, models_root, tmp_path):
+def test_ocr_page_of_a_turned_photo_shows_the_server_drawing_of_the_turned_page(browser, models_root, ocr_dirs,
+                                                                                tmp_path):
     """With the document preprocessor on, the boxes belong to the page it turned: drawn over the photo as sent they
     landed elsewhere; the page shows the server's drawing of the turned page (ocrImage) instead."""
     from PIL import Image
     from selenium.webdriver.common.by import By
 
-    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
-            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
-            "doc_orientation_classify_model_dir": models_root / "PP-LCNet_x1_0_doc_ori_rapid"}
-    if not all((d / "inference.yml").is_file() for d in dirs.values()):
-        pytest.skip("needs the OCR and document test models (`make models`)")
+    dirs = {name: ocr_dirs["onnx"][name] for name in ("text_detection_model_dir", "text_recognition_model_dir")}
+    dirs["doc_orientation_classify_model_dir"] = model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid")
     turned = tmp_path / "turned.jpg"
     Image.open(DATA / "doc_images" / "pyreform_G38J5.jpg").rotate(90, expand=True).save(turned)  # a real page
     args = [part for name, path in dirs.items() for part in (f"--{name}", str(path))]

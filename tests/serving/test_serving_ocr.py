@@ -18,19 +18,16 @@ IMAGE = DATA / "ocr_images" / "ppocr_00009282.jpg"
 
 
 @pytest.fixture(scope="module")
-def onnx_dirs(models_root):
-    dirs = {"text_detection_model_dir": models_root / "PP-OCRv4_mobile_det_onnx",
-            "text_recognition_model_dir": models_root / "PP-OCRv4_mobile_rec_onnx",
-            "textline_orientation_model_dir": models_root / "ppocr_mobile_v2_textline_ori_onnx"}
-    if not HAS_ONNXRUNTIME or not all((d / "inference.yml").is_file() for d in dirs.values()):
-        pytest.skip("needs onnxruntime and the OCR test models (`make models`)")
-    return dirs
+def onnx_dirs(ocr_dirs):
+    if not HAS_ONNXRUNTIME:
+        pytest.skip("needs onnxruntime")
+    return ocr_dirs["onnx"]
 
 
 @pytest.fixture(scope="module")
-def pipeline(onnx_dirs):
-    with OCR(**onnx_dirs, device="cpu", use_hpip=True, hpi_config={"backend": "onnxruntime"}) as ocr:
-        yield ocr
+def pipeline(onnx_dirs, hpip_ocr):
+    """The session's high-performance OCR pipeline (ONNX Runtime) of the same dirs."""
+    return hpip_ocr
 
 
 @pytest.fixture(scope="module")

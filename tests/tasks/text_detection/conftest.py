@@ -34,15 +34,6 @@ def det_v6_tiny_dir(models_root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def det_on(shared_predictor, det_onnx_dir):
-    """det_on(backend): the session's high-performance PP-OCRv4 mobile detector on one CPU backend."""
-    from hpi import TextDetection
-
-    return lambda backend: shared_predictor(TextDetection, model_dir=det_onnx_dir, device="cpu", use_hpip=True,
-                                            hpi_config={"backend": backend})
-
-
-@pytest.fixture(scope="session")
 def det_golden():
     """PaddleX 3.7.2's text detection module on tests/data/ocr_images (scripts/make_ocr_golden.py)."""
     return golden_or_skip("paddlex_det_PP-OCRv4_mobile_det.json")
