@@ -51,7 +51,7 @@ def test_interleaved_generators_in_one_thread(shared_models, lines, backend):
         pytest.skip(f"{backend} is not installed")
     model = shared_models(backend)
     paths = lines[0]
-    chunks = [paths[0:40], paths[100:140][::-1], paths[200:240]]
+    chunks = [paths[0:24], paths[100:124][::-1], paths[200:224]]  # 3 windows of 8 each, advanced in turn
     alone = [texts(model.predict(chunk, batch_size=8)) for chunk in chunks]
     generators = [model.predict_iter(chunk, batch_size=8) for chunk in chunks]
     got = [[] for _ in chunks]
