@@ -22,8 +22,11 @@ GONE_WITHIN_S = 15  # generous: the worker is expected gone at once
 
 
 def start_convert(model_dir, *extra):
+    # SIGINT's default action in the child, however pytest was started: a shell's background job (`make test &`)
+    # inherits SIGINT ignored, and Python then leaves it ignored, so the child would never see the SIGINT sent below
     return subprocess.Popen([sys.executable, "-m", "hpi", "convert", "--model_dir", str(model_dir), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _stat_fields(pid):
