@@ -39,18 +39,10 @@ def read_record(model_path: Path) -> Optional[dict]:
         return None
 
 
-def int8_file(model_dir: Path, backend_class) -> Path:
-    """Where `backend_class`'s INT8 model lives in `model_dir`, or a BackendError if it runs none."""
-    artifact = backend_class.int8_artifact
-    if artifact is None:
-        raise BackendError(f"backend {backend_class.name!r} has no INT8 model format")
-    return Path(model_dir) / artifact.file
-
-
 def gated_model_path(model_dir, fp32_path: Optional[Path], backend_class) -> Path:
     """The INT8 model `backend_class` may run: present, gate passed, made from the FP32 model there now.
-    Otherwise a BackendError that says what to run."""
-    path = int8_file(model_dir.path, backend_class)
+    Otherwise a BackendError that says what to run. `backend_class` has an int8_artifact (its callers check)."""
+    path = Path(model_dir.path) / backend_class.int8_artifact.file
     record = read_record(path)
     hint = (f"make one with `hpi quantize --model_dir {model_dir.path} --calib_data DIR "
             f"--backend {backend_class.int8_artifact.made_by}`")
