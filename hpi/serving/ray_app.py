@@ -164,7 +164,7 @@ def application(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSett
     serve = require("ray.serve")
     _check_version(require("ray").__version__)
     deployment = serve.deployment(serve.ingress()(TextRecognitionReplica), name=DEPLOYMENT_NAME)
-    return deployment.options(**deployment_options(settings, scaling)).bind(_portable(options),
+    return deployment.options(**deployment_options(settings, scaling)).bind(_replicas_spec(options).portable(),
                                                                             dataclasses.asdict(settings))
 
 
@@ -185,18 +185,18 @@ def _check_version(version: str) -> None:
                                      f"{version}. Install it with: " + install_hint("ray", "'ray[data,serve]>=2.60'"))
 
 
-def _portable(options: Union[Dict[str, Any], "ModelSpec"]) -> Dict[str, Any]:
-    """The model's options as a replica on any node makes its ModelSpec from (ModelSpec.portable): checked here
-    once (a bad model folder or hpi_config fails now, not in every replica), use_hpip decided once for every replica,
-    and a GPU replica's own GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it; this process may have none).
-    `options` may be a ModelSpec already made (hpi serve --ray): nothing is read again."""
+def _replicas_spec(options: Union[Dict[str, Any], "ModelSpec"]) -> "ModelSpec":
+    """The spec every replica makes again (from its portable(), on any node): checked here once (a bad model folder
+    or hpi_config fails now, not in every replica), use_hpip decided once for every replica, and a GPU replica's own
+    GPU as gpu:0 (Ray sets CUDA_VISIBLE_DEVICES for it; this process may have none). `options` may be a ModelSpec
+    already made (hpi serve --ray): nothing is read again, and a spec made here comes back as it is."""
     from ..runtime.device import Device
     from ..runtime.model_spec import ModelSpec
 
     made = isinstance(options, ModelSpec)
     device = Device("gpu", 0) if (options.device.kind == "gpu" if made else _on_gpu(options)) else Device("cpu")
     spec = dataclasses.replace(options, device=device) if made else ModelSpec.of(**{**options, "device": device})
-    return spec.decided().portable()
+    return spec.decided()
 
 
 # -- the application builder of `serve run` and config files ------------------------------------------------------
@@ -310,11 +310,10 @@ def serve_on_ray(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSet
     cluster). `options`: the model's options, or its ModelSpec already made (hpi serve --ray: checked, hpi_config
     read once)."""
     from ..ray_cluster import connect
-    from ..runtime.model_spec import ModelSpec
 
     ray = require("ray")
     serve = require("ray.serve")
-    portable = _portable(options)  # a bad model folder or hpi_config fails before Ray starts
+    spec = _replicas_spec(options)  # a bad model folder or hpi_config fails before Ray starts
     logging.getLogger("ray.serve").setLevel(log_level)  # Serve's lines in this process follow --log_level
     deploying = False
     connected_here = connect(ray, address)
@@ -323,8 +322,8 @@ def serve_on_ray(options: Union[Dict[str, Any], "ModelSpec"], settings: ServeSet
     try:
         high = autoscaling[1] if autoscaling else (num_replicas or 1)
         cpus = replica_cpus if replica_cpus is not None else _fair_share(ray, high)
-        scaling = Scaling(num_replicas or 1, autoscaling, cpus, 1.0 if _on_gpu(portable) else 0.0)
-        app = application(options if isinstance(options, ModelSpec) else portable, settings, scaling)
+        scaling = Scaling(num_replicas or 1, autoscaling, cpus, 1.0 if spec.device.kind == "gpu" else 0.0)
+        app = application(spec, settings, scaling)
         serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": log_level})
         deploying = True
         try:
