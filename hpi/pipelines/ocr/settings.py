@@ -176,8 +176,8 @@ class Plan:
         defaults = CallSettings(use_textline_orientation=False).updated(
             "OCR", use_textline_orientation=use_orientation, text_rec_score_thresh=given["text_rec_score_thresh"],
             **{name: given[name] for name in DET_PARAMS})
-        det_name, rec_name = _routed(given, lang, ocr_version)
-        common = {"device": require_device(parse_device(engine.device)), "use_hpip": engine.use_hpip}
+        det_name, rec_name = _routed(text_models_given, lang, ocr_version)
+        device = require_device(parse_device(engine.device))
         hpi_configs = {name: engine.apply("OCR", config) for name, config in
                        per_model_configs(given["hpi_config"]).items()}
         configs = {name: check_for_mode(HPIConfig.from_user(config), engine.use_hpip)
@@ -191,7 +191,7 @@ class Plan:
                                                         given["textline_orientation_batch_size"]),
                    rec_batch_size=check_batch_size("text_recognition_batch_size",
                                                    given["text_recognition_batch_size"]),
-                   use_hpip=engine.use_hpip, device=common["device"], hpi_configs=hpi_configs, configs=configs,
+                   use_hpip=engine.use_hpip, device=device, hpi_configs=hpi_configs, configs=configs,
                    models=models, doc=doc_plan(given, text_models_given), by_default=frozenset(by_default))
 
     def spec(self, model: str) -> ModelSpec:
@@ -204,13 +204,11 @@ class Plan:
         return self.doc.build(device=self.device, use_hpip=self.use_hpip, configs=self.configs)
 
 
-def _routed(given: dict, lang: Optional[str], ocr_version: Optional[str]) -> "tuple[str, str]":
+def _routed(text_models_given: bool, lang: Optional[str], ocr_version: Optional[str]) -> "tuple[str, str]":
     """The detection and recognition models for lang / ocr_version, as PaddleOCR 3.7 routes them (langs.py);
     when either model is named or given by directory, lang and ocr_version are ignored with a warning."""
     check_version(ocr_version)
-    named = any(given[f"{kind}_model_{what}"] is not None for kind in ("text_detection", "text_recognition")
-                for what in ("name", "dir"))
-    if not named:
+    if not text_models_given:
         return route(lang, ocr_version, known_models())
     if lang is not None or ocr_version is not None:
         logger.warning("OCR: lang and ocr_version are ignored: the models are named or given by directory "
