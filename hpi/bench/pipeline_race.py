@@ -21,10 +21,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..errors import HPIError
 from .race import PeerSystem
 from .rows import Skipped, _Row
-from .stages import profile_ocr_stages
+from .stages import OCR_STAGES as STAGES, profile_ocr_stages
 
 PIPELINE_PEERS = ("paddlex_ocr", "rapidocr_ocr")
-STAGES = ("read", "detect", "crop", "orient", "recognize")
 DOC_STAGE = "doc_preprocess"  # timed, and shown after "read", where hpi's OCR runs the document preprocessor
 
 

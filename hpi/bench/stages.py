@@ -10,6 +10,9 @@ from ..inputs import iter_inputs
 from ..streaming import bad_input_handler, chunks
 
 PREDICTOR_STAGES = ("read", "preprocess", "infer", "postprocess")
+# The OCR pipeline's stages, as its prepare() laps them (and "recognize" here); "doc_preprocess" joins them after
+# "read" where the document preprocessor runs
+OCR_STAGES = ("read", "detect", "crop", "orient", "recognize")
 
 
 class StageClock:
@@ -57,7 +60,7 @@ def profile_ocr_stages(ocr, paths: Sequence[str]) -> Dict[str, float]:
     one image at a time as a service answers requests: read, doc_preprocess (when it runs), detect, crop,
     orient, recognize."""
     settings, doc = ocr.predict_settings()
-    clock = StageClock(("read", "detect", "crop", "orient", "recognize"))
+    clock = StageClock(OCR_STAGES)
     for path in paths:
         clock.start()
         window = ocr.prepare(list(iter_inputs(path)), settings, doc, lap=clock.lap)
