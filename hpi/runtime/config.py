@@ -1,7 +1,7 @@
 """hpi_config, as PaddleX's HPIConfig: given as a dict or a YAML file path, checked key by key."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -39,7 +39,7 @@ class HPIConfig:
         value = read_hpi_config(value)
         if not isinstance(value, Mapping):
             raise ConfigError(f"hpi_config must be a dict or a YAML file path, got {type(value).__name__}")
-        allowed = {"auto_config", "backend", "backend_config", "auto_paddle2onnx"}
+        allowed = set(HPI_CONFIG_KEYS)
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise ConfigError(f"unknown hpi_config key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -63,6 +63,9 @@ class HPIConfig:
         if not self.auto_config and self.backend is None:
             raise ConfigError("hpi_config.auto_config is false, so hpi_config.backend must name a backend "
                               f"({', '.join(backend_names())})")
+
+
+HPI_CONFIG_KEYS = tuple(key.name for key in fields(HPIConfig))  # PaddleX's HPIConfig keys, in its order
 
 
 def read_hpi_config(value: Any) -> Any:

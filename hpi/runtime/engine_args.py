@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import ConfigError
 from .backends import get_backend_class
-from .config import _load_yaml
+from .config import HPI_CONFIG_KEYS, _load_yaml
 from .device import parse_device
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ IGNORED_KEYS = {
                     "log_severity_level", "enable_mem_pattern", "enable_cpu_mem_arena", "session_options"),
     "hpi": ("model_name", "hpi_info"),
 }
-HPI_CONFIG_KEYS = ("auto_config", "backend", "backend_config", "auto_paddle2onnx")
 ORT_PROVIDERS = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}
 
 
