@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "serving"), str(REPO_ROOT / "benchmarks")]
 
 from helpers import DATA, REPO  # noqa: E402
-from serving_helpers import ServeProcess, b64, get  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
+from serving_helpers import b64, get  # noqa: E402
 
 CONFIGS = {
     "one at a time (wait 0, 1 worker)": ["--batch_wait_ms", "0", "--batch_workers", "1"],
@@ -69,21 +70,33 @@ def mean_batch(url: str) -> float:
     return total / count if count else 0.0
 
 
-def main() -> None:
+def measurement_arguments(seconds: float, rounds: int) -> argparse.ArgumentParser:
+    """The options of this measurement and of measure_ray_serve.py (their defaults for --seconds and --rounds)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--model_dir", default=str(REPO / ".cache/test_models/PP-OCRv4_mobile_rec_onnx"))
-    parser.add_argument("--only", default=None, help="comma list of config numbers (0-based)")
-    parser.add_argument("--hpi_config", default=None, help="passed to hpi serve (e.g. num_streams: 1)")
-    args = parser.parse_args()
+    return parser
+
+
+def lines_to_send(model_dir: str):
+    """(payloads, expected): 160 lines of tests/data/lines, each as a one-line request body, and its text from
+    predict() of that line alone."""
     from hpi import TextRecognition
 
     paths = sorted((DATA / "lines" / "images").glob("*"))[:160]
-    with TextRecognition(model_dir=args.model_dir, device="cpu", use_hpip=True) as model:
+    with TextRecognition(model_dir=model_dir, device="cpu", use_hpip=True) as model:
         expected = [model.predict(str(path))[0]["rec_text"] for path in paths]  # each line alone
-    payloads = [json.dumps({"files": [b64(path)]}).encode() for path in paths]
+    return [json.dumps({"files": [b64(path)]}).encode() for path in paths], expected
+
+
+def main() -> None:
+    parser = measurement_arguments(seconds=8, rounds=1)
+    parser.add_argument("--only", default=None, help="comma list of config numbers (0-based)")
+    parser.add_argument("--hpi_config", default=None, help="passed to hpi serve (e.g. num_streams: 1)")
+    args = parser.parse_args()
+    payloads, expected = lines_to_send(args.model_dir)
     configs = list(CONFIGS.items())
     if args.only:
         configs = [configs[int(i)] for i in args.only.split(",")]
@@ -94,7 +107,8 @@ def main() -> None:
     for round_index in range(args.rounds):
         for name, extra in configs:
             config = ["--hpi_config", args.hpi_config] if args.hpi_config else []
-            server = ServeProcess("--model_dir", args.model_dir, "--use_hpip", "--device", "cpu", *config, *extra)
+            server = ServeProcess.start(["--model_dir", args.model_dir, "--use_hpip", "--device", "cpu", *config,
+                                         *extra])
             try:
                 drive(server.port, payloads[:32], expected[:32], args.clients, 1.5)  # warm up
                 rate, latencies, wrong, failed = drive(server.port, payloads, expected, args.clients, args.seconds)

@@ -8,8 +8,6 @@ shut down by the process), driven as measure_batching.py drives it: CLIENTS conc
 every answer checked against predict() of that line alone. Configurations take turns within each round. Prints
 lines/s, latency p50/p90, lines per predict call (Ray: of the replica that answered /metrics) and the load average.
 """
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -18,9 +16,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "serving"), str(REPO_ROOT / "benchmarks")]
 
-from helpers import DATA, REPO  # noqa: E402
-from measure_batching import drive, mean_batch  # noqa: E402
-from serving_helpers import ServeProcess, b64  # noqa: E402
+from measure_batching import drive, lines_to_send, mean_batch, measurement_arguments  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
 
 CONFIGS = {
     "hpi serve (batching 5 ms, 2 workers)": [],
@@ -30,27 +27,18 @@ CONFIGS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--model_dir", default=str(REPO / ".cache/test_models/PP-OCRv4_mobile_rec_onnx"))
-    args = parser.parse_args()
-    from hpi import TextRecognition
+    args = measurement_arguments(seconds=10, rounds=2).parse_args()
     from hpi.runtime.device import cpu_quota
 
-    paths = sorted((DATA / "lines" / "images").glob("*"))[:160]
-    with TextRecognition(model_dir=args.model_dir, device="cpu", use_hpip=True) as model:
-        expected = [model.predict(str(path))[0]["rec_text"] for path in paths]  # each line alone
-    payloads = [json.dumps({"files": [b64(path)]}).encode() for path in paths]
+    payloads, expected = lines_to_send(args.model_dir)
     print(f"{cpu_quota()} CPUs, {args.clients} clients, 1 line per request, {args.seconds:g} s per run, model "
           f"{Path(args.model_dir).name}")
     print("| configuration | round | lines/s | p50 ms | p90 ms | lines per predict call | wrong | failed | load |")
     print("|---|---|---|---|---|---|---|---|---|")
     for round_index in range(args.rounds):
         for name, extra in CONFIGS.items():
-            server = ServeProcess("--model_dir", args.model_dir, "--use_hpip", "--device", "cpu", *extra,
-                                  ready_timeout=240)
+            server = ServeProcess.start(["--model_dir", args.model_dir, "--use_hpip", "--device", "cpu", *extra],
+                                        ready_timeout=240)
             try:
                 drive(server.port, payloads[:32], expected[:32], args.clients, 3)  # warm up (every replica)
                 rate, latencies, wrong, failed = drive(server.port, payloads, expected, args.clients, args.seconds)

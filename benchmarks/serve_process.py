@@ -81,14 +81,14 @@ class ServeProcess:
             pass
         return None
 
-    def stop(self) -> str:
-        """SIGTERM (a started server), wait; its log."""
+    def stop(self, timeout: float = 60) -> str:
+        """SIGTERM (a started server), wait up to `timeout` s (then SIGKILL); its log."""
         if self.process is None:
             return ""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(60)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
