@@ -36,13 +36,6 @@ from serve_process import ServeProcess  # noqa: E402
 LINE = REPO / "tests" / "data" / "samples" / "hello_world.png"
 
 
-def hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -118,7 +111,7 @@ def pixel_bombs(server: Server) -> None:
     time.sleep(1)  # the server hands freed memory back after answering
     report(attack=f"{size / 1e6:.1f} MB body of 256 lines of 4096 x 4096 (12.9 GB decoded)", status=status,
            message=answer.get("errorMsg"), rss_before_mb=round(before, 1), rss_after_mb=round(server.rss_mib(), 1),
-           peak_rss_mb=round(hwm_mb(server.process.pid), 1), answers_after=server.answers())
+           peak_rss_mb=round(server.peak_rss_mib(), 1), answers_after=server.answers())
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -128,7 +121,7 @@ def pixel_bombs(server: Server) -> None:
     status, answer = post(server.port, {"file": b64(buffer.getvalue()), "fileType": 1})
     report(attack=f"JPEG 2000 bomb, {len(buffer.getvalue()):,} bytes, 16384 x 16384", status=status,
            message=answer.get("errorMsg"), rss_before_mb=round(before, 1),
-           rss_after_mb=round(server.rss_mib(), 1), peak_rss_mb=round(hwm_mb(server.process.pid), 1))
+           rss_after_mb=round(server.rss_mib(), 1), peak_rss_mb=round(server.peak_rss_mib(), 1))
 
 
 def idle_sockets(server: Server, count: int = 1000) -> None:

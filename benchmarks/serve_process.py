@@ -71,11 +71,18 @@ class ServeProcess:
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def rss_mib(self) -> Optional[float]:
+        return self._status_mib("VmRSS")
+
+    def peak_rss_mib(self) -> Optional[float]:
+        """The most RSS the process has had (its high-water mark)."""
+        return self._status_mib("VmHWM")
+
+    def _status_mib(self, field: str) -> Optional[float]:
         if self.pid is None:
             return None
         try:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
         except OSError:
             pass
