@@ -19,10 +19,7 @@ from typing import Optional
 
 from ...errors import ConfigError
 from ...runtime.device import Device
-from ...runtime.model_spec import ModelSpec
-from ..composed import sub_model
-from .pipeline import (DEFAULT_ORIENTATION_MODEL, DEFAULT_UNWARPING_MODEL, DocPreprocessor, DocPreprocessorSettings,
-                       check_flag)
+from .pipeline import DocPreprocessor, DocPreprocessorSettings, check_flag, step_specs
 
 MODEL_ARGS = ("doc_orientation_classify_model_name", "doc_orientation_classify_model_dir",
               "doc_unwarping_model_name", "doc_unwarping_model_dir")
@@ -41,16 +38,9 @@ class DocPlan:
         """The DocPreprocessor (None when off); `configs`: each sub-model's HPIConfig."""
         if not self.use_doc_preprocessor:
             return None
-        specs = {}
-        for step, on, default_name in (("doc_orientation_classify", self.use_doc_orientation_classify,
-                                        DEFAULT_ORIENTATION_MODEL),
-                                       ("doc_unwarping", self.use_doc_unwarping, DEFAULT_UNWARPING_MODEL)):
-            model = sub_model(self.models[f"{step}_model_name"], self.models[f"{step}_model_dir"], default_name)
-            specs[step] = ModelSpec.of(**model, device=device, use_hpip=use_hpip, hpi_config=configs[step],
-                                       where="OCR") if on else None
-        return DocPreprocessor.from_specs(
-            DocPreprocessorSettings(self.use_doc_orientation_classify, self.use_doc_unwarping),
-            specs["doc_orientation_classify"], specs["doc_unwarping"])
+        settings = DocPreprocessorSettings(self.use_doc_orientation_classify, self.use_doc_unwarping)
+        return DocPreprocessor.from_specs(settings, *step_specs(settings, self.models, configs, device=device,
+                                                                use_hpip=use_hpip, where="OCR"))
 
 
 def plan(given: dict, text_models_given: bool) -> DocPlan:

@@ -9,7 +9,7 @@ loads no model, and asking for it in predict() is then a ConfigError (PaddleX lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,6 +39,18 @@ class DocPreprocessorSettings:
     def model_settings(self) -> dict:
         return {"use_doc_orientation_classify": self.use_doc_orientation_classify,
                 "use_doc_unwarping": self.use_doc_unwarping}
+
+
+def step_specs(settings: DocPreprocessorSettings, models: dict, configs: dict,
+               **common) -> Tuple[Optional[ModelSpec], Optional[ModelSpec]]:
+    """The orientation and unwarping models' specs, None for a step that is off: `models` the constructor's
+    <step>_model_name / <step>_model_dir (neither: PaddleX's default model), `configs` each step's hpi_config,
+    `common` ModelSpec.of's device, use_hpip and where."""
+    return tuple(ModelSpec.of(**sub_model(models[f"{step}_model_name"], models[f"{step}_model_dir"], default_name),
+                              hpi_config=configs[step], **common)
+                 if getattr(settings, f"use_{step}") else None
+                 for step, default_name in (("doc_orientation_classify", DEFAULT_ORIENTATION_MODEL),
+                                            ("doc_unwarping", DEFAULT_UNWARPING_MODEL)))
 
 
 def check_flag(name: str, value, where: str) -> Optional[bool]:
@@ -72,19 +84,13 @@ class DocPreprocessor(ComposedModels):
         common = {"device": require_device(parse_device(device)), "use_hpip": check_use_hpip(use_hpip, enable_hpi),
                   "where": where}
         config = parsed_hpi_config(hpi_config)  # a YAML file read once for both models
-        orientation = unwarping = None
-        if defaults.use_doc_orientation_classify:
-            orientation = ModelSpec.of(
-                **sub_model(doc_orientation_classify_model_name, doc_orientation_classify_model_dir,
-                            DEFAULT_ORIENTATION_MODEL),
-                hpi_config=config if orientation_hpi_config is None else parsed_hpi_config(orientation_hpi_config),
-                **common)
-        if defaults.use_doc_unwarping:
-            unwarping = ModelSpec.of(
-                **sub_model(doc_unwarping_model_name, doc_unwarping_model_dir, DEFAULT_UNWARPING_MODEL),
-                hpi_config=config if unwarping_hpi_config is None else parsed_hpi_config(unwarping_hpi_config),
-                **common)
-        self._open(defaults, orientation, unwarping)
+        models = {"doc_orientation_classify_model_name": doc_orientation_classify_model_name,
+                  "doc_orientation_classify_model_dir": doc_orientation_classify_model_dir,
+                  "doc_unwarping_model_name": doc_unwarping_model_name,
+                  "doc_unwarping_model_dir": doc_unwarping_model_dir}
+        configs = {"doc_orientation_classify": config if orientation_hpi_config is None else orientation_hpi_config,
+                   "doc_unwarping": config if unwarping_hpi_config is None else unwarping_hpi_config}
+        self._open(defaults, *step_specs(defaults, models, configs, **common))
 
     @classmethod
     def from_specs(cls, defaults: DocPreprocessorSettings, orientation: Optional[ModelSpec],
