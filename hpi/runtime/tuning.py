@@ -122,10 +122,6 @@ def load_cached(model_dir: ModelDir, device: Device) -> Optional[dict]:
         return None
 
 
-def is_reduced(candidate: Candidate) -> bool:
-    return get_backend_class(candidate.backend).precision_of(candidate.options) != "fp32"
-
-
 def reduced_candidates(model_dir: ModelDir, device: Device):
     """(candidate, None) for each reduced-precision candidate this hardware runs natively, or (candidate, reason
     it is left out): bf16 only where the CPU has bf16 instructions (elsewhere it is emulated: slower and still
@@ -186,14 +182,16 @@ def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: 
     timings, reference, fp32_validation, fp32_metrics = [], None, None, None
     for candidate in tuning_candidates(model_dir, device):
         timing = CandidateTiming(candidate.backend, dict(candidate.options))
-        judged = is_reduced(candidate) and candidate.options.get("precision") != "int8"
+        backend_class = get_backend_class(candidate.backend)
+        precision = backend_class.precision_of(candidate.options)
+        judged = precision not in ("fp32", "int8")  # bf16/fp16: judged here; INT8 was gated when made
         if judged and validation is None:
             timing.error = workload.reduced
             timings.append(timing)
             continue
         try:
             loaded = with_output(candidate, workload.output)
-            with get_backend_class(candidate.backend)(model_dir, device, loaded.options) as backend:
+            with backend_class(model_dir, device, loaded.options) as backend:
                 workload.run(backend, True)  # one-time setup, not counted
                 start = time.perf_counter()
                 keys = workload.run(backend, False)  # predict's own path: every shape new to the runtime
@@ -204,7 +202,7 @@ def tune(model_dir: ModelDir, device: Device, workload: TuningWorkload, rounds: 
                     workload.run(backend, False)
                     per_round.append((time.perf_counter() - start) * 1000 / workload.size)
                 timing.effective = {k: v for k, v in backend.config.items() if k not in ("backend", "device")}
-                if candidate.options.get("precision") == "int8":
+                if precision == "int8":
                     timing.gate = _int8_gate(model_dir, candidate.backend)
                 if validation is not None and (fp32_validation is None or judged):
                     judged_outputs = backend.infer_many(validation.reduced_validation if judged else
