@@ -50,27 +50,6 @@ DYNAMIC_SHAPES_OPTION = (valid_dynamic_shapes, "{input_name: [min, opt, max]}, e
                                                "(default: the model dir's, see ModelDir.dynamic_shapes)")
 
 
-def check_options(backend: str, option_checks: Mapping[str, Tuple[OptionCheck, str]],
-                  option_aliases: Mapping[str, str], options: Mapping[str, Any]) -> Dict[str, Any]:
-    """`options` of `backend` checked, in their canonical spelling (aliased keys and values replaced)."""
-    checked: Dict[str, Any] = {}
-    for key, value in options.items():
-        if key not in option_checks:
-            raise ConfigError(f"unknown option {key!r} for backend {backend!r}; allowed: "
-                              f"{', '.join(sorted(option_checks)) or 'none'}")
-        canonical = option_aliases.get(key, key)
-        value = VALUE_ALIASES.get(canonical, {}).get(value, value) if isinstance(value, str) else value
-        check, allowed = option_checks[canonical]
-        if not check(value):
-            raise ConfigError(f"invalid value {value!r} for {backend}.{key}: expected {allowed}")
-        if canonical in checked and checked[canonical] != value:
-            spellings = sorted(k for k in options if option_aliases.get(k, k) == canonical)
-            raise ConfigError(f"{backend}: {' and '.join(spellings)} are the same option ({canonical}) with "
-                              f"different values; give it once")
-        checked[canonical] = value
-    return checked
-
-
 class BackendFacts:
     """Class attributes and class methods only: nothing here needs a model, a device or the framework."""
 
@@ -102,7 +81,22 @@ class BackendFacts:
     def check_options(cls, options: Mapping[str, Any]) -> Dict[str, Any]:
         """Reject unknown keys and bad values with a message naming what is allowed; return the options in their
         canonical spelling (aliased keys and values replaced)."""
-        return check_options(cls.name, cls.option_checks, cls.option_aliases, options)
+        checked: Dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in cls.option_checks:
+                raise ConfigError(f"unknown option {key!r} for backend {cls.name!r}; allowed: "
+                                  f"{', '.join(sorted(cls.option_checks)) or 'none'}")
+            canonical = cls.option_aliases.get(key, key)
+            value = VALUE_ALIASES.get(canonical, {}).get(value, value) if isinstance(value, str) else value
+            check, allowed = cls.option_checks[canonical]
+            if not check(value):
+                raise ConfigError(f"invalid value {value!r} for {cls.name}.{key}: expected {allowed}")
+            if canonical in checked and checked[canonical] != value:
+                spellings = sorted(k for k in options if cls.option_aliases.get(k, k) == canonical)
+                raise ConfigError(f"{cls.name}: {' and '.join(spellings)} are the same option ({canonical}) with "
+                                  f"different values; give it once")
+            checked[canonical] = value
+        return checked
 
     @classmethod
     def precision_of(cls, options: Mapping[str, Any]) -> str:
