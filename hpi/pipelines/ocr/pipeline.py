@@ -40,8 +40,8 @@ from ..composed import ComposedModels
 from .geometry import Cropper, LineTooLong, points_to_boxes, sort_quad_boxes
 from .result import OCRResult
 from ...runtime.wheel_models import wheel_catalog
-from .settings import (CONSTRUCTOR_NAMES, DEFAULT_DET_MODEL, DEFAULT_REC_MODEL, DEFAULT_TEXTLINE_MODEL, CallSettings,
-                       Plan, refuse_unsupported)
+from .settings import (CONSTRUCTOR_NAMES, DEFAULT_DET_MODEL, DEFAULT_REC_MODEL, DEFAULT_TEXTLINE_MODEL, RUNTIME_NAMES,
+                       CallSettings, Plan, refuse_unsupported)
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class OCR(ComposedModels):
     def check(**options) -> Plan:
         """Check OCR(**options) as the constructor does, without loading or downloading any model: the Plan that
         OCR.from_plan loads."""
-        known = set(CONSTRUCTOR_NAMES) | {"device", "use_hpip", "enable_hpi", "hpi_config"}
+        known = set(CONSTRUCTOR_NAMES + RUNTIME_NAMES)
         return Plan.of({k: v for k, v in options.items() if k in known},
                        {k: v for k, v in options.items() if k not in known})
 

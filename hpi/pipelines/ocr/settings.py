@@ -50,8 +50,8 @@ CONSTRUCTOR_NAMES = ("text_detection_model_name", "text_detection_model_dir", "t
                      "text_det_box_thresh", "text_det_unclip_ratio", "text_rec_score_thresh",
                      "return_word_box") + DOC_MODEL_ARGS
 UNSUPPORTED_NAMES = ("text_det_input_shape", "text_rec_input_shape")
-ALL_NAMES = (CONSTRUCTOR_NAMES + ("device", "use_hpip", "enable_hpi", "hpi_config", "lang", "ocr_version")
-             + PADDLEOCR_ARGS + tuple(DEPRECATED_NAMES))
+RUNTIME_NAMES = ("device", "use_hpip", "enable_hpi", "hpi_config")  # where and how every sub-model runs
+ALL_NAMES = CONSTRUCTOR_NAMES + RUNTIME_NAMES + ("lang", "ocr_version") + PADDLEOCR_ARGS + tuple(DEPRECATED_NAMES)
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,7 @@ class Plan:
     @classmethod
     def of(cls, given: dict, extra: dict) -> "Plan":
         """`given`: the constructor's named arguments (missing ones are None); `extra`: its **kwargs."""
-        given = {**dict.fromkeys(CONSTRUCTOR_NAMES), "use_hpip": None, "enable_hpi": None, "device": None,
-                 "hpi_config": None, **given}
+        given = {**dict.fromkeys(CONSTRUCTOR_NAMES + RUNTIME_NAMES), **given}
         extra = dict(extra)
         lang, ocr_version = extra.pop("lang", None), extra.pop("ocr_version", None)
         for old, new in DEPRECATED_NAMES.items():

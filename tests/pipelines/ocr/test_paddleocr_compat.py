@@ -9,7 +9,7 @@ import pytest
 from hpi import OCR, PaddleOCR
 from hpi.errors import ConfigError
 from hpi.pipelines.ocr.langs import paddleocr_models
-from hpi.pipelines.ocr.settings import CONSTRUCTOR_NAMES, Plan
+from hpi.pipelines.ocr.settings import Plan
 
 from helpers import DATA
 
@@ -17,9 +17,7 @@ PHOTO = DATA / "ocr_images" / "ppocr_00009282.jpg"
 
 
 def plan(**options) -> Plan:
-    named = set(CONSTRUCTOR_NAMES) | {"device", "use_hpip", "enable_hpi", "hpi_config"}
-    return Plan.of({k: v for k, v in options.items() if k in named},
-                   {k: v for k, v in options.items() if k not in named})
+    return OCR.check(**options)
 
 
 def names(p: Plan):
