@@ -123,6 +123,12 @@ class ServeProcess:
         return self.process.returncode, stderr
 
 
+def ocr_server(dirs, ready_timeout: float = 60) -> ServeProcess:
+    """`hpi serve --pipeline OCR` of `dirs` (option name -> model dir), high-performance mode on the CPU."""
+    flags = [part for name, path in dirs.items() for part in (f"--{name}", str(path))]
+    return ServeProcess("--pipeline", "OCR", *flags, "--use_hpip", "--device", "cpu", ready_timeout=ready_timeout)
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     """The value of one sample in Prometheus text (0 when absent)."""
     import re

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 from helpers import DATA, model_dir_or_skip
-from serving_helpers import ServeProcess, b64, post
+from serving_helpers import ServeProcess, b64, ocr_server, post
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DRIVERS = ("chromedriver",)
@@ -142,8 +142,7 @@ PHOTO = DATA / "ocr_images" / "ppocr_en_img_10.jpg"  # a street sign: three line
 
 @pytest.fixture(scope="module")
 def ocr_page_url(ocr_dirs):
-    args = [part for name, path in ocr_dirs["onnx"].items() for part in (f"--{name}", str(path))]
-    server = ServeProcess("--pipeline", "OCR", *args, "--use_hpip", "--device", "cpu", ready_timeout=180)
+    server = ocr_server(ocr_dirs["onnx"], ready_timeout=180)
     try:
         yield server.url + "/"
     finally:
@@ -213,8 +212,7 @@ def test_ocr_page_of_a_turned_photo_shows_the_server_drawing_of_the_turned_page(
     dirs["doc_orientation_classify_model_dir"] = model_dir_or_skip(models_root, "PP-LCNet_x1_0_doc_ori_rapid")
     turned = tmp_path / "turned.jpg"
     Image.open(DATA / "doc_images" / "pyreform_G38J5.jpg").rotate(90, expand=True).save(turned)  # a real page
-    args = [part for name, path in dirs.items() for part in (f"--{name}", str(path))]
-    server = ServeProcess("--pipeline", "OCR", *args, "--use_hpip", "--device", "cpu", ready_timeout=180)
+    server = ocr_server(dirs, ready_timeout=180)
     try:
         code, answer = post(server.url + "/ocr", {"file": b64(turned)})
         entry = answer["result"]["ocrResults"][0]

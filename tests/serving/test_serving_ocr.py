@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from capabilities import HAS_ONNXRUNTIME, HAS_PDFIUM
 from helpers import DATA
-from serving_helpers import LiveServer, ServeProcess, b64, get, post
+from serving_helpers import LiveServer, b64, get, ocr_server, post
 
 from hpi.serving import ServeSettings, create_app
 from hpi.serving.ocr import OCRService
@@ -120,8 +120,7 @@ def test_text_recognition_still_served(server):
 
 def test_serve_pipeline_ocr_process(onnx_dirs):
     """`hpi serve --pipeline OCR` loads the pipeline in the background, answers /ocr, and stops cleanly."""
-    args = [part for name, path in onnx_dirs.items() for part in (f"--{name}", str(path))]
-    server = ServeProcess("--pipeline", "OCR", *args, "--use_hpip", "--device", "cpu")
+    server = ocr_server(onnx_dirs)
     try:
         code, body = post(server.url + "/ocr", {"file": b64(IMAGE), "visualize": False})
         assert code == 200 and "洗涤说明" in body["result"]["ocrResults"][0]["prunedResult"]["rec_texts"]
