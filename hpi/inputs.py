@@ -473,10 +473,9 @@ def _iter_url(origin: Origin, limits: DecodeLimits) -> Iterator[InputItem]:
     yield from iter_data(origin, suffix, lambda: fetch_url(url), limits)
 
 
-def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: Optional[int] = None) -> bytes:
-    """The body of `url` under the library's URL policy (hpi/urls.py): at most `max_bytes` (default: an input
-    file's limit; checked on Content-Length and while reading: an endless body was read until memory ran out), each
-    read within `timeout`."""
-    max_bytes = MAX_INPUT_FILE_BYTES if max_bytes is None else max_bytes
-    return fetch(url, library_policy(max_bytes=max_bytes, timeout_s=timeout), label=Origin.of_path(url).label,
-                 source=url)
+def fetch_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
+    """The body of `url` under the library's URL policy (hpi/urls.py): at most an input file's limit
+    (MAX_INPUT_FILE_BYTES, checked on Content-Length and while reading: an endless body was read until memory ran
+    out), each read within `timeout`."""
+    return fetch(url, library_policy(max_bytes=MAX_INPUT_FILE_BYTES, timeout_s=timeout),
+                 label=Origin.of_path(url).label, source=url)
