@@ -54,7 +54,6 @@ class UrlPolicy:
     max_redirects: int = LIBRARY_MAX_REDIRECTS
     use_environment_proxies: bool = False
     size_flag: Optional[str] = None
-    deadline_flag: str = "--url_timeout_s"
 
     def __post_init__(self):
         if self.use_environment_proxies and not self.allow_private:
@@ -128,7 +127,7 @@ class _Download:
             return self.policy.timeout_s
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise self.error(f"took longer than the download limit ({self.policy.deadline_flag})")
+            raise self.error("took longer than the download limit (--url_timeout_s)")
         return min(left, self.policy.timeout_s)
 
     def direct(self) -> bytes:
