@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from ..context import ServingContext
 from ..metrics import ServingMetrics
+from ..settings import ServeSettings
 
 
 @functools.lru_cache(maxsize=None)
@@ -21,8 +22,12 @@ def dependencies() -> SimpleNamespace:
     def get_context(request: Request) -> ServingContext:
         return request.app.state.context
 
+    def get_settings(context: ServingContext = Depends(get_context)) -> ServeSettings:
+        return context.settings
+
     def get_metrics(context: ServingContext = Depends(get_context)) -> ServingMetrics:
         return context.metrics
 
     return SimpleNamespace(Context=Annotated[ServingContext, Depends(get_context)],
+                           Settings=Annotated[ServeSettings, Depends(get_settings)],
                            Metrics=Annotated[ServingMetrics, Depends(get_metrics)])
