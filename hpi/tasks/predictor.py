@@ -83,10 +83,7 @@ class Predictor:
         return self
 
     def _open(self, spec: ModelSpec) -> None:
-        spec = spec.fetched()  # a model known by name is downloaded now, after every check
-        self.spec = spec
-        self.device, self.hpi_config, self.model_dir = spec.device, spec.hpi_config, spec.model_dir
-        self.model_name, self.use_hpip = spec.name, spec.use_hpip
+        self.spec = spec.fetched()  # a model known by name is downloaded now, after every check
         self._setup()
         self._backend = load_backend(self.model_dir, self.device, self.use_hpip, self.hpi_config,
                                      tuning_workload=self.tuning_workload,
@@ -100,12 +97,31 @@ class Predictor:
         candidate this way: predict's own path, on that backend). Closing it closes the backend."""
         self = cls.__new__(cls)
         self.spec = ModelSpec(model_dir.model_name, model_dir, backend.device, True, HPIConfig())
-        self.device, self.use_hpip, self.hpi_config = backend.device, True, HPIConfig()
-        self.model_dir, self.model_name = model_dir, model_dir.model_name
         self._setup()
         self._backend = backend
         self._loaded()
         return self
+
+    # -- the spec's parts, as PaddleX's predictors name them --------------------------------------------------
+    @property
+    def model_dir(self) -> ModelDir:
+        return self.spec.model_dir
+
+    @property
+    def model_name(self) -> Optional[str]:
+        return self.spec.name
+
+    @property
+    def device(self):
+        return self.spec.device
+
+    @property
+    def use_hpip(self) -> bool:
+        return self.spec.use_hpip
+
+    @property
+    def hpi_config(self) -> HPIConfig:
+        return self.spec.hpi_config
 
     # -- what a task fills in -------------------------------------------------------------------------------
     def _setup(self) -> None:
