@@ -87,13 +87,13 @@ class ModelSpec:
     def with_threads(self, threads: int) -> "ModelSpec":
         """This spec with thread settings for `threads` CPUs in backend_config, for each backend that may run
         (what the caller set wins): a worker sharing its node with others."""
-        from .backends import get_backend_class
+        from .backends import NORMAL_MODE_BACKEND, get_backend_class
         from .candidates import default_candidates
 
         spec = self.decided()
         config = spec.hpi_config
         if not spec.use_hpip:
-            backends = ["paddle"] if config.backend in (None, "paddle") else []
+            backends = [NORMAL_MODE_BACKEND] if config.backend in (None, NORMAL_MODE_BACKEND) else []
         elif config.backend is None:
             backends = [candidate.backend for candidate in default_candidates(spec.name, spec.device)]
         else:
