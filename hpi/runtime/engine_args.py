@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ConfigError
 from .backends import get_backend_class
-from .config import HPI_CONFIG_KEYS, _load_yaml
+from .config import HPI_CONFIG_KEYS, read_hpi_config
 from .device import parse_device
 
 logger = logging.getLogger(__name__)
@@ -185,7 +184,7 @@ class EngineArgs:
         own = {key: value for key, value in self.hpi_config.items() if value is not None}
         if not own:
             return hpi_config
-        base = _load_yaml(Path(hpi_config)) if isinstance(hpi_config, (str, Path)) else hpi_config
+        base = read_hpi_config(hpi_config)
         if base is not None and not isinstance(base, Mapping):
             return hpi_config  # HPIConfig.from_user says what is wrong with it
         merged = dict(base or {})
