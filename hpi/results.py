@@ -36,6 +36,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def is_image_name(path) -> bool:
+    """Whether a file name's suffix is an image format's (a save path naming a file, not a folder)."""
+    return (mimetypes.guess_type(str(path))[0] or "").startswith("image/")
+
+
+def write_image(image, target: Path) -> None:
+    """A PIL image written to `target` (atomically) in the format its suffix names, PNG without one."""
+    buffer = io.BytesIO()
+    image.save(buffer, format={".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(
+        target.suffix.lower(), target.suffix.lstrip(".").upper() or "PNG"))
+    atomic_write(target, buffer.getvalue())
+
+
 class UniqueNames:
     """The file stems of one call's results: two inputs with the same name in different folders (or an image
     `a_0.png` beside page 0 of `a.pdf`) would overwrite each other's saved files, so a stem already taken gets
@@ -113,20 +126,21 @@ class BaseResult(dict):
         return target
 
     def save_to_img(self, save_path) -> Path:
-        """Save to `save_path` if it names an image file, else to `<save_path>/<stem>_res.<input suffix|png>`."""
+        """Save to `save_path` if it names an image file (`_to_img()`'s drawing only), else each drawing of `img`
+        to `<save_path>/<stem>_<key>.<input suffix|png>` (PaddleX's names: `_res` for a model's result); the first
+        drawing's path."""
         target = Path(save_path)
-        if not (mimetypes.guess_type(str(target))[0] or "").startswith("image/"):
-            suffix = Path(str(self.get("input_path") or "")).suffix.lower()
-            if not (mimetypes.guess_type("x" + suffix)[0] or "").startswith("image/"):
-                suffix = ".png"
-            target = target / f"{self._input_stem()}_res{suffix}"
-        image = self._to_img()
-        buffer = io.BytesIO()
-        image_format = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(
-            target.suffix.lower(), target.suffix.lstrip(".").upper() or "PNG")
-        image.save(buffer, format=image_format)
-        atomic_write(target, buffer.getvalue())
-        return target
+        if is_image_name(target):
+            write_image(self._to_img(), target)
+            return target
+        suffix = Path(str(self.get("input_path") or "")).suffix.lower()
+        if not is_image_name("x" + suffix):
+            suffix = ".png"
+        paths = []
+        for key, image in self.img.items():
+            paths.append(target / f"{self._input_stem()}_{key}{suffix}")
+            write_image(image, paths[-1])
+        return paths[0]
 
     def save_all(self, save_path) -> None:
         self.save_to_json(save_path)

@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from ...results import BaseResult
+from ...results import BaseResult, is_image_name
 from ...visualize import drawing_scale, file_font, font_path
 
 IMAGE_KEY = "preprocessed_img"
@@ -52,11 +52,10 @@ class DocPreprocessorResult(BaseResult):
 
     def save_to_img(self, save_path):
         """Save to `save_path` if it names an image file, else to `<save_path>/<stem>_preprocessed_img.png`."""
-        import mimetypes
         from pathlib import Path
 
         target = Path(save_path)
-        if not (mimetypes.guess_type(str(target))[0] or "").startswith("image/"):
+        if not is_image_name(target):
             target = target / f"{self._input_stem()}_{IMAGE_KEY}.png"
         return super().save_to_img(target)
 

@@ -10,18 +10,14 @@ preprocessor's output when it ran, whose own drawing is then `img["preprocessed_
 """
 from __future__ import annotations
 
-import io
 import math
-import mimetypes
 import random
-from pathlib import Path
 from typing import Dict
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..._fs import atomic_write
 from ...results import BaseResult
 from ...visualize import drawn_text, face_font, fit_for_drawing, run_width, split_runs, visual_order
 
@@ -61,28 +57,6 @@ class OCRResult(BaseResult):
 
     def _to_img(self) -> Image.Image:
         return draw_ocr(self["input_img"], self["rec_polys"], self["rec_texts"])
-
-    def save_to_img(self, save_path) -> Path:
-        """Save to `save_path` if it names an image file (the OCR drawing only), else each drawing to
-        `<save_path>/<stem>_<key>.<input suffix or png>` (PaddleX's names: ocr_res_img, and preprocessed_img when
-        the document preprocessor ran). Returns the OCR drawing's path."""
-        target = Path(save_path)
-        if (mimetypes.guess_type(str(target))[0] or "").startswith("image/"):
-            _write_image(self._to_img(), target)
-            return target
-        suffix = Path(str(self.get("input_path") or "")).suffix.lower()
-        if not (mimetypes.guess_type("x" + suffix)[0] or "").startswith("image/"):
-            suffix = ".png"
-        for key, image in self.img.items():
-            _write_image(image, target / f"{self._input_stem()}_{key}{suffix}")
-        return target / f"{self._input_stem()}_{IMAGE_KEY}{suffix}"
-
-
-def _write_image(image: Image.Image, target: Path) -> None:
-    formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
-    buffer = io.BytesIO()
-    image.save(buffer, format=formats.get(target.suffix.lower(), target.suffix.lstrip(".").upper()))
-    atomic_write(target, buffer.getvalue())
 
 
 def draw_ocr(image_bgr: np.ndarray, polys, texts) -> Image.Image:
