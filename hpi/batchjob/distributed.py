@@ -75,8 +75,9 @@ class RecognizeBatch:
         return {"record": np.array(records, dtype=object)}
 
 
-def run_on_ray(pending: Iterable[str], store: ResultStore, spec: ModelSpec, *, batch_size: int, max_image_pixels: Optional[int], address: Optional[str],
-               num_workers: Optional[int], on_progress: Callable[[], None]) -> WorkerPlan:
+def run_on_ray(pending: Iterable[str], store: ResultStore, spec: ModelSpec, *, batch_size: int,
+               max_image_pixels: Optional[int], address: Optional[str], num_workers: Optional[int],
+               on_progress: Callable[[], None]) -> WorkerPlan:
     """Recognize `pending` on Ray (a local cluster started for the call, the cluster at `address`, or the one this
     process is already connected to) and write the records into `store`. Returns the worker plan used."""
     ray = require("ray")
