@@ -10,7 +10,7 @@ from typing import Any, Dict
 import numpy as np
 
 from ...results import BaseResult, is_image_name
-from ...visualize import drawing_scale, file_font, font_path
+from ...visualize import file_font, fit_for_drawing, font_path
 
 IMAGE_KEY = "preprocessed_img"
 JSON_KEYS = ("input_path", "page_index", "model_settings", "angle")
@@ -31,12 +31,8 @@ class DocPreprocessorResult(BaseResult):
         images = [self["input_img"], self["rot_img"], self["output_img"]]
         width = sum(image.shape[1] for image in images)
         height = max(image.shape[0] for image in images) + CAPTION_HEIGHT
-        scale = min(1.0, drawing_scale(width, height))
-        if scale < 1.0:  # a drawing too large to save: the three images scaled down alike
-            import cv2
-
-            images = [cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))),
-                                 interpolation=cv2.INTER_AREA) for image in images]
+        # a drawing too large to save: the three images scaled down alike
+        images = [fit_for_drawing(image, width, height)[0] for image in images]
         h = max(image.shape[0] for image in images)
         canvas = Image.new("RGB", (sum(image.shape[1] for image in images), h + CAPTION_HEIGHT), (255, 255, 255))
         settings = self["model_settings"]
