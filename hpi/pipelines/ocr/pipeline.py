@@ -3,10 +3,11 @@ document preprocessor (page orientation, unwarping), text detection, optional te
 recognition, results.
 
 For each image, as PaddleX: when the document preprocessor runs, replace the image by its output (turned upright,
-unwarped; doc_preprocessor/ocr_stage.py has PaddleOCR 3.7's rules for when it runs), then detect (the pipeline's own detection settings, not the model's), sort the boxes
-(top to bottom, then left to right within 10 px), crop each box (minimum-area rectangle, perspective warp,
-tall crops turned), drop empty crops, classify every crop's orientation and turn the upside-down ones by 180
-degrees, recognize, keep lines scoring at least text_rec_score_thresh.
+unwarped; doc_preprocessor/ocr_stage.py has PaddleOCR 3.7's rules for when it runs), then detect (the pipeline's
+own detection settings, not the model's), sort the boxes (top to bottom, then left to right within 10 px), crop
+each box (minimum-area rectangle, perspective warp, tall crops turned), drop empty crops, classify every crop's
+orientation and turn the upside-down ones by 180 degrees, recognize, keep lines scoring at least
+text_rec_score_thresh.
 
 How it runs: inputs are read and detected a window of images at a time in a helper thread while the
 recognizer works on the window before. Normal mode recognizes each image's crops in PaddleX's order and
