@@ -26,7 +26,7 @@ from typing import Callable, Iterator, List, Optional
 
 from .._fs import MKDTEMP_TAG, SCRATCH_TAG, file_lock, make_scratch_dir, remove_scratch_dirs, umask_modes
 from .._signals import sigterm_unwinds
-from ..errors import HPIError, ModelDownloadError
+from ..errors import ModelDownloadError
 from .sources import Source, model_sources
 from .wheel_models import extract_model, wheel_catalog
 from .model_dir import is_complete
